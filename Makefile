@@ -1,0 +1,33 @@
+# tinytemp: PGXS build of the extension, the worker program and the project's own targets
+
+EXTENSION = tinytemp
+MODULE_big = tinytemp
+OBJS = \
+	src/bgworker.o \
+	src/claim.o \
+	src/jobs.o \
+	src/tinytemp.o \
+	src/util.o \
+	src/workers.o
+DATA = tinytemp--0.1.sql
+PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --use-existing
+
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The test script creates this database before starting the background worker in it.
+CONTRIB_TESTDB = tinytemp_regress
+
+.PHONY: test demo bench
+test:
+	scripts/test.sh
+demo:
+	scripts/demo.sh
+bench:
+	bench/queue_bench.sh

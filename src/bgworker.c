@@ -1,0 +1,98 @@
+/*
+ * bgworker.c
+ *	  The tinytemp background worker: one per cluster, in the database named
+ *	  by tinytemp.database.  Each pass runs in its own transaction and
+ *	  expires the leases whose heartbeat stopped.
+ */
+#include "tinytemp.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void tinytemp_bgworker_main(Datum main_arg);
+
+/* Register the background worker; called from _PG_init at preload time. */
+void
+tinytemp_register_bgworker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tinytemp");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tinytemp_bgworker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tinytemp scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tinytemp scheduler");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * One pass of maintenance.  The extension may not be installed yet, or may
+ * have been dropped, in the database we serve: then the pass does nothing.
+ */
+static void
+run_pass(void)
+{
+	int			expired = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "tinytemp: expiring leases");
+
+	if (OidIsValid(get_extension_oid("tinytemp", true)))
+		expired = tinytemp_expire_leases_internal();
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (expired > 0)
+		elog(LOG, "tinytemp: released %d job%s whose lease expired",
+			 expired, expired == 1 ? "" : "s");
+}
+
+/* Entry point of the background worker. */
+void
+tinytemp_bgworker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(tinytemp_database, NULL, 0);
+	elog(LOG, "tinytemp scheduler started in database \"%s\"", tinytemp_database);
+
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 tinytemp_naptime_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		run_pass();
+	}
+}

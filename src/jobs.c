@@ -1,0 +1,465 @@
+/*
+ * jobs.c
+ *	  The job lifecycle of the SQL API: enqueue, ack, fail (with retries and
+ *	  the dead-letter queue), heartbeat, cancel and retry.
+ *
+ * Every state change and its jobs_history event are written by one
+ * statement, so they commit or roll back together.
+ */
+#include "tinytemp.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/pg_prng.h"
+#include "datatype/timestamp.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tinytemp_enqueue);
+PG_FUNCTION_INFO_V1(tinytemp_ack);
+PG_FUNCTION_INFO_V1(tinytemp_fail);
+PG_FUNCTION_INFO_V1(tinytemp_heartbeat);
+PG_FUNCTION_INFO_V1(tinytemp_cancel);
+PG_FUNCTION_INFO_V1(tinytemp_retry);
+PG_FUNCTION_INFO_V1(tinytemp_retry_delay);
+
+#define ENQUEUE_NARGS 16
+
+/*
+ * Backoff before the retry that follows attempt number `attempt`, in
+ * milliseconds: d = min(cap, base * 2^(attempt-1)), then "equal jitter",
+ * uniform in [d/2, d], so that workers failing together do not retry together.
+ */
+static double
+retry_delay_ms(int attempt)
+{
+	double		d = (double) tinytemp_retry_base_ms * pow(2.0, Max(attempt, 1) - 1);
+
+	d = Min(d, (double) tinytemp_retry_cap_ms);
+	return d / 2.0 + pg_prng_double(&pg_global_prng_state) * d / 2.0;
+}
+
+/* Raise 22023 unless the jsonb argument is an object. */
+static void
+require_json_object(Jsonb *jb, const char *name)
+{
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("%s must be a JSON object", name));
+}
+
+/* Raise 22023 when a text argument is the empty string. */
+static void
+require_nonempty(text *t, const char *name)
+{
+	if (VARSIZE_ANY_EXHDR(t) == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("%s must not be empty", name));
+}
+
+/*
+ * Explain why worker_id may not report on job_id, and raise: the job does
+ * not exist (TT002), the worker does not exist (TT001), or the worker no
+ * longer holds the job (TT003).  Called with SPI connected.
+ */
+static void
+raise_not_held(int64 job_id, int64 worker_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	char	   *state;
+	char	   *holder;
+
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT state, worker_id FROM tinytemp.jobs WHERE id = $1",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
+				errmsg("job " INT64_FORMAT " does not exist", job_id));
+	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	holder = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+	(void) tinytemp_worker_is_active(worker_id);
+	ereport(ERROR,
+			errcode(ERRCODE_TINYTEMP_LEASE_LOST),
+			errmsg("worker " INT64_FORMAT " does not hold job " INT64_FORMAT,
+				   worker_id, job_id),
+			errdetail("The job is %s%s%s.", state,
+					  holder ? " and was last held by worker " : "",
+					  holder ? holder : ""),
+			errhint("The lease may have expired, or the job was cancelled or handed to another worker; the report was discarded."));
+}
+
+/* tinytemp_enqueue(job_type, model, params, ...): add a job, return its id. */
+Datum
+tinytemp_enqueue(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH j AS ("
+		"  INSERT INTO tinytemp.jobs (job_type, model, params, priority, dataset_size, epochs,"
+		"    batch_size, cpus, memory_mb, gpus, gpu_type, gang_size, max_attempts, queue, tenant,"
+		"    run_after)"
+		"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+		"    coalesce($16, now()))"
+		"  RETURNING id, run_after"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
+		"  SELECT id, 'enqueued',"
+		"    CASE WHEN run_after > now() THEN jsonb_build_object('run_after', run_after) END"
+		"  FROM j"
+		") SELECT id FROM j";
+	Oid			argtypes[ENQUEUE_NARGS] = {
+		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
+		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+	};
+	static const char *const required[] = {
+		"job_type", NULL, "params", "priority", NULL, NULL, NULL, "cpus",
+		"memory_mb", "gpus", NULL, "gang_size", "max_attempts", "queue", NULL, NULL
+	};
+	Datum		values[ENQUEUE_NARGS];
+	char		nulls[ENQUEUE_NARGS];
+	bool		isnull;
+	int64		id;
+	char	   *queue;
+
+	for (int i = 0; i < ENQUEUE_NARGS; i++)
+	{
+		if (required[i])
+			tinytemp_require_arg(fcinfo, i, required[i]);
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+
+	require_nonempty(PG_GETARG_TEXT_PP(0), "job_type");
+	require_json_object(PG_GETARG_JSONB_P(2), "params");
+	if (!PG_ARGISNULL(4))
+		tinytemp_require_nonnegative(PG_GETARG_INT64(4), "dataset_size");
+	if (!PG_ARGISNULL(5))
+		tinytemp_require_positive(PG_GETARG_INT32(5), "epochs");
+	if (!PG_ARGISNULL(6))
+		tinytemp_require_positive(PG_GETARG_INT32(6), "batch_size");
+	tinytemp_require_positive(PG_GETARG_INT32(7), "cpus");
+	tinytemp_require_positive(PG_GETARG_INT64(8), "memory_mb");
+	tinytemp_require_nonnegative(PG_GETARG_INT32(9), "gpus");
+	tinytemp_require_positive(PG_GETARG_INT32(11), "gang_size");
+	tinytemp_require_positive(PG_GETARG_INT32(12), "max_attempts");
+	require_nonempty(PG_GETARG_TEXT_PP(13), "queue");
+	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS, argtypes),
+						 values, nulls, SPI_OK_SELECT);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	/* Delivered at commit, and folded into one per queue per transaction. */
+	Async_Notify(TINYTEMP_NOTIFY_CHANNEL, queue);
+
+	PG_RETURN_INT64(id);
+}
+
+/* tinytemp_ack(job_id, worker_id, result): the job succeeded. */
+Datum
+tinytemp_ack(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH u AS ("
+		"  UPDATE tinytemp.jobs SET state = 'succeeded', result = $3, finished_at = now(),"
+		"    updated_at = now(), lease_until = NULL"
+		"  WHERE id = $1 AND worker_id = $2 AND state = 'running'"
+		"  RETURNING id, attempts, started_at"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'acked', $2, jsonb_build_object('attempt', attempts,"
+		"    'runtime_s', extract(epoch FROM now() - started_at))"
+		"  FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	int64		job_id;
+	int64		worker_id;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	job_id = PG_GETARG_INT64(0);
+	worker_id = PG_GETARG_INT64(1);
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int64GetDatum(worker_id);
+	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, nulls, SPI_OK_SELECT);
+	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 0)
+		raise_not_held(job_id, worker_id);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * tinytemp_fail(job_id, worker_id, error, retryable): the attempt failed.
+ * Returns the job's new state: 'pending' when it will be retried after a
+ * backoff, 'failed' when it is dead-lettered.
+ */
+Datum
+tinytemp_fail(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr lock_plan = NULL;
+	static SPIPlanPtr update_plan = NULL;
+	static const char *update_sql =
+		"WITH u AS ("
+		"  UPDATE tinytemp.jobs SET state = $2, last_error = $4, lease_until = NULL,"
+		"    updated_at = now(),"
+		"    run_after = CASE WHEN $2 = 'pending' THEN now() + make_interval(secs => $3)"
+		"                ELSE run_after END,"
+		"    worker_id = CASE WHEN $2 = 'pending' THEN NULL ELSE worker_id END,"
+		"    finished_at = CASE WHEN $2 = 'failed' THEN now() END"
+		"  WHERE id = $1"
+		"  RETURNING id, run_after"
+		") INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT u.id, e.event, $5, e.detail FROM u, LATERAL (VALUES"
+		"    ('failed', jsonb_build_object('error', $4, 'attempt', $6, 'retryable', $7)),"
+		"    (CASE WHEN $2 = 'pending' THEN 'retried' ELSE 'dead_lettered' END,"
+		"     CASE WHEN $2 = 'pending'"
+		"       THEN jsonb_build_object('run_after', u.run_after, 'delay_s', $3)"
+		"       ELSE jsonb_build_object('attempts', $6) END)"
+		"  ) e(event, detail)";
+	Oid			lock_types[1] = {INT8OID};
+	Oid			update_types[7] = {INT8OID, TEXTOID, FLOAT8OID, TEXTOID, INT8OID, INT4OID, BOOLOID};
+	Datum		values[7];
+	int64		job_id;
+	int64		worker_id;
+	bool		retryable;
+	bool		isnull;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	char	   *state;
+	Datum		holder;
+	int32		attempts;
+	int32		max_attempts;
+	const char *new_state;
+	double		delay_s = 0;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	tinytemp_require_arg(fcinfo, 2, "error");
+	tinytemp_require_arg(fcinfo, 3, "retryable");
+	job_id = PG_GETARG_INT64(0);
+	worker_id = PG_GETARG_INT64(1);
+	retryable = PG_GETARG_BOOL(3);
+
+	SPI_connect();
+	values[0] = Int64GetDatum(job_id);
+	tinytemp_spi_execute(tinytemp_plan(&lock_plan,
+									   "SELECT state, worker_id, attempts, max_attempts"
+									   " FROM tinytemp.jobs WHERE id = $1 FOR UPDATE",
+									   1, lock_types),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		raise_not_held(job_id, worker_id);
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	state = SPI_getvalue(tuple, desc, 1);
+	holder = SPI_getbinval(tuple, desc, 2, &isnull);
+	attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+	max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+
+	if (isnull || DatumGetInt64(holder) != worker_id || strcmp(state, "running") != 0)
+	{
+		/* A job cancelled while it ran: the worker's report changes nothing. */
+		if (!isnull && DatumGetInt64(holder) == worker_id && strcmp(state, "cancelled") == 0)
+		{
+			SPI_finish();
+			PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
+		}
+		raise_not_held(job_id, worker_id);
+	}
+
+	if (retryable && attempts < max_attempts)
+	{
+		new_state = "pending";
+		delay_s = retry_delay_ms(attempts) / 1000.0;
+	}
+	else
+		new_state = "failed";
+
+	values[1] = CStringGetTextDatum(new_state);
+	values[2] = Float8GetDatum(delay_s);
+	values[3] = PG_GETARG_DATUM(2);
+	values[4] = Int64GetDatum(worker_id);
+	values[5] = Int32GetDatum(attempts);
+	values[6] = BoolGetDatum(retryable);
+	tinytemp_spi_execute(tinytemp_plan(&update_plan, update_sql, 7, update_types),
+						 values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+
+	PG_RETURN_TEXT_P(cstring_to_text(new_state));
+}
+
+/*
+ * tinytemp_heartbeat(job_id, worker_id, progress): renew the lease.
+ * Answers 'continue', or 'cancel' once the job was cancelled.
+ */
+Datum
+tinytemp_heartbeat(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr renew_plan = NULL;
+	static SPIPlanPtr cancelled_plan = NULL;
+	Oid			argtypes[4] = {INT8OID, INT8OID, FLOAT8OID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int64		job_id;
+	int64		worker_id;
+	const char *answer = "continue";
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	job_id = PG_GETARG_INT64(0);
+	worker_id = PG_GETARG_INT64(1);
+	values[0] = Int64GetDatum(job_id);
+	values[1] = Int64GetDatum(worker_id);
+	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	values[3] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[3] = PG_ARGISNULL(2) ? 'n' : ' ';
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&renew_plan,
+									   "UPDATE tinytemp.jobs SET heartbeat_at = now(),"
+									   "  lease_until = now() + make_interval(secs => $3),"
+									   "  progress = coalesce($4, progress)"
+									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'",
+									   4, argtypes),
+						 values, nulls, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+	{
+		tinytemp_spi_execute(tinytemp_plan(&cancelled_plan,
+										   "SELECT 1 FROM tinytemp.jobs"
+										   " WHERE id = $1 AND worker_id = $2 AND state = 'cancelled'",
+										   2, argtypes),
+							 values, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			raise_not_held(job_id, worker_id);
+		answer = "cancel";
+	}
+	SPI_finish();
+
+	PG_RETURN_TEXT_P(cstring_to_text(answer));
+}
+
+/*
+ * tinytemp_cancel(job_id): cancel a job that has not finished.  A pending
+ * job never runs; a running one is told 'cancel' at its next heartbeat.
+ * Returns false when the job had already finished.
+ */
+Datum
+tinytemp_cancel(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH o AS ("
+		"  SELECT id, state, worker_id FROM tinytemp.jobs WHERE id = $1 FOR UPDATE"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'cancelled', finished_at = now(),"
+		"    updated_at = now(), lease_until = NULL"
+		"  FROM o WHERE j.id = o.id AND o.state IN ('pending', 'assigned', 'running')"
+		"  RETURNING j.id, o.state AS prior_state, o.worker_id"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'cancelled', worker_id, jsonb_build_object('prior_state', prior_state)"
+		"  FROM u"
+		") SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u)";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	int64		found;
+	int64		cancelled;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	values[0] = PG_GETARG_DATUM(0);
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	cancelled = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+
+	if (found == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
+				errmsg("job " INT64_FORMAT " does not exist", PG_GETARG_INT64(0)));
+	PG_RETURN_BOOL(cancelled > 0);
+}
+
+/*
+ * tinytemp_retry(job_id): put a dead-lettered job back in the queue with
+ * its attempts reset.  Returns false when the job is not dead-lettered.
+ */
+Datum
+tinytemp_retry(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH o AS ("
+		"  SELECT id, state, attempts FROM tinytemp.jobs WHERE id = $1 FOR UPDATE"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'pending', attempts = 0, run_after = now(),"
+		"    finished_at = NULL, worker_id = NULL, updated_at = now()"
+		"  FROM o WHERE j.id = o.id AND o.state = 'failed'"
+		"  RETURNING j.id, j.queue, o.attempts"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
+		"  SELECT id, 'requeued', jsonb_build_object('reason', 'manual retry',"
+		"    'previous_attempts', attempts)"
+		"  FROM u"
+		") SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u), (SELECT queue FROM u)";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	int64		found;
+	int64		requeued;
+	char	   *queue;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	values[0] = PG_GETARG_DATUM(0);
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	requeued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (queue)
+		queue = strcpy(SPI_palloc(strlen(queue) + 1), queue);
+	SPI_finish();
+
+	if (found == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
+				errmsg("job " INT64_FORMAT " does not exist", PG_GETARG_INT64(0)));
+	if (queue)
+		Async_Notify(TINYTEMP_NOTIFY_CHANNEL, queue);
+	PG_RETURN_BOOL(requeued > 0);
+}
+
+/* tinytemp_retry_delay(attempt): one draw of the backoff after that attempt. */
+Datum
+tinytemp_retry_delay(PG_FUNCTION_ARGS)
+{
+	Interval   *result = palloc0(sizeof(Interval));
+
+	tinytemp_require_positive(PG_GETARG_INT32(0), "attempt");
+	result->time = (TimeOffset) (retry_delay_ms(PG_GETARG_INT32(0)) * 1000.0);
+	PG_RETURN_INTERVAL_P(result);
+}

@@ -1,0 +1,90 @@
+/*
+ * tinytemp.c
+ *	  Module entry point: GUCs and, when preloaded, the background worker.
+ */
+#include "tinytemp.h"
+
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			tinytemp_lease_timeout_ms = 30000;
+int			tinytemp_retry_base_ms = 2000;
+int			tinytemp_retry_cap_ms = 600000;
+int			tinytemp_naptime_ms = 1000;
+char	   *tinytemp_database = NULL;
+
+/* True in every backend forked from a postmaster that preloaded us. */
+bool		tinytemp_preloaded = false;
+
+void		_PG_init(void);
+
+/* Define the GUCs and, at preload time only, register the background worker. */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("tinytemp.lease_timeout",
+							"How long a claimed job stays leased without a heartbeat.",
+							"A job whose lease runs out is retried or dead-lettered by the background worker.",
+							&tinytemp_lease_timeout_ms,
+							30000, 100, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.retry_backoff_base",
+							"Delay before the first retry of a failed job.",
+							"Attempt n waits min(cap, base * 2^(n-1)), with equal jitter.",
+							&tinytemp_retry_base_ms,
+							2000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.retry_backoff_cap",
+							"Longest delay between two attempts of a failed job.",
+							NULL,
+							&tinytemp_retry_cap_ms,
+							600000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.naptime",
+							"Pause between two passes of the background worker.",
+							NULL,
+							&tinytemp_naptime_ms,
+							1000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tinytemp.database",
+							   "Database in which the background worker runs.",
+							   NULL,
+							   &tinytemp_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("tinytemp");
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	tinytemp_preloaded = true;
+	tinytemp_register_bgworker();
+}
+
+/*
+ * Take a transaction-level lock private to tinytemp.  It lives in the
+ * advisory lock table under a field4 value that pg_advisory_lock never
+ * uses, so it cannot collide with the application's own advisory locks.
+ */
+void
+tinytemp_lock(TinytempLockSpace space, uint64 key)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key,
+						 0x7400 + (int) space);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}

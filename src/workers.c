@@ -1,0 +1,205 @@
+/*
+ * workers.c
+ *	  Worker incarnations and leases: registration, release of a restarted
+ *	  worker's jobs, and expiry of leases whose heartbeat stopped.
+ */
+#include "tinytemp.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(tinytemp_register_worker);
+PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
+
+/*
+ * Requeue the held jobs that `selection` picks, or dead-letter those whose
+ * attempts are spent, writing two history events each: `$2` with the reason
+ * `$1`, then 'requeued' or 'dead_lettered'.  A job that was only assigned
+ * never started, so it goes back to pending whatever its attempts.
+ */
+#define REQUEUE_SQL(selection, locking) \
+	"WITH x AS (" \
+	"  SELECT id, state, worker_id, attempts, max_attempts FROM tinytemp.jobs" \
+	"  WHERE " selection " " locking \
+	"), u AS (" \
+	"  UPDATE tinytemp.jobs j SET" \
+	"    state = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
+	"            THEN 'failed' ELSE 'pending' END," \
+	"    worker_id = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
+	"                THEN x.worker_id END," \
+	"    finished_at = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
+	"                  THEN now() END," \
+	"    lease_until = NULL, run_after = now(), last_error = $1, updated_at = now()" \
+	"  FROM x WHERE j.id = x.id" \
+	"  RETURNING j.id, j.state, j.queue, x.worker_id AS old_worker, x.attempts" \
+	"), h AS (" \
+	"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
+	"  SELECT u.id, e.event, u.old_worker, e.detail FROM u, LATERAL (VALUES" \
+	"    ($2, jsonb_build_object('reason', $1, 'attempt', u.attempts))," \
+	"    (CASE WHEN u.state = 'failed' THEN 'dead_lettered' ELSE 'requeued' END, NULL::jsonb)" \
+	"  ) e(event, detail)" \
+	") SELECT state, queue FROM u"
+
+/*
+ * Run a REQUEUE_SQL plan and wake the workers of every queue that got a job
+ * back.  Returns how many jobs were released.
+ */
+static int
+requeue(SPIPlanPtr plan, Datum *values)
+{
+	uint64		n;
+
+	tinytemp_spi_execute(plan, values, NULL, SPI_OK_SELECT);
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+
+		if (strcmp(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1), "pending") == 0)
+			Async_Notify(TINYTEMP_NOTIFY_CHANNEL, SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2));
+	}
+	return (int) n;
+}
+
+/*
+ * Raise TT001 when no worker incarnation has this id; otherwise return
+ * whether it is the active incarnation of its name.  SPI must be connected.
+ */
+bool
+tinytemp_worker_is_active(int64 worker_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(worker_id)};
+
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT state FROM tinytemp.workers WHERE id = $1",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_TINYTEMP_UNKNOWN_WORKER),
+				errmsg("worker " INT64_FORMAT " does not exist", worker_id),
+				errhint("Register the worker with tinytemp_register_worker() and use the id it returns."));
+	return strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "active") == 0;
+}
+
+/*
+ * tinytemp_register_worker(name, cpus, memory_mb, gpus, gpu_type, labels):
+ * start a new incarnation and return its id.  Earlier incarnations of the
+ * same name are retired and their jobs released at once, so a restarted
+ * worker does not wait for lease expiry to see its jobs retried.
+ */
+Datum
+tinytemp_register_worker(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr retire_plan = NULL;
+	static SPIPlanPtr release_plan = NULL;
+	static SPIPlanPtr insert_plan = NULL;
+	Oid			insert_types[6] = {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, JSONBOID};
+	Oid			retire_types[1] = {TEXTOID};
+	Oid			release_types[3] = {TEXTOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		release_values[3];
+	text	   *name;
+	Jsonb	   *labels;
+	bool		isnull;
+	int64		id;
+
+	tinytemp_require_arg(fcinfo, 0, "name");
+	tinytemp_require_arg(fcinfo, 1, "cpus");
+	tinytemp_require_arg(fcinfo, 2, "memory_mb");
+	tinytemp_require_arg(fcinfo, 3, "gpus");
+	tinytemp_require_arg(fcinfo, 5, "labels");
+	name = PG_GETARG_TEXT_PP(0);
+	if (VARSIZE_ANY_EXHDR(name) == 0)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("name must not be empty"));
+	tinytemp_require_positive(PG_GETARG_INT32(1), "cpus");
+	tinytemp_require_positive(PG_GETARG_INT64(2), "memory_mb");
+	tinytemp_require_nonnegative(PG_GETARG_INT32(3), "gpus");
+	labels = PG_GETARG_JSONB_P(5);
+	if (!JB_ROOT_IS_OBJECT(labels) || JB_ROOT_IS_SCALAR(labels))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("labels must be a JSON object"));
+
+	for (int i = 0; i < 6; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+
+	/* Two registrations of one name take turns. */
+	tinytemp_lock(TINYTEMP_LOCK_WORKER_NAME,
+				  hash_bytes_extended((unsigned char *) VARDATA_ANY(name),
+									  VARSIZE_ANY_EXHDR(name), 0));
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&retire_plan,
+									   "WITH r AS ("
+									   "  UPDATE tinytemp.workers SET state = 'retired', retired_at = now()"
+									   "  WHERE name = $1 AND state = 'active' RETURNING id"
+									   ") SELECT array_agg(id) FROM r",
+									   1, retire_types),
+						 values, NULL, SPI_OK_SELECT);
+	release_values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		release_values[0] = CStringGetTextDatum("worker re-registered");
+		release_values[1] = CStringGetTextDatum("worker_restarted");
+		(void) requeue(tinytemp_plan(&release_plan,
+									 REQUEUE_SQL("state IN ('assigned', 'running') AND worker_id = ANY ($3)",
+											 "FOR UPDATE"),
+									 3, release_types),
+					   release_values);
+	}
+
+	tinytemp_spi_execute(tinytemp_plan(&insert_plan,
+									   "INSERT INTO tinytemp.workers (name, cpus, memory_mb, gpus, gpu_type, labels)"
+									   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+									   6, insert_types),
+						 values, nulls, SPI_OK_INSERT_RETURNING);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * Requeue or dead-letter the running jobs whose lease ran out.  Rows that
+ * another transaction holds (a heartbeat in flight) are left for the next
+ * pass.  SPI must be connected.  Returns how many jobs were handled.
+ */
+int
+tinytemp_expire_leases_internal(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum("lease expired");
+	values[1] = CStringGetTextDatum("lease_expired");
+	return requeue(tinytemp_plan(&plan,
+								 REQUEUE_SQL("state = 'running' AND lease_until < now()",
+											 "ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED"),
+								 2, argtypes),
+				   values);
+}
+
+/* tinytemp_expire_leases(): one lease-expiry pass, as the background worker runs it. */
+Datum
+tinytemp_expire_leases(PG_FUNCTION_ARGS)
+{
+	int			n;
+
+	SPI_connect();
+	n = tinytemp_expire_leases_internal();
+	SPI_finish();
+	PG_RETURN_INT32(n);
+}
