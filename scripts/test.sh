@@ -13,6 +13,7 @@ cd "$TT_REPO"
 
 TT_DB=tinytemp_regress
 PORT=${TINYTEMP_TEST_PORT:-54330}
+CLUSTER=${TINYTEMP_TEST_CLUSTER:-test}
 passed=0
 failed=0
 runner_failed=0
@@ -29,17 +30,17 @@ add_counts() {
 tt_ensure_packages
 tt_build_install
 
-trap 'tt_cluster_stop test' EXIT
+trap 'tt_cluster_stop $CLUSTER' EXIT
 tt_log "starting a throwaway cluster"
-tt_cluster_start test "$PORT" "tinytemp.database = '$TT_DB'
+tt_cluster_start "$CLUSTER" "$PORT" "tinytemp.database = '$TT_DB'
 tinytemp.naptime = '200ms'
 fsync = off
 synchronous_commit = off" || exit 1
 $TT_PGBIN/createdb "$TT_DB"
 # The background worker connects to its database at start: restart now that it exists.
-tt_cluster_restart test
+tt_cluster_restart "$CLUSTER"
 export PGDATABASE=$TT_DB
-logs=$TT_STATE/logs
+logs=$TT_STATE/$CLUSTER-logs
 rm -rf "$logs"
 mkdir -p "$logs"
 
