@@ -7,7 +7,9 @@
 
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/dbcommands.h"
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -88,6 +90,26 @@ tinytemp_worker_is_active(int64 worker_id)
 }
 
 /*
+ * Lost leases are expired only by the background worker: say so when it
+ * cannot be serving this database.
+ */
+static void
+warn_without_bgworker(void)
+{
+	if (!tinytemp_preloaded)
+		ereport(WARNING,
+				errmsg("the tinytemp background worker is not running"),
+				errdetail("Jobs whose worker dies will not be retried until tinytemp_expire_leases() is called."),
+				errhint("Add tinytemp to shared_preload_libraries and restart the server."));
+	else if (strcmp(tinytemp_database, get_database_name(MyDatabaseId)) != 0)
+		ereport(WARNING,
+				errmsg("the tinytemp background worker serves database \"%s\", not this one",
+					   tinytemp_database),
+				errdetail("Jobs whose worker dies will not be retried until tinytemp_expire_leases() is called."),
+				errhint("Set tinytemp.database to this database and restart the server."));
+}
+
+/*
  * tinytemp_register_worker(name, cpus, memory_mb, gpus, gpu_type, labels):
  * start a new incarnation and return its id.  Earlier incarnations of the
  * same name are retired and their jobs released at once, so a restarted
@@ -134,6 +156,8 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
+
+	warn_without_bgworker();
 
 	/* Two registrations of one name take turns. */
 	tinytemp_lock(TINYTEMP_LOCK_WORKER_NAME,
