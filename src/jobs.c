@@ -234,7 +234,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 		"    ('failed', jsonb_build_object('error', $4, 'attempt', $6, 'retryable', $7)),"
 		"    (CASE WHEN $2 = 'pending' THEN 'retried' ELSE 'dead_lettered' END,"
 		"     CASE WHEN $2 = 'pending'"
-		"       THEN jsonb_build_object('run_after', u.run_after, 'delay_s', $3)"
+		"       THEN jsonb_build_object('run_after', u.run_after, 'delay_s', round($3::numeric, 3))"
 		"       ELSE jsonb_build_object('attempts', $6) END)"
 		"  ) e(event, detail)";
 	Oid			lock_types[1] = {INT8OID};

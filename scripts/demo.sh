@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# scripts/demo.sh: tinytemp on a throwaway cluster, step by step.
+#
+# Installs what is missing, builds and installs tinytemp, starts a cluster in
+# .tinytemp/demo with the background worker preloaded, and walks through a
+# job's life: workers register, ML jobs are enqueued, claimed on hardware
+# that fits them, heartbeated, acked, failed and retried with backoff,
+# dead-lettered, retried by hand, cancelled, and lost by a worker that died.
+# The cluster is stopped at the end.
+set -eu
+source "$(dirname "$0")/lib.sh"
+cd "$TT_REPO"
+
+tt_ensure_packages
+tt_build_install
+trap 'tt_cluster_stop demo' EXIT
+tt_log "starting a throwaway cluster in .tinytemp/demo"
+tt_cluster_start demo "${TINYTEMP_DEMO_PORT:-54329}" "tinytemp.database = 'tinytemp_demo'
+tinytemp.naptime = '200ms'
+tinytemp.lease_timeout = '2s'
+tinytemp.retry_backoff_base = '500ms'"
+$TT_PGBIN/createdb tinytemp_demo
+tt_cluster_restart demo
+export PGDATABASE=tinytemp_demo
+
+# step TITLE SQL: show the SQL, then what PostgreSQL answers.
+step() {
+	printf '\n\033[1m-- %s\033[0m\n%s\n' "$1" "$2"
+	printf '%s\n' "$2" | $TT_PGBIN/psql -X -q -v ON_ERROR_STOP=0 -P pager=off -f - 2>&1 | sed 's/^/   /'
+}
+
+step "Install the extension" "CREATE EXTENSION tinytemp;"
+step "Two workers register with their hardware" \
+"SELECT tinytemp_register_worker('gpu-node-1', cpus => 32, memory_mb => 256000, gpus => 4, gpu_type => 'a100') AS gpu_node,
+       tinytemp_register_worker('cpu-node-1', cpus => 8, memory_mb => 32000) AS cpu_node;"
+step "Submit ML jobs (any SQL client can; in the same transaction as its own data)" \
+"SELECT tinytemp_enqueue('training', 'resnet50', '{\"lr\": 0.1}', priority => 5, dataset_size => 1281167,
+                        epochs => 90, batch_size => 256, cpus => 8, memory_mb => 64000, gpus => 2,
+                        gpu_type => 'a100', tenant => 'vision') AS training,
+       tinytemp_enqueue('evaluation', 'resnet50', dataset_size => 50000, cpus => 4, memory_mb => 8000,
+                        tenant => 'vision') AS evaluation,
+       tinytemp_enqueue('data-processing', params => '{\"shards\": 16}', cpus => 2, memory_mb => 4000,
+                        max_attempts => 2, tenant => 'nlp') AS preprocessing;"
+step "The queue" "SELECT id, job_type, model, priority, state, cpus, memory_mb, gpus, gpu_type FROM tinytemp.jobs ORDER BY id;"
+step "The CPU node claims: it gets the best job that fits it, never the GPU job" \
+"SELECT id, job_type, state, attempts, lease_until - now() AS lease FROM tinytemp_claim(2, max_jobs => 5);"
+step "The GPU node claims the training job" "SELECT id, job_type, state, gpus, gpu_type FROM tinytemp_claim(1);"
+step "What each worker holds and has left" "SELECT name, jobs_held, free_cpus, free_memory_mb, free_gpus FROM tinytemp.worker_status;"
+step "Training reports progress; the lease is renewed" "SELECT tinytemp_heartbeat(1, 1, '{\"epoch\": 12, \"loss\": 1.82}');"
+step "Training finishes" "SELECT tinytemp_ack(1, 1, '{\"top1\": 0.761}');"
+step "Evaluation finishes" "SELECT tinytemp_ack(2, 2, '{\"top1\": 0.758}');"
+step "Preprocessing fails: it is retried after a backoff with jitter" \
+"SELECT tinytemp_fail(3, 2, 'shard 7: disk full') AS new_state;
+SELECT state, attempts, round(extract(epoch FROM run_after - now())::numeric, 2) AS retry_in_s FROM tinytemp.jobs WHERE id = 3;"
+sleep 1
+step "Second attempt fails too: attempts are spent, so it goes to the dead-letter queue" \
+"SELECT id, attempts FROM tinytemp_claim(2);
+SELECT tinytemp_fail(3, 2, 'shard 7: disk full');
+SELECT id, job_type, attempts, last_error FROM tinytemp.dead_letter;"
+step "An operator fixes the disk and retries it by hand" "SELECT tinytemp_retry(3);
+SELECT id, attempts FROM tinytemp_claim(2);
+SELECT tinytemp_ack(3, 2);"
+step "A stale report is refused with SQLSTATE TT003" "SELECT tinytemp_ack(3, 2);
+\\echo SQLSTATE :LAST_ERROR_SQLSTATE"
+step "Cancel a job before it runs" "SELECT tinytemp_enqueue('inference', 'bert-base') AS job \\gset
+SELECT tinytemp_cancel(:job);
+SELECT id, state FROM tinytemp.jobs WHERE id = :job;"
+step "A worker dies mid-job: the background worker expires its lease and requeues the job" \
+"SELECT tinytemp_enqueue('training', 'gpt2-small', cpus => 4) AS job \\gset
+SELECT id, state FROM tinytemp_claim(2);
+SELECT pg_sleep(3);
+SELECT id, state, attempts, last_error FROM tinytemp.jobs WHERE id = :job;"
+step "A restarted worker registers again: its earlier incarnation's jobs are released at once" \
+"SELECT id, state FROM tinytemp_claim(2);
+SELECT tinytemp_register_worker('cpu-node-1', 8, 32000) AS new_id;
+SELECT id, state, worker_id FROM tinytemp.jobs WHERE job_type = 'training' AND model = 'gpt2-small';"
+step "Every state change is in the history" \
+"SELECT job_id, event, worker_id, at::time(0) AS at, detail FROM tinytemp.jobs_history ORDER BY id;"
+step "The queue at a glance" "SELECT * FROM tinytemp.queue_summary ORDER BY queue, state;"
+echo
+echo "Demo finished; the cluster in .tinytemp/demo is stopped."
