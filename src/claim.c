@@ -74,7 +74,7 @@ free_resources(int64 worker_id, FreeResources *free)
 Datum
 tinytemp_claim(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr claim_plan = NULL;
 	static const char *sql =
 		"WITH c AS ("
 		"  SELECT id FROM tinytemp.jobs"
@@ -118,7 +118,7 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	free_resources(worker_id, &free);
-	plan = tinytemp_plan(&plan, sql, 6, argtypes);
+	(void) tinytemp_plan(&claim_plan, sql, 6, argtypes);
 
 	for (int taken = 0; taken < max_jobs && free.cpus > 0 && free.memory_mb > 0; taken++)
 	{
@@ -133,7 +133,7 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 		values[4] = free.gpu_type;
 		nulls[4] = free.gpu_type_isnull ? 'n' : ' ';
 		values[5] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-		tinytemp_spi_execute(plan, values, nulls, SPI_OK_SELECT);
+		tinytemp_spi_execute(claim_plan, values, nulls, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			break;
 

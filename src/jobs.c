@@ -244,6 +244,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	int64		worker_id;
 	bool		retryable;
 	bool		isnull;
+	bool		unheld;
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	char	   *state;
@@ -273,14 +274,14 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	state = SPI_getvalue(tuple, desc, 1);
-	holder = SPI_getbinval(tuple, desc, 2, &isnull);
+	holder = SPI_getbinval(tuple, desc, 2, &unheld);
 	attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
 	max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
 
-	if (isnull || DatumGetInt64(holder) != worker_id || strcmp(state, "running") != 0)
+	if (unheld || DatumGetInt64(holder) != worker_id || strcmp(state, "running") != 0)
 	{
 		/* A job cancelled while it ran: the worker's report changes nothing. */
-		if (!isnull && DatumGetInt64(holder) == worker_id && strcmp(state, "cancelled") == 0)
+		if (!unheld && DatumGetInt64(holder) == worker_id && strcmp(state, "cancelled") == 0)
 		{
 			SPI_finish();
 			PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
