@@ -57,6 +57,13 @@ _PG_init(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	/* PGC_POSTMASTER variables may only be defined while preloading. */
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		MarkGUCPrefixReserved("tinytemp");
+		return;
+	}
+
 	DefineCustomStringVariable("tinytemp.database",
 							   "Database in which the background worker runs.",
 							   NULL,
@@ -64,11 +71,7 @@ _PG_init(void)
 							   "postgres",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
-
 	MarkGUCPrefixReserved("tinytemp");
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 
 	tinytemp_preloaded = true;
 	tinytemp_register_bgworker();

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Without shared_preload_libraries the SQL API still works, and registering a
+# worker warns that no background worker expires lost leases.
+set -u
+source "$(dirname "$0")/../../scripts/lib.sh"
+n=0 failures=0
+check() {	# check DESCRIPTION COMMAND...: one TAP line
+	n=$((n + 1))
+	if "${@:2}"; then echo "ok $n - $1"; else echo "not ok $n - $1"; failures=$((failures + 1)); fi
+}
+
+trap 'tt_cluster_stop nopreload' EXIT
+tt_cluster_start nopreload "${TINYTEMP_NOPRELOAD_PORT:-54331}" "shared_preload_libraries = ''" || exit 1
+export PGDATABASE=postgres
+q() { $TT_PGBIN/psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
+
+check "CREATE EXTENSION works without preloading" q -c 'CREATE EXTENSION tinytemp'
+check "no tinytemp scheduler runs" \
+	test "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tinytemp scheduler'")" = 0
+warning=$(q -c "SELECT tinytemp_register_worker('w', 2, 2048)" 2>&1 >/dev/null)
+check "registering a worker warns that the background worker is not running" \
+	grep -q 'WARNING:  the tinytemp background worker is not running' <<<"$warning"
+out=$(q <<'SQL'
+SET client_min_messages = error;
+SELECT tinytemp_enqueue('training');
+SELECT id FROM tinytemp_claim(1);
+SELECT tinytemp_ack(1, 1);
+SELECT state FROM tinytemp.jobs WHERE id = 1;
+SQL
+)
+check "enqueue, claim and ack work" test "$(tail -n 1 <<<"$out")" = succeeded
+out=$(q <<'SQL'
+SET client_min_messages = error;
+SELECT tinytemp_enqueue('training');
+SELECT id FROM tinytemp_claim(1);
+UPDATE tinytemp.jobs SET lease_until = now() - interval '1 second' WHERE id = 2;
+SELECT tinytemp_expire_leases();
+SELECT state FROM tinytemp.jobs WHERE id = 2;
+SQL
+)
+check "tinytemp_expire_leases() by hand requeues a lost job" test "$(tail -n 1 <<<"$out")" = pending
+echo "1..$n"
+[ $failures = 0 ]
