@@ -143,6 +143,7 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 		free.cpus -= DatumGetInt32(SPI_getbinval(job, desc, SPI_fnumber(desc, "cpus"), &isnull));
 		free.memory_mb -= DatumGetInt64(SPI_getbinval(job, desc, SPI_fnumber(desc, "memory_mb"), &isnull));
 		free.gpus -= DatumGetInt32(SPI_getbinval(job, desc, SPI_fnumber(desc, "gpus"), &isnull));
+		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_finish();
 
