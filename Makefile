@@ -24,6 +24,21 @@ include $(PGXS)
 # The test script creates this database before starting the background worker in it.
 CONTRIB_TESTDB = tinytemp_regress
 
+# The worker program (worker_client/) is built and installed with the extension,
+# into PostgreSQL's bindir as PGXS does for a PROGRAM.
+all: worker
+install: install-worker
+clean: clean-worker
+
+.PHONY: worker install-worker clean-worker
+worker:
+	$(MAKE) -C worker_client PG_CONFIG=$(PG_CONFIG)
+install-worker: worker
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) worker_client/tinytemp-worker '$(DESTDIR)$(bindir)/tinytemp-worker'
+clean-worker:
+	$(MAKE) -C worker_client clean
+
 .PHONY: test demo bench
 test:
 	scripts/test.sh
