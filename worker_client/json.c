@@ -1,0 +1,375 @@
+/*
+ * json.c
+ *	  Just enough JSON for the worker: a validator that accepts what jsonb
+ *	  accepts (so a result or progress line is never refused by the server
+ *	  for its syntax), string escaping for the labels we build, and UTF-8
+ *	  clean-up of the handler output we quote in error messages.
+ */
+#include "tinytemp_worker.h"
+
+#include <string.h>
+
+/* Nesting deeper than this is refused; jsonb's own limit is the stack depth. */
+#define JSON_MAX_DEPTH 512
+
+typedef struct JsonParser
+{
+	const unsigned char *p;
+	const unsigned char *end;
+	int			depth;
+} JsonParser;
+
+static bool parse_value(JsonParser *jp);
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most `avail` bytes), or 0
+ * when it is not valid: overlong forms, surrogates and code points past
+ * U+10FFFF are invalid, as PostgreSQL's encoding check has it.
+ */
+static size_t
+utf8_seq_len(const unsigned char *s, size_t avail)
+{
+	unsigned char c = s[0];
+	size_t		n;
+	unsigned int cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+	{
+		n = 2;
+		cp = c & 0x1F;
+	}
+	else if (c >= 0xE0 && c <= 0xEF)
+	{
+		n = 3;
+		cp = c & 0x0F;
+	}
+	else if (c >= 0xF0 && c <= 0xF4)
+	{
+		n = 4;
+		cp = c & 0x07;
+	}
+	else
+		return 0;
+	if (avail < n)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+	{
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+		(cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* Skip JSON whitespace. */
+static void
+skip_ws(JsonParser *jp)
+{
+	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r'))
+		jp->p++;
+}
+
+/* Read four hex digits of a \u escape. */
+static bool
+parse_hex4(JsonParser *jp, unsigned int *out)
+{
+	unsigned int v = 0;
+
+	if (jp->end - jp->p < 4)
+		return false;
+	for (int i = 0; i < 4; i++)
+	{
+		unsigned char c = *jp->p++;
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned int) (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned int) (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned int) (c - 'A' + 10);
+		else
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* A string, the opening quote already seen; jsonb refuses \u0000 and unpaired surrogates. */
+static bool
+parse_string(JsonParser *jp)
+{
+	while (jp->p < jp->end)
+	{
+		unsigned char c = *jp->p;
+
+		if (c == '"')
+		{
+			jp->p++;
+			return true;
+		}
+		if (c < 0x20)
+			return false;
+		if (c == '\\')
+		{
+			jp->p++;
+			if (jp->p >= jp->end)
+				return false;
+			c = *jp->p++;
+			if (c == 'u')
+			{
+				unsigned int cp;
+				unsigned int lo;
+
+				if (!parse_hex4(jp, &cp) || cp == 0)
+					return false;
+				if (cp >= 0xDC00 && cp <= 0xDFFF)
+					return false;
+				if (cp >= 0xD800 && cp <= 0xDBFF)
+				{
+					if (jp->end - jp->p < 6 || jp->p[0] != '\\' || jp->p[1] != 'u')
+						return false;
+					jp->p += 2;
+					if (!parse_hex4(jp, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+						return false;
+				}
+			}
+			else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0')
+				return false;
+			continue;
+		}
+		{
+			size_t		n = utf8_seq_len(jp->p, (size_t) (jp->end - jp->p));
+
+			if (n == 0)
+				return false;
+			jp->p += n;
+		}
+	}
+	return false;
+}
+
+/* A run of at least one digit. */
+static bool
+parse_digits(JsonParser *jp)
+{
+	const unsigned char *start = jp->p;
+
+	while (jp->p < jp->end && *jp->p >= '0' && *jp->p <= '9')
+		jp->p++;
+	return jp->p > start;
+}
+
+/* A number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+parse_number(JsonParser *jp)
+{
+	if (jp->p < jp->end && *jp->p == '-')
+		jp->p++;
+	if (jp->p >= jp->end)
+		return false;
+	if (*jp->p == '0')
+		jp->p++;
+	else if (!parse_digits(jp))
+		return false;
+	if (jp->p < jp->end && *jp->p == '.')
+	{
+		jp->p++;
+		if (!parse_digits(jp))
+			return false;
+	}
+	if (jp->p < jp->end && (*jp->p == 'e' || *jp->p == 'E'))
+	{
+		jp->p++;
+		if (jp->p < jp->end && (*jp->p == '+' || *jp->p == '-'))
+			jp->p++;
+		if (!parse_digits(jp))
+			return false;
+	}
+	return true;
+}
+
+/* A literal such as true, false or null. */
+static bool
+parse_literal(JsonParser *jp, const char *word)
+{
+	size_t		n = strlen(word);
+
+	if ((size_t) (jp->end - jp->p) < n || memcmp(jp->p, word, n) != 0)
+		return false;
+	jp->p += n;
+	return true;
+}
+
+/* An object or array, the opening bracket already seen. */
+static bool
+parse_container(JsonParser *jp, unsigned char close)
+{
+	bool		ok = false;
+
+	if (++jp->depth > JSON_MAX_DEPTH)
+		return false;
+	skip_ws(jp);
+	if (jp->p < jp->end && *jp->p == close)
+	{
+		jp->p++;
+		jp->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		if (close == '}')
+		{
+			skip_ws(jp);
+			if (jp->p >= jp->end || *jp->p != '"')
+				break;
+			jp->p++;
+			if (!parse_string(jp))
+				break;
+			skip_ws(jp);
+			if (jp->p >= jp->end || *jp->p != ':')
+				break;
+			jp->p++;
+		}
+		if (!parse_value(jp))
+			break;
+		skip_ws(jp);
+		if (jp->p >= jp->end)
+			break;
+		if (*jp->p == ',')
+		{
+			jp->p++;
+			continue;
+		}
+		if (*jp->p == close)
+		{
+			jp->p++;
+			ok = true;
+		}
+		break;
+	}
+	jp->depth--;
+	return ok;
+}
+
+/* Any JSON value, after optional whitespace. */
+static bool
+parse_value(JsonParser *jp)
+{
+	skip_ws(jp);
+	if (jp->p >= jp->end)
+		return false;
+	switch (*jp->p)
+	{
+		case '{':
+			jp->p++;
+			return parse_container(jp, '}');
+		case '[':
+			jp->p++;
+			return parse_container(jp, ']');
+		case '"':
+			jp->p++;
+			return parse_string(jp);
+		case 't':
+			return parse_literal(jp, "true");
+		case 'f':
+			return parse_literal(jp, "false");
+		case 'n':
+			return parse_literal(jp, "null");
+		default:
+			return parse_number(jp);
+	}
+}
+
+/* Whether s[0..len) is one JSON value that jsonb would accept. */
+bool
+json_valid(const char *s, size_t len)
+{
+	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
+
+	if (!parse_value(&jp))
+		return false;
+	skip_ws(&jp);
+	return jp.p == jp.end;
+}
+
+/* Whether s[0..len) is a valid JSON object. */
+bool
+json_is_object(const char *s, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	return i < len && s[i] == '{' && json_valid(s, len);
+}
+
+/* Append s as a JSON string literal; s must be valid UTF-8 (see utf8_sanitize). */
+void
+json_append_string(StrBuf *sb, const char *s)
+{
+	sb_append(sb, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		switch (*p)
+		{
+			case '"':
+				sb_append(sb, "\\\"", 2);
+				break;
+			case '\\':
+				sb_append(sb, "\\\\", 2);
+				break;
+			case '\n':
+				sb_append(sb, "\\n", 2);
+				break;
+			case '\r':
+				sb_append(sb, "\\r", 2);
+				break;
+			case '\t':
+				sb_append(sb, "\\t", 2);
+				break;
+			default:
+				if (*p < 0x20)
+					sb_appendf(sb, "\\u%04x", *p);
+				else
+					sb_append(sb, (const char *) p, 1);
+		}
+	}
+	sb_append(sb, "\"", 1);
+}
+
+/*
+ * A copy of s[0..len) that the server will accept as text: invalid UTF-8
+ * (such as a multi-byte character cut by a tail buffer) and NUL bytes
+ * become '?'.
+ */
+char *
+utf8_sanitize(const char *s, size_t len)
+{
+	StrBuf		sb;
+	const unsigned char *p = (const unsigned char *) s;
+	size_t		i = 0;
+
+	sb_init(&sb);
+	while (i < len)
+	{
+		size_t		n = p[i] == 0 ? 0 : utf8_seq_len(p + i, len - i);
+
+		if (n == 0)
+		{
+			sb_append(&sb, "?", 1);
+			i++;
+		}
+		else
+		{
+			sb_append(&sb, s + i, n);
+			i += n;
+		}
+	}
+	return sb_steal(&sb);
+}

@@ -1,0 +1,840 @@
+/*
+ * main.c
+ *	  tinytemp-worker's event loop: register, claim up to the free slots,
+ *	  start each job's handler, heartbeat every lease/3, report how each
+ *	  job ended, drain on SIGTERM, and ride out lost connections while the
+ *	  handlers keep running.
+ *
+ * One thread does everything except connecting (see db.c).  It sleeps in
+ * poll(2) on a self-pipe written by the signal handlers, the handlers'
+ * pipes and the database socket, with the nearest timer as its timeout.
+ */
+#include "tinytemp_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* After the drain, how long undelivered reports may wait for the database. */
+#define REPORT_GIVEUP_MS 15000
+/* Retry delay for a report or heartbeat the server refused for a passing reason. */
+#define RETRY_SOON_MS 1000
+/* The longest poll, so that a lost wake-up costs at most this. */
+#define MAX_SLEEP_MS 1000
+
+static Config cfg;
+static Db	db;
+static Hardware hw;
+static Job *jobs;
+static struct pollfd *pollset;
+static int	pollset_size;
+
+static int64_t worker_id = -1;
+static bool session_ready = false;	/* registered, lease read, listening */
+static bool claim_now = true;	/* claim at the next chance, without waiting for the poll */
+static int64_t next_claim_ms = 0;
+static bool fatal = false;
+
+static int	sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t term_signals = 0;
+static volatile sig_atomic_t hup_signal = 0;
+static volatile sig_atomic_t chld_signal = 0;
+static int	term_handled = 0;
+static bool draining = false;
+static bool drain_stopped = false;	/* running jobs were told to stop */
+static int64_t drain_deadline = 0;
+static int64_t giveup_ms = 0;	/* when undelivered reports are abandoned */
+
+/* Signal handler: count the signal and wake the loop through the self-pipe. */
+static void
+on_signal(int sig)
+{
+	int			saved_errno = errno;
+	char		byte = (char) sig;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		term_signals++;
+	else if (sig == SIGHUP)
+		hup_signal = 1;
+	else if (sig == SIGCHLD)
+		chld_signal = 1;
+	if (write(sig_pipe[1], &byte, 1) < 0)
+	{
+		/* A full pipe already holds a wake-up. */
+	}
+	errno = saved_errno;
+}
+
+/* Install the signal handlers and the self-pipe they write to. */
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+	{
+		fprintf(stderr, "tinytemp-worker: cannot create the signal pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	/* Writing to a handler that closed its stdin must be an EPIPE, not our death. */
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Make sure descriptors 0, 1 and 2 are open, so that no pipe of ours lands on them. */
+static void
+ensure_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+	{
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+		{
+			int			nfd = open("/dev/null", O_RDWR);
+
+			if (nfd >= 0 && nfd != fd)
+				close(nfd);
+		}
+	}
+}
+
+/* Reap every handler that has exited. */
+static void
+reap_children(void)
+{
+	pid_t		pid;
+	int			status;
+
+	chld_signal = 0;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		job_reap(pid, status, jobs, cfg.slots);
+}
+
+/*
+ * Poll the self-pipe, every handler pipe and up to two more descriptors
+ * (the database socket, the connector's pipe), then serve whatever is
+ * ready except those extra descriptors, whose revents go back to the caller.
+ */
+static void
+poll_and_serve(int nextra, const int *xfd, const short *xev, short *xrev, int timeout_ms)
+{
+	int			n = 0;
+	int			base;
+	int			rc;
+
+	pollset[n++] = (struct pollfd) {sig_pipe[0], POLLIN, 0};
+	for (int i = 0; i < cfg.slots; i++)
+		n += job_pollfds(&jobs[i], pollset + n, pollset_size - n - nextra);
+	base = n;
+	for (int i = 0; i < nextra; i++)
+		pollset[n++] = (struct pollfd) {xfd[i], xev[i], 0};
+
+	rc = poll(pollset, (nfds_t) n, timeout_ms < 0 ? 0 : timeout_ms);
+	if (rc < 0 && errno != EINTR)
+		log_event(NO_JOB, "poll-failed", "%s", strerror(errno));
+	for (int i = 0; i < nextra; i++)
+		xrev[i] = rc > 0 ? pollset[base + i].revents : 0;
+	if (rc > 0 && pollset[0].revents)
+	{
+		char		buf[64];
+
+		while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
+			;
+	}
+	if (rc > 0)
+		for (int i = 0; i < cfg.slots; i++)
+			job_service_fds(&jobs[i]);
+	if (chld_signal)
+		reap_children();
+}
+
+/* The database's wait hook: wait for its socket while serving the handlers. */
+static short
+db_wait_hook(int fd, short events, int64_t deadline_ms)
+{
+	int64_t		left = deadline_ms - now_ms();
+	short		rev = 0;
+
+	if (left <= 0)
+		return 0;
+	poll_and_serve(1, &fd, &events, &rev, (int) (left > MAX_SLEEP_MS ? MAX_SLEEP_MS : left));
+	return rev;
+}
+
+/* Slots with no job. */
+static int
+free_slots(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < cfg.slots; i++)
+		if (jobs[i].phase == JOB_FREE)
+			n++;
+	return n;
+}
+
+/* Whether any slot holds a job. */
+static bool
+any_jobs(void)
+{
+	return free_slots() < cfg.slots;
+}
+
+/* Whether any handler process or simulated run is still going. */
+static bool
+any_running(void)
+{
+	for (int i = 0; i < cfg.slots; i++)
+		if (jobs[i].phase == JOB_RUNNING || jobs[i].phase == JOB_STOPPING)
+			return true;
+	return false;
+}
+
+/* Our incarnation is gone (TT001): a newer worker of our name took over. */
+static void
+worker_replaced(const char *error)
+{
+	log_event(NO_JOB, "replaced", "worker %" PRId64 " is no longer active (%s); exiting",
+			  worker_id, error ? error : "");
+	fatal = true;
+}
+
+/* Add NAME=value to a job's environment unless value is NULL or too large for it. */
+static void
+job_env_add(char ***env, size_t *n, const char *name, const char *value)
+{
+	if (value == NULL || strlen(value) > TT_MAX_ENV_VALUE)
+		return;
+	*env = xrealloc(*env, (*n + 2) * sizeof(char *));
+	(*env)[(*n)++] = xasprintf("%s=%s", name, value);
+	(*env)[*n] = NULL;
+}
+
+/* The TINYTEMP_* variables of a claimed row. */
+static char **
+job_env_from_row(const PGresult *res, int row)
+{
+	static const struct
+	{
+		int			column;
+		const char *name;
+	}			vars[] = {
+		{CLAIM_ID, "TINYTEMP_JOB_ID"},
+		{CLAIM_JOB_TYPE, "TINYTEMP_JOB_TYPE"},
+		{CLAIM_ATTEMPTS, "TINYTEMP_ATTEMPT"},
+		{CLAIM_MAX_ATTEMPTS, "TINYTEMP_MAX_ATTEMPTS"},
+		{CLAIM_PARAMS, "TINYTEMP_PARAMS"},
+		{CLAIM_CHECKPOINT, "TINYTEMP_CHECKPOINT"},
+		{CLAIM_MODEL, "TINYTEMP_MODEL"},
+		{CLAIM_QUEUE, "TINYTEMP_QUEUE"},
+		{CLAIM_EPOCHS, "TINYTEMP_EPOCHS"},
+		{CLAIM_BATCH_SIZE, "TINYTEMP_BATCH_SIZE"},
+		{CLAIM_DATASET_SIZE, "TINYTEMP_DATASET_SIZE"},
+	};
+	char	  **env = xmalloc(sizeof(char *));
+	size_t		n = 0;
+	char		id[32];
+
+	env[0] = NULL;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		job_env_add(&env, &n, vars[i].name,
+					PQgetisnull(res, row, vars[i].column) ? NULL : PQgetvalue(res, row, vars[i].column));
+	snprintf(id, sizeof(id), "%" PRId64, worker_id);
+	job_env_add(&env, &n, "TINYTEMP_WORKER_ID", id);
+	job_env_add(&env, &n, "TINYTEMP_WORKER_NAME", cfg.name);
+	return env;
+}
+
+/* Put a claimed row in a free slot and start its handler. */
+static void
+start_job(Job *job, const PGresult *res, int row, int64_t now)
+{
+	const Handler *h;
+	char	   *error = NULL;
+	long long	v;
+
+	job_reset(job);
+	job->id = strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10);
+	job->attempt = atoi(PQgetvalue(res, row, CLAIM_ATTEMPTS));
+	job->max_attempts = atoi(PQgetvalue(res, row, CLAIM_MAX_ATTEMPTS));
+	job->job_type = xstrdup(PQgetvalue(res, row, CLAIM_JOB_TYPE));
+	job->json = xstrdup(PQgetvalue(res, row, CLAIM_JSON));
+	job->env = job_env_from_row(res, row);
+	job->heartbeat_ms = now + db.lease_ms / 3;
+	job->kill_grace_s = cfg.kill_grace_s;
+	job->phase = JOB_RUNNING;
+	log_event(job->id, "claimed", "job_type=%s attempt=%d/%d", job->job_type, job->attempt,
+			  job->max_attempts);
+
+	h = config_find_handler(&cfg.handlers, job->job_type);
+	if (h == NULL)
+	{
+		job_finish(job, REPORT_FAIL, NULL,
+				   xasprintf("no handler for job_type \"%s\" on worker \"%s\"", job->job_type, cfg.name),
+				   false);
+		return;
+	}
+	if (h->simulate)
+	{
+		const char *runtime = PQgetisnull(res, row, CLAIM_RUNTIME_S) ? "0" : PQgetvalue(res, row, CLAIM_RUNTIME_S);
+
+		if (!parse_seconds(runtime, &job->sim_runtime_s))
+		{
+			job_finish(job, REPORT_FAIL, NULL,
+					   xasprintf("simulate: params.runtime_s is not a non-negative number: \"%s\"", runtime),
+					   false);
+			return;
+		}
+		if (!PQgetisnull(res, row, CLAIM_FAIL_ATTEMPTS) &&
+			parse_int(PQgetvalue(res, row, CLAIM_FAIL_ATTEMPTS), 0, 1000000, &v))
+			job->sim_fail = job->attempt <= v;
+	}
+	if (!job_start(job, h, &error))
+	{
+		job_finish(job, REPORT_FAIL, NULL, error, true);
+		return;
+	}
+	if (job->simulate)
+		log_event(job->id, "started", "simulate runtime_s=%g", job->sim_runtime_s);
+}
+
+/* Claim as many jobs as there are free slots, when it is time to. */
+static void
+maybe_claim(int64_t now)
+{
+	int			want = free_slots();
+	PGresult   *res;
+	char	   *error = NULL;
+	DbOutcome	o;
+	int			got;
+
+	if (draining || want == 0 || db.state != DB_CONNECTED)
+		return;
+	if (!claim_now && !db.notified && now < next_claim_ms)
+		return;
+	claim_now = false;
+	db.notified = false;
+	/* A little jitter keeps workers that started together from polling in step. */
+	next_claim_ms = now + (int64_t) (cfg.poll_interval_s * 1000.0 * (0.9 + 0.2 * random_unit()));
+
+	o = db_claim(&db, worker_id, want, &res, &error);
+	if (o != DB_OK)
+	{
+		if (o == DB_NOT_WORKER)
+			worker_replaced(error);
+		else if (o != DB_LOST)
+		{
+			log_event(NO_JOB, "claim-failed", "%s", error);
+			next_claim_ms = now + RETRY_SOON_MS;
+		}
+		free(error);
+		return;
+	}
+	got = PQntuples(res);
+	for (int row = 0, slot = 0; row < got && slot < cfg.slots; slot++)
+	{
+		if (jobs[slot].phase != JOB_FREE)
+			continue;
+		start_job(&jobs[slot], res, row, now_ms());
+		row++;
+	}
+	PQclear(res);
+	log_debug(NO_JOB, "claim", "asked for %d, got %d", want, got);
+}
+
+/* Heartbeat the jobs whose time has come, and act on the answers. */
+static void
+send_heartbeats(int64_t now)
+{
+	for (int i = 0; i < cfg.slots && db.state == DB_CONNECTED && !fatal; i++)
+	{
+		Job		   *job = &jobs[i];
+		char	   *answer = NULL;
+		char	   *error = NULL;
+		DbOutcome	o;
+
+		if ((job->phase != JOB_RUNNING && job->phase != JOB_STOPPING) || now < job->heartbeat_ms)
+			continue;
+		o = db_heartbeat(&db, worker_id, job->id, job->progress, &answer, &error);
+		if (o == DB_BAD_INPUT && job->progress)
+		{
+			log_event(job->id, "progress-refused", "%s", error);
+			free(error);
+			free(job->progress);
+			job->progress = NULL;
+			o = db_heartbeat(&db, worker_id, job->id, NULL, &answer, &error);
+		}
+		job->heartbeat_ms = now_ms() + db.lease_ms / 3;
+		switch (o)
+		{
+			case DB_OK:
+				if (job->progress)
+				{
+					free(job->progress);
+					job->progress = NULL;
+				}
+				log_debug(job->id, "heartbeat", "answer=%s", answer);
+				if (strcmp(answer, "cancel") == 0)
+				{
+					log_event(job->id, "cancel", "the job was cancelled");
+					if (job->phase == JOB_STOPPING)
+						job->stop = STOP_CANCEL;
+					else if (job->phase == JOB_DONE)
+						job->report = REPORT_NONE;	/* ended meanwhile: nothing to say */
+					job_stop(job, STOP_CANCEL, now_ms());
+				}
+				else if (strcmp(answer, "preempt") == 0)
+				{
+					log_event(job->id, "preempt", "the scheduler preempts the job");
+					job_stop(job, STOP_PREEMPT, now_ms());
+				}
+				else if (strcmp(answer, "continue") != 0)
+					log_event(job->id, "heartbeat", "unexpected answer \"%s\"", answer);
+				break;
+			case DB_NOT_HELD:
+				log_event(job->id, "lease-lost", "%s", error);
+				if (job->phase == JOB_STOPPING)
+					job->stop = STOP_LEASE_LOST;
+				else if (job->phase == JOB_DONE)
+					job->report = REPORT_NONE;
+				job_stop(job, STOP_LEASE_LOST, now_ms());
+				break;
+			case DB_NOT_WORKER:
+				worker_replaced(error);
+				break;
+			case DB_LOST:
+				break;
+			default:
+				log_event(job->id, "heartbeat-failed", "%s", error);
+				job->heartbeat_ms = now_ms() + (db.lease_ms / 3 < RETRY_SOON_MS ? db.lease_ms / 3 : RETRY_SOON_MS);
+				break;
+		}
+		free(answer);
+		free(error);
+	}
+}
+
+/* Send the report of one finished job; returns false when it must wait for the connection. */
+static bool
+send_report(Job *job, int64_t now)
+{
+	char	   *error = NULL;
+	char	   *state = NULL;
+	DbOutcome	o;
+
+	if (job->report == REPORT_ACK)
+	{
+		o = db_ack(&db, worker_id, job->id, job->result, &error);
+		if (o == DB_BAD_INPUT && job->result)
+		{
+			log_event(job->id, "result-refused", "%s; acking without a result", error);
+			free(error);
+			free(job->result);
+			job->result = NULL;
+			o = db_ack(&db, worker_id, job->id, NULL, &error);
+		}
+		if (o == DB_OK)
+			log_event(job->id, "acked", "after %.3fs%s", (double) (now - job->started_ms) / 1000.0,
+					  job->result ? " with a result" : "");
+	}
+	else
+	{
+		o = db_fail(&db, worker_id, job->id, job->error, job->retryable, &state, &error);
+		if (o == DB_OK)
+			log_event(job->id, "failed", "new_state=%s retryable=%s error=%s", state,
+					  job->retryable ? "yes" : "no", job->error);
+	}
+
+	switch (o)
+	{
+		case DB_OK:
+			break;
+		case DB_LOST:
+			free(error);
+			return false;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error);
+			break;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			free(error);
+			return false;
+		case DB_TRANSIENT:
+			log_event(job->id, "report-retry", "%s", error);
+			job->report_ms = now + RETRY_SOON_MS;
+			free(error);
+			return true;
+		default:
+			log_event(job->id, "report-failed", "%s; giving up on this report", error);
+			break;
+	}
+	free(state);
+	free(error);
+	job_reset(job);
+	claim_now = true;
+	return true;
+}
+
+/* Send the reports of finished jobs, and free the slots of those with nothing to report. */
+static void
+send_reports(int64_t now)
+{
+	for (int i = 0; i < cfg.slots && !fatal; i++)
+	{
+		Job		   *job = &jobs[i];
+
+		if (job->phase != JOB_DONE)
+			continue;
+		if (job->report == REPORT_NONE)
+		{
+			job_reset(job);
+			claim_now = true;
+			continue;
+		}
+		if (db.state != DB_CONNECTED || !session_ready || now < job->report_ms)
+			continue;
+		if (!send_report(job, now))
+			return;
+	}
+}
+
+/* Bring a fresh connection into service: register once, then read the lease and LISTEN. */
+static void
+setup_connection(void)
+{
+	char	   *error = NULL;
+	DbOutcome	o;
+
+	if (worker_id < 0)
+	{
+		o = db_register(&db, cfg.name, &hw, cfg.labels, &worker_id, &error);
+		if (o == DB_LOST)
+		{
+			free(error);
+			return;
+		}
+		if (o != DB_OK)
+		{
+			log_event(NO_JOB, "register-failed", "%s", error);
+			free(error);
+			fatal = true;
+			return;
+		}
+		log_event(NO_JOB, "registered",
+				  "worker_id=%" PRId64 " cpus=%d memory_mb=%lld gpus=%d gpu_type=%s slots=%d",
+				  worker_id, hw.cpus, hw.memory_mb, hw.gpus, hw.gpu_type ? hw.gpu_type : "-",
+				  cfg.slots);
+	}
+	o = db_setup_session(&db, cfg.listen, &error);
+	if (o != DB_OK)
+	{
+		if (o != DB_LOST)
+			db_lost(&db, error);
+		free(error);
+		return;
+	}
+	session_ready = true;
+	claim_now = true;
+	log_event(NO_JOB, "ready", "lease=%" PRId64 "ms heartbeat every %" PRId64 "ms%s",
+			  db.lease_ms, db.lease_ms / 3, cfg.listen ? " listening" : " polling only");
+}
+
+/* Re-read the config file on SIGHUP; running jobs keep the handler they started with. */
+static void
+reload_handlers(void)
+{
+	HandlerTable table;
+	char	   *error = NULL;
+
+	if (!config_load_handlers(&cfg, &table, &error))
+	{
+		log_event(NO_JOB, "reload-failed", "%s; keeping the previous handlers", error);
+		free(error);
+		return;
+	}
+	handlers_free(&cfg.handlers);
+	cfg.handlers = table;
+	log_event(NO_JOB, "reloaded", "%d handlers", table.n);
+}
+
+/* Act on SIGTERM/SIGINT counts and SIGHUP. */
+static void
+handle_signals(int64_t now)
+{
+	while (term_handled < term_signals)
+	{
+		term_handled++;
+		if (term_handled == 1)
+		{
+			draining = true;
+			drain_deadline = now + (int64_t) (cfg.drain_timeout_s * 1000.0);
+			log_event(NO_JOB, "draining", "no more claims; running jobs have %gs", cfg.drain_timeout_s);
+		}
+		else if (term_handled == 2)
+		{
+			drain_deadline = now;
+			log_event(NO_JOB, "draining", "second signal: stopping running jobs now");
+		}
+		else
+		{
+			log_event(NO_JOB, "draining", "another signal: killing running jobs");
+			for (int i = 0; i < cfg.slots; i++)
+				if (jobs[i].phase == JOB_STOPPING)
+					jobs[i].kill_ms = now;
+		}
+	}
+	if (hup_signal)
+	{
+		hup_signal = 0;
+		reload_handlers();
+	}
+}
+
+/* The drain's timers: stop running jobs at the deadline, give up on reports later. */
+static void
+drain_tick(int64_t now)
+{
+	if (!draining)
+		return;
+	if (!drain_stopped && now >= drain_deadline)
+	{
+		drain_stopped = true;
+		for (int i = 0; i < cfg.slots; i++)
+			job_stop(&jobs[i], STOP_SHUTDOWN, now);
+	}
+	if (giveup_ms == 0 && !any_running())
+		giveup_ms = now + REPORT_GIVEUP_MS;
+}
+
+/* How long poll may sleep: until the nearest timer, at most MAX_SLEEP_MS. */
+static int
+sleep_ms(int64_t now)
+{
+	int64_t		next = now + MAX_SLEEP_MS;
+
+#define CONSIDER(t) do { if ((t) > 0 && (t) < next) next = (t); } while (0)
+	if (db.state == DB_DISCONNECTED)
+		CONSIDER(db.next_connect_ms);
+	for (int i = 0; i < cfg.slots; i++)
+	{
+		Job		   *job = &jobs[i];
+
+		CONSIDER(job_next_timer(job));
+		if (db.state == DB_CONNECTED && (job->phase == JOB_RUNNING || job->phase == JOB_STOPPING))
+			CONSIDER(job->heartbeat_ms);
+		if (job->phase == JOB_DONE && (job->report == REPORT_NONE || db.state == DB_CONNECTED))
+			next = job->report_ms > now && job->report_ms < next ? job->report_ms :
+				(job->report_ms > now ? next : now);
+	}
+	if (db.state == DB_CONNECTED && session_ready && !draining && free_slots() > 0)
+		CONSIDER(next_claim_ms);
+	if (draining && !drain_stopped)
+		CONSIDER(drain_deadline);
+	if (giveup_ms)
+		CONSIDER(giveup_ms);
+#undef CONSIDER
+	return next <= now ? 0 : (int) (next - now);
+}
+
+/* Kill and reap whatever handlers are left; used on a fatal exit. */
+static void
+kill_all_handlers(void)
+{
+	for (int i = 0; i < cfg.slots; i++)
+	{
+		Job		   *job = &jobs[i];
+
+		if (job->pid > 0 && !job->exited)
+		{
+			int			status;
+
+			log_event(job->id, "killing", "the worker exits");
+			kill(-job->pid, SIGKILL);
+			kill(job->pid, SIGKILL);
+			while (waitpid(job->pid, &status, 0) < 0 && errno == EINTR)
+				;
+			job->exited = true;
+		}
+	}
+}
+
+/* The loop proper; returns the exit status. */
+static int
+run(void)
+{
+	for (;;)
+	{
+		int64_t		now = now_ms();
+		int			nextra = 0;
+		int			xfd[1];
+		short		xev[1];
+		short		xrev[1] = {0};
+
+		handle_signals(now);
+		for (int i = 0; i < cfg.slots; i++)
+			job_tick(&jobs[i], now);
+		drain_tick(now);
+
+		if (db.state != DB_CONNECTED)
+			session_ready = false;
+		if (db.state == DB_DISCONNECTED && now >= db.next_connect_ms &&
+			!(draining && worker_id < 0))
+			db_connect_start(&db, cfg.conninfo, cfg.name);
+		if (db.state == DB_CONNECTED && !session_ready)
+			setup_connection();
+		if (db.state == DB_CONNECTED && session_ready)
+		{
+			send_reports(now_ms());
+			send_heartbeats(now_ms());
+			maybe_claim(now_ms());
+		}
+		else
+			send_reports(now);	/* frees the slots that have nothing to report */
+		if (db.state != DB_CONNECTED)
+			session_ready = false;
+
+		if (fatal)
+			return 1;
+		if (draining && !any_jobs())
+		{
+			log_event(NO_JOB, "exit", "drained");
+			return 0;
+		}
+		if (draining && giveup_ms && now_ms() >= giveup_ms)
+		{
+			for (int i = 0; i < cfg.slots; i++)
+				if (jobs[i].phase == JOB_DONE)
+					log_event(jobs[i].id, "unreported",
+							  "the database is unreachable; the lease will expire and the job be retried");
+			log_event(NO_JOB, "exit", "drained, with reports undelivered");
+			return 0;
+		}
+
+		if (db.state == DB_CONNECTED)
+		{
+			xfd[0] = db_socket(&db);
+			xev[0] = POLLIN;
+			nextra = 1;
+		}
+		else if (db.state == DB_CONNECTING)
+		{
+			xfd[0] = db.connector_fd;
+			xev[0] = POLLIN;
+			nextra = 1;
+		}
+		poll_and_serve(nextra, xfd, xev, xrev, sleep_ms(now_ms()));
+		if (nextra && xrev[0])
+		{
+			if (db.state == DB_CONNECTED)
+				db_consume(&db);
+			else if (db.state == DB_CONNECTING)
+			{
+				char	   *error = NULL;
+
+				db_connect_finish(&db, &error);
+				free(error);
+			}
+		}
+	}
+}
+
+/* Warn at start-up about handlers whose executable is not there (yet). */
+static void
+check_handlers(void)
+{
+	for (int i = 0; i < cfg.handlers.n; i++)
+	{
+		const Handler *h = &cfg.handlers.items[i];
+		char	   *path = NULL;
+
+		if (h->simulate)
+			continue;
+		if (!runner_find_executable(h->argv[0], &path) || access(path, X_OK) != 0)
+			log_event(NO_JOB, "warning", "handler for \"%s\" (%s): \"%s\" is not an executable file",
+					  h->job_type, h->origin, h->argv[0]);
+		free(path);
+	}
+}
+
+/* Entry point. */
+int
+main(int argc, char **argv)
+{
+	char	   *error = NULL;
+	int			status;
+
+	ensure_std_fds();
+	config_parse_args(&cfg, argc, argv);
+	log_set_worker(cfg.name);
+	log_set_verbose(cfg.verbose);
+	if (!config_load_handlers(&cfg, &cfg.handlers, &error))
+	{
+		fprintf(stderr, "tinytemp-worker: %s\n", error);
+		free(error);
+		config_free(&cfg);
+		return 2;
+	}
+	if (cfg.handlers.n == 0)
+	{
+		fprintf(stderr, "tinytemp-worker: no handlers: give --config FILE or --handler TYPE=COMMAND\n"
+				"Try \"tinytemp-worker --help\" for more information.\n");
+		config_free(&cfg);
+		return 2;
+	}
+	check_handlers();
+
+	memset(&hw, 0, sizeof(hw));
+	hw_detect(&hw, cfg.cpus < 0, cfg.memory_mb < 0, cfg.gpus < 0);
+	if (cfg.cpus >= 0)
+		hw.cpus = cfg.cpus;
+	if (cfg.memory_mb >= 0)
+		hw.memory_mb = cfg.memory_mb;
+	if (cfg.gpus >= 0)
+		hw.gpus = cfg.gpus;
+	if (cfg.gpu_type)
+	{
+		free(hw.gpu_type);
+		hw.gpu_type = xstrdup(cfg.gpu_type);
+	}
+
+	random_seed();
+	setup_signals();
+	jobs = xmalloc((size_t) cfg.slots * sizeof(Job));
+	memset(jobs, 0, (size_t) cfg.slots * sizeof(Job));
+	for (int i = 0; i < cfg.slots; i++)
+		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = -1;
+	pollset_size = 1 + 3 * cfg.slots + 1;
+	pollset = xmalloc((size_t) pollset_size * sizeof(struct pollfd));
+	db_init(&db, db_wait_hook);
+	log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d",
+			  TT_VERSION, (int) getpid(), cfg.slots, cfg.handlers.n);
+
+	status = run();
+
+	kill_all_handlers();
+	for (int i = 0; i < cfg.slots; i++)
+		job_reset(&jobs[i]);
+	free(jobs);
+	free(pollset);
+	db_close(&db);
+	hw_free(&hw);
+	config_free(&cfg);
+	close(sig_pipe[0]);
+	close(sig_pipe[1]);
+	return status;
+}

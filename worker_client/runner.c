@@ -1,0 +1,732 @@
+/*
+ * runner.c
+ *	  Handler processes: start one per job with fork and execve (never a
+ *	  shell), feed it the job on a non-blocking stdin pipe, read its stdout
+ *	  and stderr as they come, stop it with SIGTERM then SIGKILL, reap it,
+ *	  and turn how it ended into the report for the database.  The built-in
+ *	  simulate handler lives here too, as a timer instead of a process.
+ *
+ * Each handler leads its own process group, so stopping a job stops what
+ * its handler started, and the handler is told to die with the worker
+ * (PR_SET_PDEATHSIG) so that a worker killed with -9 leaves no orphan
+ * working on a job that another worker will be given.
+ */
+#include "tinytemp_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+extern char **environ;
+
+/* Stderr lines longer than this are logged in pieces. */
+#define STDERR_LOG_LINE 1000
+
+/* Close a descriptor if open and mark it closed. */
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+	{
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Empty a slot, releasing whatever the last job in it held. */
+void
+job_reset(Job *job)
+{
+	close_fd(&job->in_fd);
+	close_fd(&job->out_fd);
+	close_fd(&job->err_fd);
+	free(job->job_type);
+	free(job->json);
+	strv_free(job->env);
+	if (job->out_line.data)
+		sb_free(&job->out_line);
+	if (job->err_line.data)
+		sb_free(&job->err_line);
+	free(job->last_line);
+	free(job->progress);
+	free(job->result);
+	free(job->error);
+	memset(job, 0, sizeof(*job));
+	job->in_fd = job->out_fd = job->err_fd = -1;
+}
+
+/* A short name for a stop reason, for the log. */
+const char *
+stop_reason_name(StopReason reason)
+{
+	switch (reason)
+	{
+		case STOP_NONE:
+			return "none";
+		case STOP_TIMEOUT:
+			return "timeout";
+		case STOP_CANCEL:
+			return "cancel";
+		case STOP_PREEMPT:
+			return "preempt";
+		case STOP_LEASE_LOST:
+			return "lease lost";
+		case STOP_SHUTDOWN:
+			return "shutdown";
+	}
+	return "?";
+}
+
+/*
+ * Find an executable the way execvp would, but in the parent, so that the
+ * child only has to call execve: a bare name is searched in PATH, a name
+ * with a '/' is taken as it is.
+ */
+bool
+runner_find_executable(const char *name, char **path)
+{
+	const char *search = getenv("PATH");
+	const char *p;
+
+	if (strchr(name, '/'))
+	{
+		*path = xstrdup(name);
+		return true;
+	}
+	if (search == NULL || *search == '\0')
+		search = "/usr/local/bin:/usr/bin:/bin";
+	p = search;
+	for (;;)
+	{
+		const char *colon = strchr(p, ':');
+		size_t		len = colon ? (size_t) (colon - p) : strlen(p);
+		char	   *candidate;
+		struct stat st;
+
+		candidate = len ? xasprintf("%.*s/%s", (int) len, p, name) : xasprintf("./%s", name);
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
+		{
+			*path = candidate;
+			return true;
+		}
+		free(candidate);
+		if (colon == NULL)
+			return false;
+		p = colon + 1;
+	}
+}
+
+/* Set NAME=value in an environment vector, replacing an entry of the same name. */
+static void
+env_put(char ***envp, size_t *n, const char *entry)
+{
+	size_t		namelen = strcspn(entry, "=");
+
+	for (size_t i = 0; i < *n; i++)
+	{
+		if (strncmp((*envp)[i], entry, namelen) == 0 && (*envp)[i][namelen] == '=')
+		{
+			free((*envp)[i]);
+			(*envp)[i] = xstrdup(entry);
+			return;
+		}
+	}
+	*envp = xrealloc(*envp, (*n + 2) * sizeof(char *));
+	(*envp)[(*n)++] = xstrdup(entry);
+	(*envp)[*n] = NULL;
+}
+
+/*
+ * The handler's environment: ours without PGPASSWORD (a handler has no
+ * business with the worker's database credentials) and without stale
+ * TINYTEMP_ variables, then the handler's env entries, then the job's.
+ */
+static char **
+build_env(const Handler *h, char *const *job_env)
+{
+	char	  **envp = xmalloc(sizeof(char *));
+	size_t		n = 0;
+
+	envp[0] = NULL;
+	for (char **e = environ; e && *e; e++)
+	{
+		if (strncmp(*e, "PGPASSWORD=", 11) == 0 || strncmp(*e, "TINYTEMP_", 9) == 0)
+			continue;
+		env_put(&envp, &n, *e);
+	}
+	for (char **e = h->env; e && *e; e++)
+		env_put(&envp, &n, *e);
+	for (char *const *e = job_env; e && *e; e++)
+		env_put(&envp, &n, *e);
+	return envp;
+}
+
+/*
+ * What runs in the child between fork and execve.  Only async-signal-safe
+ * calls: the worker may have another thread (the connector) at this point.
+ */
+static void
+child_exec(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
+		   const char *path, char *const *argv, char *const *envp, const char *workdir)
+{
+	static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGQUIT};
+	struct sigaction sa;
+	sigset_t	none;
+	int			err;
+
+	setpgid(0, 0);
+#ifdef __linux__
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(125);
+#else
+	(void) parent;
+#endif
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(reset_signals) / sizeof(reset_signals[0]); i++)
+		sigaction(reset_signals[i], &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+		dup2(err_fd, STDERR_FILENO) < 0)
+		goto fail;
+	if (workdir && chdir(workdir) != 0)
+		goto fail;
+	execve(path, argv, envp);
+fail:
+	err = errno;
+	if (write(report_fd, &err, sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/*
+ * Start the job's handler.  The slot must hold the claimed job (id,
+ * attempt, json, env).  On failure returns false with *error set and no
+ * process left behind.
+ */
+bool
+job_start(Job *job, const Handler *h, char **error)
+{
+	int			in_pipe[2] = {-1, -1};
+	int			out_pipe[2] = {-1, -1};
+	int			err_pipe[2] = {-1, -1};
+	int			report_pipe[2] = {-1, -1};
+	char	   *path = NULL;
+	char	  **envp = NULL;
+	pid_t		parent = getpid();
+	pid_t		pid;
+	int			child_errno = 0;
+	ssize_t		n;
+
+	job->started_ms = now_ms();
+	job->timeout_s = h->timeout_s;
+	if (h->kill_grace_s >= 0)
+		job->kill_grace_s = h->kill_grace_s;
+	if (job->timeout_s > 0)
+		job->deadline_ms = job->started_ms + (int64_t) (job->timeout_s * 1000.0);
+	sb_init(&job->out_line);
+	sb_init(&job->err_line);
+
+	if (h->simulate)
+	{
+		job->simulate = true;
+		job->end_ms = job->started_ms + (int64_t) (job->sim_runtime_s * 1000.0);
+		job->phase = JOB_RUNNING;
+		return true;
+	}
+
+	if (!runner_find_executable(h->argv[0], &path))
+	{
+		*error = xasprintf("handler \"%s\" (%s) not found in PATH", h->argv[0], h->origin);
+		return false;
+	}
+	if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 ||
+		pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(report_pipe, O_CLOEXEC) != 0)
+	{
+		*error = xasprintf("cannot create pipes for the handler: %s", strerror(errno));
+		goto fail;
+	}
+	envp = build_env(h, job->env);
+
+	pid = fork();
+	if (pid < 0)
+	{
+		*error = xasprintf("cannot fork the handler: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(parent, in_pipe[0], out_pipe[1], err_pipe[1], report_pipe[1],
+				   path, h->argv, envp, h->workdir);
+
+	/* Both sides set the group, so that no kill can reach the child before it is set. */
+	setpgid(pid, pid);
+	close(in_pipe[0]);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	close(report_pipe[1]);
+	in_pipe[0] = out_pipe[1] = err_pipe[1] = report_pipe[1] = -1;
+
+	/* The report pipe closes at a successful execve, or carries errno from the child. */
+	do
+		n = read(report_pipe[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(report_pipe[0]);
+	report_pipe[0] = -1;
+	if (n == (ssize_t) sizeof(child_errno))
+	{
+		int			status;
+
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		*error = xasprintf("cannot execute handler %s%s%s: %s", path,
+						   h->workdir ? " in " : "", h->workdir ? h->workdir : "",
+						   strerror(child_errno));
+		goto fail;
+	}
+
+	job->pid = pid;
+	job->in_fd = in_pipe[1];
+	job->out_fd = out_pipe[0];
+	job->err_fd = err_pipe[0];
+	set_nonblocking(job->in_fd);
+	set_nonblocking(job->out_fd);
+	set_nonblocking(job->err_fd);
+	job->phase = JOB_RUNNING;
+	log_event(job->id, "started", "pid=%d handler=%s", (int) pid, path);
+	free(path);
+	strv_free(envp);
+	return true;
+
+fail:
+	for (int i = 0; i < 2; i++)
+	{
+		close_fd(&in_pipe[i]);
+		close_fd(&out_pipe[i]);
+		close_fd(&err_pipe[i]);
+		close_fd(&report_pipe[i]);
+	}
+	free(path);
+	strv_free(envp);
+	return false;
+}
+
+/* Record the job's outcome; the main loop sends it and frees the slot. */
+void
+job_finish(Job *job, Report report, char *result, char *error, bool retryable)
+{
+	job->phase = JOB_DONE;
+	job->report = report;
+	job->result = result;
+	job->error = error;
+	job->retryable = retryable;
+	job->report_ms = 0;
+}
+
+/* Signal the handler's process group, or the handler alone if the group is gone. */
+static void
+signal_job(Job *job, int sig)
+{
+	if (job->pid <= 0)
+		return;
+	if (kill(-job->pid, sig) != 0 && errno == ESRCH && !job->exited)
+		kill(job->pid, sig);
+}
+
+/* The last stderr bytes as text, trimmed and valid UTF-8, or NULL when there were none. */
+static char *
+stderr_tail(const Job *job)
+{
+	char		buf[TT_STDERR_TAIL];
+	size_t		n;
+	size_t		start = 0;
+
+	if (job->err_tail_len <= TT_STDERR_TAIL)
+	{
+		n = job->err_tail_len;
+		memcpy(buf, job->err_tail, n);
+	}
+	else
+	{
+		size_t		pos = job->err_tail_len % TT_STDERR_TAIL;
+
+		n = TT_STDERR_TAIL;
+		memcpy(buf, job->err_tail + pos, TT_STDERR_TAIL - pos);
+		memcpy(buf + TT_STDERR_TAIL - pos, job->err_tail, pos);
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	while (start < n && (buf[start] == '\n' || buf[start] == '\r'))
+		start++;
+	if (start >= n)
+		return NULL;
+	return utf8_sanitize(buf + start, n - start);
+}
+
+/* "what; stderr: tail", the error text of a failed attempt. */
+static char *
+failure_text(const Job *job, const char *what)
+{
+	char	   *tail = stderr_tail(job);
+	char	   *text;
+
+	if (tail)
+		text = xasprintf("%s; stderr: %s", what, tail);
+	else
+		text = xstrdup(what);
+	free(tail);
+	return text;
+}
+
+/* How a process ended, in words. */
+static char *
+describe_status(int status)
+{
+	if (WIFEXITED(status))
+		return xasprintf("handler exited with status %d", WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return xasprintf("handler killed by signal %d (%s)", WTERMSIG(status),
+						 strsignal(WTERMSIG(status)));
+	return xasprintf("handler ended with wait status %d", status);
+}
+
+/* Decide the report of a job whose handler has ended or was stopped. */
+static void
+job_conclude(Job *job)
+{
+	char	   *what;
+
+	switch (job->stop)
+	{
+		case STOP_CANCEL:
+			log_event(job->id, "cancelled", "handler stopped; the job stays cancelled");
+			job_finish(job, REPORT_NONE, NULL, NULL, false);
+			return;
+		case STOP_LEASE_LOST:
+			log_event(job->id, "abandoned", "handler stopped; the job is no longer ours");
+			job_finish(job, REPORT_NONE, NULL, NULL, false);
+			return;
+		case STOP_PREEMPT:
+			job_finish(job, REPORT_FAIL, NULL, failure_text(job, "preempted"), true);
+			return;
+		case STOP_TIMEOUT:
+			what = xasprintf("timed out after %gs", job->timeout_s);
+			job_finish(job, REPORT_FAIL, NULL, failure_text(job, what), true);
+			free(what);
+			return;
+		case STOP_SHUTDOWN:
+			job_finish(job, REPORT_FAIL, NULL, failure_text(job, "worker shutting down"), true);
+			return;
+		case STOP_NONE:
+			break;
+	}
+
+	if (job->simulate)
+	{
+		if (job->sim_fail)
+			job_finish(job, REPORT_FAIL, NULL,
+					   xasprintf("simulated failure of attempt %d", job->attempt), true);
+		else
+			job_finish(job, REPORT_ACK,
+					   xasprintf("{\"simulated\": true, \"runtime_s\": %.6g}", job->sim_runtime_s),
+					   NULL, false);
+		return;
+	}
+	if (WIFEXITED(job->wait_status) && WEXITSTATUS(job->wait_status) == 0)
+	{
+		char	   *result = NULL;
+
+		if (job->last_line && json_valid(job->last_line, strlen(job->last_line)))
+			result = xstrdup(job->last_line);
+		job_finish(job, REPORT_ACK, result, NULL, false);
+		return;
+	}
+	what = describe_status(job->wait_status);
+	job_finish(job, REPORT_FAIL, NULL, failure_text(job, what), true);
+	free(what);
+}
+
+/*
+ * Stop a running job: SIGTERM now, SIGKILL after the grace period (see
+ * job_tick).  A simulated job just ends.  The first reason given wins.
+ */
+void
+job_stop(Job *job, StopReason reason, int64_t now)
+{
+	if (job->phase != JOB_RUNNING)
+		return;
+	job->stop = reason;
+	log_event(job->id, "stopping", "reason=%s%s", stop_reason_name(reason),
+			  job->simulate ? "" : " signal=SIGTERM");
+	if (job->simulate)
+	{
+		job_conclude(job);
+		return;
+	}
+	job->phase = JOB_STOPPING;
+	job->kill_ms = now + (int64_t) (job->kill_grace_s * 1000.0);
+	signal_job(job, SIGTERM);
+}
+
+/* A complete stdout line: remember it as the last line, and as progress when it is an object. */
+static void
+out_line_done(Job *job)
+{
+	char	   *s = job->out_line.data;
+	size_t		n = job->out_line.len;
+
+	if (job->out_overflow)
+	{
+		free(job->last_line);
+		job->last_line = NULL;
+	}
+	else
+	{
+		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n > 0)
+		{
+			free(job->last_line);
+			job->last_line = xstrndup(s, n);
+			if (json_is_object(s, n))
+			{
+				free(job->progress);
+				job->progress = xstrndup(s, n);
+			}
+		}
+	}
+	sb_reset(&job->out_line);
+	job->out_overflow = false;
+}
+
+/* Take in a chunk of the handler's stdout. */
+static void
+out_feed(Job *job, const char *buf, size_t n)
+{
+	while (n > 0)
+	{
+		const char *nl = memchr(buf, '\n', n);
+		size_t		seg = nl ? (size_t) (nl - buf) : n;
+
+		if (!job->out_overflow)
+		{
+			if (job->out_line.len + seg > TT_MAX_LINE)
+			{
+				job->out_overflow = true;
+				sb_reset(&job->out_line);
+			}
+			else
+				sb_append(&job->out_line, buf, seg);
+		}
+		if (nl == NULL)
+			return;
+		out_line_done(job);
+		buf += seg + 1;
+		n -= seg + 1;
+	}
+}
+
+/* Log the stderr line collected so far. */
+static void
+err_line_done(Job *job)
+{
+	if (job->err_line.len > 0 && job->err_lines < TT_STDERR_LOG_LINES)
+	{
+		char	   *clean = utf8_sanitize(job->err_line.data, job->err_line.len);
+
+		log_event(job->id, "stderr", "%s", clean);
+		free(clean);
+		if (++job->err_lines == TT_STDERR_LOG_LINES)
+			log_event(job->id, "stderr", "(%d lines logged; the rest is not)", TT_STDERR_LOG_LINES);
+	}
+	sb_reset(&job->err_line);
+}
+
+/* Take in a chunk of the handler's stderr: into the tail ring and the log. */
+static void
+err_feed(Job *job, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		job->err_tail[job->err_tail_len % TT_STDERR_TAIL] = buf[i];
+		job->err_tail_len++;
+		if (buf[i] == '\n')
+			err_line_done(job);
+		else
+		{
+			sb_append(&job->err_line, buf + i, 1);
+			if (job->err_line.len >= STDERR_LOG_LINE)
+				err_line_done(job);
+		}
+	}
+}
+
+/* Read what a pipe has now; close it at EOF or on error. */
+static void
+drain_pipe(Job *job, int *fd, bool is_stdout)
+{
+	char		buf[65536];
+
+	while (*fd >= 0)
+	{
+		ssize_t		n = read(*fd, buf, sizeof(buf));
+
+		if (n > 0)
+		{
+			if (is_stdout)
+				out_feed(job, buf, (size_t) n);
+			else
+				err_feed(job, buf, (size_t) n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		close_fd(fd);
+	}
+}
+
+/* Write what the handler's stdin takes now; close it when all is written or the handler closed it. */
+static void
+feed_stdin(Job *job)
+{
+	size_t		total = strlen(job->json);
+
+	while (job->in_fd >= 0 && job->in_off < total)
+	{
+		ssize_t		n = write(job->in_fd, job->json + job->in_off, total - job->in_off);
+
+		if (n > 0)
+			job->in_off += (size_t) n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		else
+			break;				/* EPIPE: the handler does not read its stdin */
+	}
+	close_fd(&job->in_fd);
+}
+
+/* Add the job's open pipes to a poll set; returns how many were added. */
+int
+job_pollfds(Job *job, struct pollfd *fds, int max)
+{
+	int			n = 0;
+
+	if (job->in_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd) {job->in_fd, POLLOUT, 0};
+	if (job->out_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd) {job->out_fd, POLLIN, 0};
+	if (job->err_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd) {job->err_fd, POLLIN, 0};
+	return n;
+}
+
+/* Move data through the job's pipes as far as they go without blocking. */
+void
+job_service_fds(Job *job)
+{
+	if (job->in_fd >= 0)
+		feed_stdin(job);
+	if (job->out_fd >= 0)
+		drain_pipe(job, &job->out_fd, true);
+	if (job->err_fd >= 0)
+		drain_pipe(job, &job->err_fd, false);
+}
+
+/*
+ * A child was reaped: if it is one of our handlers, take the rest of its
+ * output, kill whatever it left in its group, and conclude the job.
+ * Returns whether the pid was a handler's.
+ */
+bool
+job_reap(pid_t pid, int status, Job *jobs, int njobs)
+{
+	for (int i = 0; i < njobs; i++)
+	{
+		Job		   *job = &jobs[i];
+
+		if (job->pid != pid || job->exited || (job->phase != JOB_RUNNING && job->phase != JOB_STOPPING))
+			continue;
+		job->exited = true;
+		job->wait_status = status;
+		close_fd(&job->in_fd);
+		if (job->out_fd >= 0)
+			drain_pipe(job, &job->out_fd, true);
+		if (job->err_fd >= 0)
+			drain_pipe(job, &job->err_fd, false);
+		close_fd(&job->out_fd);
+		close_fd(&job->err_fd);
+		if (job->out_line.len > 0 || job->out_overflow)
+			out_line_done(job);
+		err_line_done(job);
+		/* Leftovers of the handler must not outlive its job. */
+		kill(-pid, SIGKILL);
+		if (job->stop == STOP_NONE)
+		{
+			char	   *how = describe_status(status);
+
+			log_event(job->id, "exited", "%s after %.3fs", how,
+					  (double) (now_ms() - job->started_ms) / 1000.0);
+			free(how);
+		}
+		job_conclude(job);
+		return true;
+	}
+	return false;
+}
+
+/* Act on the job's timers: the simulated end, the timeout, SIGKILL after the grace period. */
+void
+job_tick(Job *job, int64_t now)
+{
+	if (job->phase == JOB_RUNNING && job->deadline_ms && now >= job->deadline_ms)
+	{
+		log_event(job->id, "timeout", "past the handler's timeout of %gs", job->timeout_s);
+		job_stop(job, STOP_TIMEOUT, now);
+	}
+	if (job->phase == JOB_RUNNING && job->simulate && now >= job->end_ms)
+	{
+		log_event(job->id, "exited", "simulated run of %.3fs done", job->sim_runtime_s);
+		job_conclude(job);
+	}
+	if (job->phase == JOB_STOPPING && !job->exited && job->kill_ms && now >= job->kill_ms)
+	{
+		log_event(job->id, "killing", "still running after SIGTERM; signal=SIGKILL");
+		signal_job(job, SIGKILL);
+		job->kill_ms = 0;
+	}
+}
+
+/* The job's next timer in now_ms() time, or 0 when it has none. */
+int64_t
+job_next_timer(const Job *job)
+{
+	int64_t		next = 0;
+
+#define CONSIDER(t) do { if ((t) && (next == 0 || (t) < next)) next = (t); } while (0)
+	if (job->phase == JOB_RUNNING)
+	{
+		CONSIDER(job->deadline_ms);
+		if (job->simulate)
+			CONSIDER(job->end_ms);
+	}
+	if (job->phase == JOB_STOPPING && !job->exited)
+		CONSIDER(job->kill_ms);
+#undef CONSIDER
+	return next;
+}
