@@ -140,6 +140,11 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'tinytemp_ack'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+CREATE FUNCTION tinytemp_ack_many(job_ids bigint[], worker_id bigint, results jsonb[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'tinytemp_ack_many'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION tinytemp_fail(job_id bigint, worker_id bigint, error text,
 							  retryable boolean DEFAULT true)
 RETURNS text
@@ -192,6 +197,7 @@ REVOKE ALL ON FUNCTION
 					 text, text, timestamptz),
 	tinytemp_claim(bigint, int),
 	tinytemp_ack(bigint, bigint, jsonb),
+	tinytemp_ack_many(bigint[], bigint, jsonb[]),
 	tinytemp_fail(bigint, bigint, text, boolean),
 	tinytemp_heartbeat(bigint, bigint, jsonb),
 	tinytemp_cancel(bigint),
@@ -214,6 +220,7 @@ GRANT EXECUTE ON FUNCTION
 	tinytemp_register_worker(text, int, bigint, int, text, jsonb),
 	tinytemp_claim(bigint, int),
 	tinytemp_ack(bigint, bigint, jsonb),
+	tinytemp_ack_many(bigint[], bigint, jsonb[]),
 	tinytemp_fail(bigint, bigint, text, boolean),
 	tinytemp_heartbeat(bigint, bigint, jsonb)
 TO tinytemp_worker;

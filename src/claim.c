@@ -21,86 +21,67 @@ PG_FUNCTION_INFO_V1(tinytemp_claim);
 
 #define MAX_JOBS_PER_CLAIM 1000
 
-/* What a worker has left; gpu_type is NULL for a worker without GPUs. */
-typedef struct FreeResources
-{
-	int32		cpus;
-	int64		memory_mb;
-	int32		gpus;
-	Datum		gpu_type;
-	bool		gpu_type_isnull;
-} FreeResources;
-
-/* Read the worker's free resources, raising TT001 unless it is active. */
+/*
+ * Raise TT001 for a worker that cannot claim: unknown, or replaced by a
+ * newer registration of its name.
+ */
 static void
-free_resources(int64 worker_id, FreeResources *free)
+require_active_worker(int64 worker_id)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(worker_id)};
-	HeapTuple	tuple;
-	TupleDesc	desc;
-	bool		isnull;
-
-	tinytemp_spi_execute(tinytemp_plan(&plan,
-									   "SELECT w.state, w.cpus - coalesce(sum(j.cpus), 0)::int,"
-									   "  w.memory_mb - coalesce(sum(j.memory_mb), 0)::bigint,"
-									   "  w.gpus - coalesce(sum(j.gpus), 0)::int, w.gpu_type"
-									   " FROM tinytemp.workers w"
-									   " LEFT JOIN tinytemp.jobs j ON j.worker_id = w.id"
-									   "  AND j.state IN ('assigned', 'running')"
-									   " WHERE w.id = $1 GROUP BY w.id",
-									   1, argtypes),
-						 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		(void) tinytemp_worker_is_active(worker_id);	/* raises TT001 */
-	tuple = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	if (strcmp(SPI_getvalue(tuple, desc, 1), "active") != 0)
+	if (!tinytemp_worker_is_active(worker_id))
 		ereport(ERROR,
 				errcode(ERRCODE_TINYTEMP_UNKNOWN_WORKER),
 				errmsg("worker " INT64_FORMAT " is not an active worker", worker_id),
 				errdetail("A newer registration of the same name replaced it."),
 				errhint("Claim with the id returned by the latest tinytemp_register_worker() call."));
-	free->cpus = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-	free->memory_mb = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
-	free->gpus = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
-	free->gpu_type = SPI_getbinval(tuple, desc, 5, &free->gpu_type_isnull);
-	if (!free->gpu_type_isnull)
-		free->gpu_type = SPI_datumTransfer(free->gpu_type, false, -1);
 }
 
 /* tinytemp_claim(worker_id, max_jobs): claim and return up to max_jobs jobs. */
 Datum
 tinytemp_claim(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr claim_plan = NULL;
+	/*
+	 * One job per execution.  The worker's free resources are computed in
+	 * the statement itself, from what it holds now, including the jobs
+	 * taken by earlier executions of this call.  They are scalar subqueries
+	 * so that the scan stays an ordered walk of the ready index that stops
+	 * at the first fitting row it can lock.
+	 */
+	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH c AS ("
+		"WITH w AS ("
+		"  SELECT w.cpus - coalesce(sum(h.cpus), 0) AS cpus,"
+		"    (w.memory_mb - coalesce(sum(h.memory_mb), 0))::bigint AS memory_mb,"
+		"    w.gpus - coalesce(sum(h.gpus), 0) AS gpus, w.gpu_type"
+		"  FROM tinytemp.workers w"
+		"  LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		"  WHERE w.id = $1 AND w.state = 'active'"
+		"  GROUP BY w.id"
+		"), c AS ("
 		"  SELECT id FROM tinytemp.jobs"
 		"  WHERE state = 'pending' AND run_after <= now() AND gang_size = 1"
-		"    AND cpus <= $2 AND memory_mb <= $3 AND gpus <= $4"
-		"    AND (gpus = 0 OR gpu_type IS NULL OR gpu_type = $5)"
+		"    AND cpus <= (SELECT cpus FROM w) AND memory_mb <= (SELECT memory_mb FROM w)"
+		"    AND gpus <= (SELECT gpus FROM w)"
+		"    AND (gpus = 0 OR gpu_type IS NULL OR gpu_type = (SELECT gpu_type FROM w))"
 		"  ORDER BY priority DESC, id"
 		"  LIMIT 1"
 		"  FOR UPDATE SKIP LOCKED"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $1,"
 		"    attempts = j.attempts + 1, started_at = now(), heartbeat_at = now(),"
-		"    lease_until = now() + make_interval(secs => $6), updated_at = now()"
+		"    lease_until = now() + make_interval(secs => $2), updated_at = now()"
 		"  FROM c WHERE j.id = c.id"
 		"  RETURNING j.*"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'claimed', $1, jsonb_build_object('attempt', attempts) FROM u"
 		") SELECT * FROM u";
-	Oid			argtypes[6] = {INT8OID, INT4OID, INT8OID, INT4OID, TEXTOID, FLOAT8OID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[2] = {INT8OID, FLOAT8OID};
+	Datum		values[2];
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	FreeResources free;
 	int64		worker_id;
 	int32		max_jobs;
+	int			taken;
 
 	tinytemp_require_arg(fcinfo, 0, "worker_id");
 	tinytemp_require_arg(fcinfo, 1, "max_jobs");
@@ -117,34 +98,19 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) worker_id);
 
 	SPI_connect();
-	free_resources(worker_id, &free);
-	(void) tinytemp_plan(&claim_plan, sql, 6, argtypes);
-
-	for (int taken = 0; taken < max_jobs && free.cpus > 0 && free.memory_mb > 0; taken++)
+	values[0] = Int64GetDatum(worker_id);
+	values[1] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	for (taken = 0; taken < max_jobs; taken++)
 	{
-		HeapTuple	job;
-		TupleDesc	desc;
-		bool		isnull;
-
-		values[0] = Int64GetDatum(worker_id);
-		values[1] = Int32GetDatum(free.cpus);
-		values[2] = Int64GetDatum(free.memory_mb);
-		values[3] = Int32GetDatum(free.gpus);
-		values[4] = free.gpu_type;
-		nulls[4] = free.gpu_type_isnull ? 'n' : ' ';
-		values[5] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-		tinytemp_spi_execute(claim_plan, values, nulls, SPI_OK_SELECT);
+		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			break;
-
-		job = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		tuplestore_puttuple(rsinfo->setResult, job);
-		free.cpus -= DatumGetInt32(SPI_getbinval(job, desc, SPI_fnumber(desc, "cpus"), &isnull));
-		free.memory_mb -= DatumGetInt64(SPI_getbinval(job, desc, SPI_fnumber(desc, "memory_mb"), &isnull));
-		free.gpus -= DatumGetInt32(SPI_getbinval(job, desc, SPI_fnumber(desc, "gpus"), &isnull));
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
 		SPI_freetuptable(SPI_tuptable);
 	}
+	/* Nothing claimed: tell an empty queue from a worker that may not claim. */
+	if (taken == 0)
+		require_active_worker(worker_id);
 	SPI_finish();
 
 	return (Datum) 0;

@@ -14,12 +14,14 @@
 #include "commands/async.h"
 #include "common/pg_prng.h"
 #include "datatype/timestamp.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_enqueue);
 PG_FUNCTION_INFO_V1(tinytemp_ack);
+PG_FUNCTION_INFO_V1(tinytemp_ack_many);
 PG_FUNCTION_INFO_V1(tinytemp_fail);
 PG_FUNCTION_INFO_V1(tinytemp_heartbeat);
 PG_FUNCTION_INFO_V1(tinytemp_cancel);
@@ -167,46 +169,120 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
-/* tinytemp_ack(job_id, worker_id, result): the job succeeded. */
-Datum
-tinytemp_ack(PG_FUNCTION_ARGS)
+#define MAX_ACKS_PER_CALL 1000
+
+/*
+ * Mark the jobs `job_ids` that `worker_id` holds as succeeded, with their
+ * results (NULL: none), in one statement.  When the worker does not hold
+ * one of them, raise as raise_not_held does for the first such job; the
+ * error rolls back the whole statement, so no job of the call is acked.
+ */
+static void
+ack_jobs(Datum job_ids, int64 worker_id, Datum results, bool results_isnull)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH u AS ("
-		"  UPDATE tinytemp.jobs SET state = 'succeeded', result = $3, finished_at = now(),"
-		"    updated_at = now(), lease_until = NULL"
-		"  WHERE id = $1 AND worker_id = $2 AND state = 'running'"
-		"  RETURNING id, attempts, started_at"
+		"WITH a AS ("
+		"  SELECT * FROM unnest($1::bigint[], $3::jsonb[]) AS a(id, result)"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'succeeded', result = a.result,"
+		"    finished_at = now(), updated_at = now(), lease_until = NULL"
+		"  FROM a WHERE j.id = a.id AND j.worker_id = $2 AND j.state = 'running'"
+		"  RETURNING j.id, j.attempts, j.started_at"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'acked', $2, jsonb_build_object('attempt', attempts,"
 		"    'runtime_s', extract(epoch FROM now() - started_at))"
 		"  FROM u"
-		") SELECT count(*) FROM u";
-	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+		") SELECT a.id FROM a WHERE a.id NOT IN (SELECT id FROM u) LIMIT 1";
+	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, JSONBARRAYOID};
+	Datum		values[3] = {job_ids, Int64GetDatum(worker_id), results};
+	char		nulls[3] = {' ', ' ', results_isnull ? 'n' : ' '};
 	bool		isnull;
-	int64		job_id;
-	int64		worker_id;
-
-	tinytemp_require_arg(fcinfo, 0, "job_id");
-	tinytemp_require_arg(fcinfo, 1, "worker_id");
-	job_id = PG_GETARG_INT64(0);
-	worker_id = PG_GETARG_INT64(1);
-	values[0] = Int64GetDatum(job_id);
-	values[1] = Int64GetDatum(worker_id);
-	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
 
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, nulls, SPI_OK_SELECT);
-	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 0)
-		raise_not_held(job_id, worker_id);
+	if (SPI_processed > 0)
+		raise_not_held(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull)),
+					   worker_id);
 	SPI_finish();
+}
 
+/* tinytemp_ack(job_id, worker_id, result): the job succeeded. */
+Datum
+tinytemp_ack(PG_FUNCTION_ARGS)
+{
+	Datum		job_id;
+	Datum		result;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	job_id = PG_GETARG_DATUM(0);
+	result = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+
+	ack_jobs(PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
+											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+			 PG_GETARG_INT64(1),
+			 PG_ARGISNULL(2) ? (Datum) 0 :
+			 PointerGetDatum(construct_array(&result, 1, JSONBOID, -1, false, TYPALIGN_INT)),
+			 PG_ARGISNULL(2));
 	PG_RETURN_VOID();
+}
+
+/*
+ * tinytemp_ack_many(job_ids, worker_id, results): several jobs succeeded,
+ * acked in one statement and one commit.  results, when given, pairs with
+ * job_ids.  All or nothing: a job the worker does not hold fails the call.
+ */
+Datum
+tinytemp_ack_many(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ids;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+
+	tinytemp_require_arg(fcinfo, 0, "job_ids");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	ids = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("job_ids must be a one-dimensional array"));
+	deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &elem_nulls, &n);
+	if (n > MAX_ACKS_PER_CALL)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("at most %d jobs can be acked in one call", MAX_ACKS_PER_CALL));
+	for (int i = 0; i < n; i++)
+	{
+		if (elem_nulls[i])
+			ereport(ERROR,
+					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					errmsg("job_ids must not contain nulls"));
+		for (int j = 0; j < i; j++)
+			if (elems[j] == elems[i])
+				ereport(ERROR,
+						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("job " INT64_FORMAT " appears twice in job_ids",
+							   DatumGetInt64(elems[i])));
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		ArrayType  *results = PG_GETARG_ARRAYTYPE_P(2);
+
+		if (ARR_NDIM(results) > 1 || ArrayGetNItems(ARR_NDIM(results), ARR_DIMS(results)) != n)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("results must be a one-dimensional array as long as job_ids"));
+	}
+
+	if (n > 0)
+		ack_jobs(PG_GETARG_DATUM(0), PG_GETARG_INT64(1),
+				 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	PG_RETURN_INT32(n);
 }
 
 /*
