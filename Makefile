@@ -8,6 +8,7 @@ OBJS = \
 	src/jobs.o \
 	src/tinytemp.o \
 	src/util.o \
+	src/validate.o \
 	src/workers.o
 DATA = tinytemp--0.1.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"

@@ -178,6 +178,16 @@ if [ "$BATCH" = 1 ]; then
 		fi
 		check_not_dry
 	done
+	tt_log "worker protocol: claim up to 8 jobs, ack them in one call"
+	for c in tinytemp plain; do
+		top_up "$PREFILL"
+		if [ "$c" = tinytemp ]; then
+			run tinytemp_claim8_ackmany tinytemp_claim8_ackmany.sql 8 0.25 "tinytemp (worker proto)" "claim 8, ack_many 8"
+		else
+			run plain_claim8_ackmany plain_claim8_ackmany.sql 8 0.25 "plain (same batching)" "claim 8, ack 8 at once"
+		fi
+		check_not_dry
+	done
 fi
 
 tt_log "results (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -190,6 +200,8 @@ printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v commit="$COMMIT_TPS" '
 		if ($1 == "plain SKIP LOCKED" && $2 == "enqueue") { pe = $3; peu = $6 }
 		if ($1 == "tinytemp (batch)") tb = $3
 		if ($1 == "plain SKIP LOCKED (batch)") pb = $3
+		if ($1 == "tinytemp (worker proto)") tw = $3
+		if ($1 == "plain (same batching)") pw = $3
 	}
 	END {
 		f = "%-26s %-21s %9s %10s %10s %11s %9s  %s\n"
@@ -212,4 +224,11 @@ printf '%s\n' "${RESULTS[@]}" | awk -F'|' -v commit="$COMMIT_TPS" '
 		printf "RATIO tinytemp / plain, enqueue:     %.2f\n", (pe ? te / pe : 0)
 		if (tb && pb)
 			printf "RATIO tinytemp / plain, batch of 8:  %.2f\n", tb / pb
+		if (tw && pc)
+			printf "RATIO tinytemp worker protocol / plain claim+ack:        %.2f  (target >= 1.50: %s)\n",
+				   tw / pc, (tw / pc >= 1.5 ? "met" : "NOT met")
+		if (tw && pb)
+			printf "RATIO tinytemp worker protocol / plain batch of 8:       %.2f\n", tw / pb
+		if (tw && pw)
+			printf "RATIO tinytemp worker protocol / plain, same batching:   %.2f\n", tw / pw
 	}'

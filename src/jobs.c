@@ -16,7 +16,6 @@
 #include "datatype/timestamp.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_enqueue);
@@ -42,26 +41,6 @@ retry_delay_ms(int attempt)
 
 	d = Min(d, (double) tinytemp_retry_cap_ms);
 	return d / 2.0 + pg_prng_double(&pg_global_prng_state) * d / 2.0;
-}
-
-/* Raise 22023 unless the jsonb argument is an object. */
-static void
-require_json_object(Jsonb *jb, const char *name)
-{
-	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("%s must be a JSON object", name));
-}
-
-/* Raise 22023 when a text argument is the empty string. */
-static void
-require_nonempty(text *t, const char *name)
-{
-	if (VARSIZE_ANY_EXHDR(t) == 0)
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("%s must not be empty", name));
 }
 
 /*
@@ -141,20 +120,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
 
-	require_nonempty(PG_GETARG_TEXT_PP(0), "job_type");
-	require_json_object(PG_GETARG_JSONB_P(2), "params");
-	if (!PG_ARGISNULL(4))
-		tinytemp_require_nonnegative(PG_GETARG_INT64(4), "dataset_size");
-	if (!PG_ARGISNULL(5))
-		tinytemp_require_positive(PG_GETARG_INT32(5), "epochs");
-	if (!PG_ARGISNULL(6))
-		tinytemp_require_positive(PG_GETARG_INT32(6), "batch_size");
-	tinytemp_require_positive(PG_GETARG_INT32(7), "cpus");
-	tinytemp_require_positive(PG_GETARG_INT64(8), "memory_mb");
-	tinytemp_require_nonnegative(PG_GETARG_INT32(9), "gpus");
-	tinytemp_require_positive(PG_GETARG_INT32(11), "gang_size");
-	tinytemp_require_positive(PG_GETARG_INT32(12), "max_attempts");
-	require_nonempty(PG_GETARG_TEXT_PP(13), "queue");
+	/* Sizes, resources and labels are checked by the jobs_validate trigger. */
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
 
 	SPI_connect();
@@ -182,19 +148,17 @@ ack_jobs(Datum job_ids, int64 worker_id, Datum results, bool results_isnull)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH a AS ("
-		"  SELECT * FROM unnest($1::bigint[], $3::jsonb[]) AS a(id, result)"
-		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'succeeded', result = a.result,"
+		"WITH u AS ("
+		"  UPDATE tinytemp.jobs SET state = 'succeeded', result = ($3)[array_position($1, id)],"
 		"    finished_at = now(), updated_at = now(), lease_until = NULL"
-		"  FROM a WHERE j.id = a.id AND j.worker_id = $2 AND j.state = 'running'"
-		"  RETURNING j.id, j.attempts, j.started_at"
+		"  WHERE id = ANY ($1) AND worker_id = $2 AND state = 'running'"
+		"  RETURNING id, attempts, started_at"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'acked', $2, jsonb_build_object('attempt', attempts,"
 		"    'runtime_s', extract(epoch FROM now() - started_at))"
 		"  FROM u"
-		") SELECT a.id FROM a WHERE a.id NOT IN (SELECT id FROM u) LIMIT 1";
+		") SELECT a.id FROM unnest($1) a(id) WHERE a.id NOT IN (SELECT id FROM u) LIMIT 1";
 	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, JSONBARRAYOID};
 	Datum		values[3] = {job_ids, Int64GetDatum(worker_id), results};
 	char		nulls[3] = {' ', ' ', results_isnull ? 'n' : ' '};

@@ -13,7 +13,12 @@ tinytemp_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
 	if (*cache != NULL)
 		return *cache;
 
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Always the generic plan: our statements are shaped so that it is the
+	 * right one whatever the parameters, and replanning on every call, as a
+	 * custom plan does, would cost more than the statement itself.
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
