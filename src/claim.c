@@ -41,11 +41,14 @@ Datum
 tinytemp_claim(PG_FUNCTION_ARGS)
 {
 	/*
-	 * One job per execution.  The worker's free resources are computed in
-	 * the statement itself, from what it holds now, including the jobs
-	 * taken by earlier executions of this call.  They are scalar subqueries
-	 * so that the scan stays an ordered walk of the ready index that stops
-	 * at the first fitting row it can lock.
+	 * One execution claims a batch.  The worker's free resources are
+	 * computed in the statement itself, from what it holds now; they are
+	 * scalar subqueries so that the scan stays an ordered walk of the ready
+	 * index that stops after $3 rows it could lock, each of which fits on
+	 * its own.  Of those, the statement takes the longest prefix, in claim
+	 * order, that fits as a whole.  Rows past that prefix stay locked by
+	 * this transaction until it ends, and are tried again by the next round
+	 * against what is then left.
 	 */
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -58,26 +61,34 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 		"  WHERE w.id = $1 AND w.state = 'active'"
 		"  GROUP BY w.id"
 		"), c AS ("
-		"  SELECT id FROM tinytemp.jobs"
+		"  SELECT id, priority, cpus, memory_mb, gpus FROM tinytemp.jobs"
 		"  WHERE state = 'pending' AND run_after <= now() AND gang_size = 1"
 		"    AND cpus <= (SELECT cpus FROM w) AND memory_mb <= (SELECT memory_mb FROM w)"
 		"    AND gpus <= (SELECT gpus FROM w)"
 		"    AND (gpus = 0 OR gpu_type IS NULL OR gpu_type = (SELECT gpu_type FROM w))"
 		"  ORDER BY priority DESC, id"
-		"  LIMIT 1"
+		"  LIMIT $3"
 		"  FOR UPDATE SKIP LOCKED"
+		"), f AS ("
+		"  SELECT id FROM ("
+		"    SELECT id, sum(cpus) OVER o AS cpus, sum(memory_mb) OVER o AS memory_mb,"
+		"      sum(gpus) OVER o AS gpus"
+		"    FROM c WINDOW o AS (ORDER BY priority DESC, id)"
+		"  ) s"
+		"  WHERE cpus <= (SELECT cpus FROM w) AND memory_mb <= (SELECT memory_mb FROM w)"
+		"    AND gpus <= (SELECT gpus FROM w)"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $1,"
 		"    attempts = j.attempts + 1, started_at = now(), heartbeat_at = now(),"
 		"    lease_until = now() + make_interval(secs => $2), updated_at = now()"
-		"  FROM c WHERE j.id = c.id"
+		"  FROM f WHERE j.id = f.id"
 		"  RETURNING j.*"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'claimed', $1, jsonb_build_object('attempt', attempts) FROM u"
-		") SELECT * FROM u";
-	Oid			argtypes[2] = {INT8OID, FLOAT8OID};
-	Datum		values[2];
+		") SELECT * FROM u ORDER BY priority DESC, id";
+	Oid			argtypes[3] = {INT8OID, FLOAT8OID, INT4OID};
+	Datum		values[3];
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		worker_id;
 	int32		max_jobs;
@@ -100,12 +111,15 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	SPI_connect();
 	values[0] = Int64GetDatum(worker_id);
 	values[1] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-	for (taken = 0; taken < max_jobs; taken++)
+	for (taken = 0; taken < max_jobs;)
 	{
-		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
+		values[2] = Int32GetDatum(max_jobs - taken);
+		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			break;
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+		taken += (int) SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
 	}
 	/* Nothing claimed: tell an empty queue from a worker that may not claim. */
