@@ -6,7 +6,10 @@
 # job's life: workers register, ML jobs are enqueued, claimed on hardware
 # that fits them, heartbeated, acked, failed and retried with backoff,
 # dead-lettered, retried by hand, cancelled, and lost by a worker that died.
-# The cluster is stopped at the end.
+# Then three tinytemp-worker processes run a mix of ML jobs for real: a
+# CPU-bound training loop, simulated evaluation and inference, a job that
+# fails once and is retried, and one that ends in the dead-letter queue.
+# The workers and the cluster are stopped at the end.
 set -eu
 source "$(dirname "$0")/lib.sh"
 cd "$TT_REPO"
@@ -77,5 +80,65 @@ SELECT id, state, worker_id FROM tinytemp.jobs WHERE job_type = 'training' AND m
 step "Every state change is in the history" \
 "SELECT job_id, event, worker_id, at::time(0) AS at, detail FROM tinytemp.jobs_history ORDER BY id;"
 step "The queue at a glance" "SELECT * FROM tinytemp.queue_summary ORDER BY queue, state;"
+
+tt_log "Part 2: real workers run ML jobs"
+WORKER=$TT_PGBIN/tinytemp-worker
+LOGDIR=$TT_STATE/demo-workers
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+step "Start from an empty queue" "TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;"
+# Three workers: two "GPU nodes" (declared, since this machine may have none)
+# and a CPU node; jobs run through worker_client/handlers.example.conf: a
+# CPU-bound Python training loop, simulated evaluation and inference.
+pids=()
+for spec in "gpu-node-1 --gpus 2 --gpu-type a100" "gpu-node-2 --gpus 1 --gpu-type t4" "cpu-node-1 --gpus 0"; do
+	set -- $spec
+	name=$1
+	shift
+	"$WORKER" --name "$name" --slots 2 --cpus 8 --memory-mb 32000 "$@" \
+		--config "$TT_REPO/worker_client/handlers.example.conf" --poll-interval 1 \
+		2>"$LOGDIR/$name.log" &
+	pids+=($!)
+done
+trap 'kill "${pids[@]}" 2>/dev/null; tt_cluster_stop demo' EXIT
+sleep 1
+step "Workers registered with their hardware" \
+"SELECT name, cpus, memory_mb, gpus, gpu_type FROM tinytemp.workers WHERE state = 'active' ORDER BY name;"
+step "Submit a mix of ML jobs" \
+"SELECT tinytemp_enqueue('training', 'logreg-small', '{\"features\": 16, \"learning_rate\": 0.2}',
+                        dataset_size => 4000, epochs => 8, batch_size => 64, cpus => 2, gpus => 1,
+                        gpu_type => 'a100', tenant => 'vision') AS training_a100,
+       tinytemp_enqueue('training', 'logreg-wide', '{\"features\": 48}', dataset_size => 3000,
+                        epochs => 6, cpus => 2, tenant => 'nlp') AS training_cpu,
+       tinytemp_enqueue('evaluation', 'logreg-small', '{\"runtime_s\": 1.5}', gpus => 1,
+                        gpu_type => 't4', tenant => 'vision') AS evaluation_t4,
+       tinytemp_enqueue('inference', 'bert-base', '{\"runtime_s\": 0.5}', priority => 10,
+                        tenant => 'nlp') AS urgent_inference,
+       tinytemp_enqueue('training', 'flaky-once', '{\"fail_attempts\": 1}', dataset_size => 1000,
+                        epochs => 2, max_attempts => 3) AS fails_once_then_succeeds,
+       tinytemp_enqueue('training', 'always-broken', '{\"fail_attempts\": 9}', dataset_size => 500,
+                        epochs => 1, max_attempts => 2) AS dead_letter;"
+# Wait for every job to finish (succeeded or dead-lettered), at most 90 s.
+for _ in $(seq 1 180); do
+	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+step "Where each job ran, how often, and what it returned" \
+"SELECT j.id, j.job_type, j.model, j.state, j.attempts, w.name AS worker, w.gpu_type,
+       round(extract(epoch FROM j.finished_at - j.started_at)::numeric, 2) AS last_run_s,
+       left(coalesce(j.result::text, j.last_error), 60) AS result_or_error
+FROM tinytemp.jobs j LEFT JOIN tinytemp.workers w ON w.id = j.worker_id ORDER BY j.id;"
+step "The flaky job's history: failed, retried after a backoff, then succeeded" \
+"SELECT h.event, w.name AS worker, h.at::time(3) AS at, h.detail
+FROM tinytemp.jobs_history h JOIN tinytemp.jobs j ON j.id = h.job_id
+LEFT JOIN tinytemp.workers w ON w.id = h.worker_id
+WHERE j.model = 'flaky-once' ORDER BY h.id;"
+step "The dead-letter queue" "SELECT id, model, attempts, last_error FROM tinytemp.dead_letter;"
+kill -TERM "${pids[@]}" 2>/dev/null
+wait "${pids[@]}" 2>/dev/null
 echo
-echo "Demo finished; the cluster in .tinytemp/demo is stopped."
+echo "What one worker logged (one line per event):"
+sed 's/^/   /' "$LOGDIR/cpu-node-1.log" | head -20
+echo
+echo "Demo finished; the workers drained and the cluster in .tinytemp/demo is stopped."
