@@ -6,6 +6,7 @@ OBJS = \
 	src/bgworker.o \
 	src/claim.o \
 	src/jobs.o \
+	src/notify.o \
 	src/tinytemp.o \
 	src/util.o \
 	src/validate.o \

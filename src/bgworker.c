@@ -1,8 +1,9 @@
 /*
  * bgworker.c
  *	  The tinytemp background worker: one per cluster, in the database named
- *	  by tinytemp.database.  Each pass runs in its own transaction and
- *	  expires the leases whose heartbeat stopped.
+ *	  by tinytemp.database.  It relays enqueue wake-ups to the workers, and
+ *	  each maintenance pass runs in its own transaction and expires the
+ *	  leases whose heartbeat stopped.
  */
 #include "tinytemp.h"
 
@@ -18,6 +19,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 PGDLLEXPORT void tinytemp_bgworker_main(Datum main_arg);
 
@@ -67,22 +69,33 @@ run_pass(void)
 			 expired, expired == 1 ? "" : "s");
 }
 
-/* Entry point of the background worker. */
+/*
+ * Entry point of the background worker.  It wakes for two reasons: its
+ * latch, set by committed enqueues whose NOTIFY it relays at once (see
+ * notify.c), and the naptime, after which it runs a maintenance pass.
+ */
 void
 tinytemp_bgworker_main(Datum main_arg)
 {
+	TimestampTz next_pass;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(tinytemp_database, NULL, 0);
+	tinytemp_notify_attach_scheduler();
 	elog(LOG, "tinytemp scheduler started in database \"%s\"", tinytemp_database);
+	next_pass = GetCurrentTimestamp();
 
 	for (;;)
 	{
+		long		wait_ms;
+
+		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_pass);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 tinytemp_naptime_ms,
+						 wait_ms,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -93,6 +106,12 @@ tinytemp_bgworker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		run_pass();
+		(void) tinytemp_notify_relay();
+
+		if (GetCurrentTimestamp() >= next_pass)
+		{
+			run_pass();
+			next_pass = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), tinytemp_naptime_ms);
+		}
 	}
 }

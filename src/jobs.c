@@ -11,7 +11,6 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "common/pg_prng.h"
 #include "datatype/timestamp.h"
 #include "utils/array.h"
@@ -129,8 +128,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 
-	/* Delivered at commit, and folded into one per queue per transaction. */
-	Async_Notify(TINYTEMP_NOTIFY_CHANNEL, queue);
+	tinytemp_notify_enqueued(queue);
 
 	PG_RETURN_INT64(id);
 }
@@ -490,7 +488,7 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
 				errmsg("job " INT64_FORMAT " does not exist", PG_GETARG_INT64(0)));
 	if (queue)
-		Async_Notify(TINYTEMP_NOTIFY_CHANNEL, queue);
+		tinytemp_notify_enqueued(queue);
 	PG_RETURN_BOOL(requeued > 0);
 }
 

@@ -74,6 +74,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("tinytemp");
 
 	tinytemp_preloaded = true;
+	tinytemp_notify_init();
 	tinytemp_register_bgworker();
 }
 

@@ -51,6 +51,12 @@ extern void tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nul
 extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
 
+/* notify.c */
+extern void tinytemp_notify_init(void);
+extern void tinytemp_notify_enqueued(const char *queue);
+extern void tinytemp_notify_attach_scheduler(void);
+extern bool tinytemp_notify_relay(void);
+
 /* bgworker.c */
 extern void tinytemp_register_bgworker(void);
 

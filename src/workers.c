@@ -6,7 +6,6 @@
 #include "tinytemp.h"
 
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -61,7 +60,7 @@ requeue(SPIPlanPtr plan, Datum *values)
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 
 		if (strcmp(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1), "pending") == 0)
-			Async_Notify(TINYTEMP_NOTIFY_CHANNEL, SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2));
+			tinytemp_notify_enqueued(SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2));
 	}
 	return (int) n;
 }

@@ -39,5 +39,9 @@ SELECT state FROM tinytemp.jobs WHERE id = 2;
 SQL
 )
 check "tinytemp_expire_leases() by hand requeues a lost job" test "$(tail -n 1 <<<"$out")" = pending
+got=$( ( sleep 0.5; q -c "SET client_min_messages = error" -c "SELECT tinytemp_enqueue('training', queue => 'gpu')" >/dev/null ) &
+	$TT_PGBIN/psql -XAtq -c 'LISTEN tinytemp_jobs' -c 'SELECT pg_sleep(2)' -c 'SELECT 1' 2>&1; wait)
+check "without a background worker, enqueue notifies itself with the queue as payload" \
+	grep -q 'notification "tinytemp_jobs" with payload "gpu" received' <<<"$got"
 echo "1..$n"
 [ $failures = 0 ]
