@@ -7,7 +7,8 @@
 #      are started and idle; then BENCH_JOBS jobs are enqueued in one
 #      transaction (one NOTIFY), and the rate is jobs / (last finished_at -
 #      created_at).  Each worker runs --slots BENCH_SLOTS, so a claim can take
-#      several jobs; every job is still acked on its own.
+#      several jobs, and the jobs that have ended when the worker reports are
+#      acked together in one tinytemp_ack_many (one commit).
 #   2. Enqueue-to-start latency: one idle worker; BENCH_LATENCY_JOBS jobs are
 #      enqueued one by one, each in its own transaction, BENCH_GAP_MS apart;
 #      latency = started_at - created_at (both from the server's clock), p50

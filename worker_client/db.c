@@ -636,6 +636,63 @@ db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result, char **err
 	return o;
 }
 
+/*
+ * Ack n jobs in one statement, hence one commit: all or nothing.  The ids
+ * go as a text array literal (digits only, nothing to escape); the results
+ * go as one JSON array, so that no JSON ever meets array-literal quoting.
+ * Each element is [result], or null for none: a handler's literal "null"
+ * result stays the JSON null that tinytemp_ack would store, distinct from
+ * no result.  The CASE is needed because jsonb's -> 0 on the scalar null
+ * returns that null rather than SQL NULL.  WITH ORDINALITY keeps the pairing.
+ */
+DbOutcome
+db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
+			const char *const *results, char **error)
+{
+	StrBuf		ids;
+	StrBuf		json;
+	char		worker[32];
+	const char *values[3];
+	PGresult   *res;
+	DbOutcome	o;
+
+	sb_init(&ids);
+	sb_init(&json);
+	sb_appends(&ids, "{");
+	sb_appends(&json, "[");
+	for (int i = 0; i < n; i++)
+	{
+		sb_appendf(&ids, "%s%" PRId64, i ? "," : "", job_ids[i]);
+		if (i)
+			sb_appends(&json, ", ");
+		if (results[i])
+		{
+			sb_appends(&json, "[");
+			sb_appends(&json, results[i]);
+			sb_appends(&json, "]");
+		}
+		else
+			sb_appends(&json, "null");
+	}
+	sb_appends(&ids, "}");
+	sb_appends(&json, "]");
+	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
+	values[0] = ids.data;
+	values[1] = worker;
+	values[2] = json.data;
+	o = db_exec(db, &res,
+				"SELECT tinytemp_ack_many($1::bigint[], $2::bigint,"
+				" ARRAY(SELECT CASE WHEN pg_catalog.jsonb_typeof(r.x) = 'array' THEN r.x -> 0 END"
+				" FROM pg_catalog.jsonb_array_elements($3::jsonb)"
+				" WITH ORDINALITY AS r(x, n) ORDER BY r.n))",
+				3, values, error);
+	if (o == DB_OK)
+		PQclear(res);
+	sb_free(&ids);
+	sb_free(&json);
+	return o;
+}
+
 /* Report a failed attempt; *new_state gets the job's new state. */
 DbOutcome
 db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message, bool retryable,

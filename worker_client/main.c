@@ -490,10 +490,93 @@ send_report(Job *job, int64_t now)
 	return true;
 }
 
+/* Whether a job's ack is ready to go now (not waiting out a retry delay). */
+static bool
+ack_due(const Job *job, int64_t now)
+{
+	return job->phase == JOB_DONE && job->report == REPORT_ACK && now >= job->report_ms;
+}
+
+/*
+ * Ack in one statement, hence one commit, the jobs whose handlers have
+ * succeeded by now: commits are what bound throughput, and one per job
+ * wastes them when several jobs end together.  Only what has already
+ * finished goes; no ack waits for another job.  A refused batch acked
+ * nothing (tinytemp_ack_many is all or nothing): on TT003 (one of the jobs
+ * moved on), a result the server rejects or any other refusal, send_report
+ * takes the jobs one by one, which acks those still held and logs and
+ * drops the others as it always has.
+ */
+static void
+send_ack_batch(int64_t now)
+{
+	Job		  **batch;
+	int64_t    *ids;
+	const char **results;
+	char	   *error = NULL;
+	DbOutcome	o;
+	int			n = 0;
+
+	if (db.state != DB_CONNECTED || !session_ready || fatal)
+		return;
+	for (int i = 0; i < cfg.slots; i++)
+		if (ack_due(&jobs[i], now))
+			n++;
+	if (n < 2)
+		return;					/* a lone ack goes through send_report and tinytemp_ack */
+
+	batch = xmalloc((size_t) n * sizeof(Job *));
+	ids = xmalloc((size_t) n * sizeof(int64_t));
+	results = xmalloc((size_t) n * sizeof(char *));
+	n = 0;
+	for (int i = 0; i < cfg.slots && n < TT_MAX_ACKS_PER_CALL; i++)
+	{
+		if (!ack_due(&jobs[i], now))
+			continue;
+		batch[n] = &jobs[i];
+		ids[n] = jobs[i].id;
+		results[n] = jobs[i].result;
+		n++;
+	}
+
+	o = db_ack_many(&db, worker_id, n, ids, results, &error);
+	switch (o)
+	{
+		case DB_OK:
+			for (int i = 0; i < n; i++)
+			{
+				Job		   *job = batch[i];
+
+				log_event(job->id, "acked", "after %.3fs%s batch=%d",
+						  (double) (now - job->started_ms) / 1000.0,
+						  job->result ? " with a result" : "", n);
+				job_reset(job);
+			}
+			claim_now = true;
+			break;
+		case DB_LOST:
+			break;				/* every ack waits for the connection */
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			break;
+		default:
+			log_event(NO_JOB, "batch-ack-refused", "%s; acking the %d jobs one by one", error, n);
+			for (int i = 0; i < n && !fatal && db.state == DB_CONNECTED; i++)
+				if (!send_report(batch[i], now))
+					break;
+			break;
+	}
+	free(error);
+	free(batch);
+	free(ids);
+	free(results);
+}
+
 /* Send the reports of finished jobs, and free the slots of those with nothing to report. */
 static void
 send_reports(int64_t now)
 {
+	send_ack_batch(now);
 	for (int i = 0; i < cfg.slots && !fatal; i++)
 	{
 		Job		   *job = &jobs[i];

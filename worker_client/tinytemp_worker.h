@@ -19,6 +19,9 @@
 /* The channel tinytemp_enqueue notifies, with the queue name as payload. */
 #define TT_NOTIFY_CHANNEL "tinytemp_jobs"
 
+/* The most jobs one tinytemp_ack_many call takes (the server's limit). */
+#define TT_MAX_ACKS_PER_CALL 1000
+
 /* The lease a session gets when tinytemp.lease_timeout cannot be read. */
 #define TT_DEFAULT_LEASE_MS 30000
 
@@ -296,6 +299,8 @@ extern DbOutcome db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const c
 							  char **answer, char **error);
 extern DbOutcome db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result,
 						char **error);
+extern DbOutcome db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
+							 const char *const *results, char **error);
 extern DbOutcome db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message,
 						 bool retryable, char **new_state, char **error);
 

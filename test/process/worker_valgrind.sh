@@ -65,6 +65,14 @@ is "$(q -c "SELECT result FROM tinytemp.jobs WHERE id = $ok")" '{"answer": 42}' 
 is "$(q -c "SELECT string_agg(state || '/' || attempts, ' ' ORDER BY id) FROM tinytemp.jobs WHERE id IN ($boom, $unknown, $hang)")" \
 	"failed/2 failed/1 failed/1" "the failures were dead-lettered as expected"
 
+# Three zero-runtime jobs claimed at once by the idle worker end together:
+# their acks go as one batch (tinytemp_ack_many), under valgrind too.
+q -c "SELECT count(tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')) FROM generate_series(1, 3)" >/dev/null
+wait_sql "SELECT count(*) = 3 FROM tinytemp.jobs WHERE params->>'runtime_s' = '0' AND state = 'succeeded'" 30
+tap $? "three zero-runtime jobs succeeded"
+grep -qE " acked after [0-9.]+s with a result batch=[0-9]+" "$TMP/vg.log"
+tap $? "acks went as a batch under valgrind"
+
 # A cancel while a handler runs.
 long=$(q -c "SELECT tinytemp_enqueue('long', max_attempts => 1)")
 wait_sql "SELECT state = 'running' FROM tinytemp.jobs WHERE id = $long" 15
