@@ -49,6 +49,12 @@ tt_ensure_owner() {
 	fi
 }
 
+# The data directory of cluster NAME, through the link when it lives in /tmp:
+# the owner may not be able to pass through the checkout's own path.
+tt_datadir() {
+	readlink -f "$TT_STATE/$1"
+}
+
 # tt_cluster_start NAME PORT [EXTRA_CONF_LINES]: a fresh cluster in
 # .tinytemp/NAME, listening only on a private Unix socket.  Exports PGHOST,
 # PGPORT, PGUSER for the rest of the script.
@@ -58,6 +64,7 @@ tt_cluster_start() {
 	mkdir -p "$TT_STATE"
 	dir=$TT_STATE/$name
 	tt_cluster_stop "$name"
+	[ -L "$dir" ] && rm -rf "$(tt_datadir "$name")"
 	rm -rf "$dir" "$TT_STATE/$name.sock"
 	if [ "$(id -u)" = 0 ] && ! runuser -u "$TT_OS_USER" -- test -x "$TT_STATE" 2>/dev/null; then
 		# The checkout sits where the owner cannot reach (under /root, say):
@@ -68,10 +75,11 @@ tt_cluster_start() {
 	fi
 	sock=$(mktemp -d /tmp/tinytemp-sock.XXXXXX)
 	echo "$sock" > "$TT_STATE/$name.sock"
-	if [ "$(id -u)" = 0 ]; then chown "$TT_OS_USER" "$dir/" "$sock"; fi
+	dir=$(tt_datadir "$name")
+	if [ "$(id -u)" = 0 ]; then chown "$TT_OS_USER" "$dir" "$sock"; fi
 	chmod 755 "$sock"
 
-	tt_as_owner $TT_PGBIN/initdb -D "$dir/" -U postgres -A trust -E UTF8 --no-locale >"$TT_STATE/$name.initdb.log" 2>&1 \
+	tt_as_owner $TT_PGBIN/initdb -D "$dir" -U postgres -A trust -E UTF8 --no-locale >"$TT_STATE/$name.initdb.log" 2>&1 \
 		|| { cat "$TT_STATE/$name.initdb.log"; return 1; }
 	tt_as_owner tee -a "$dir/postgresql.conf" >/dev/null <<CONF
 port = $port
@@ -82,21 +90,24 @@ max_connections = 100
 log_line_prefix = '%m [%p] %q%a '
 $extra
 CONF
-	tt_as_owner $TT_PGBIN/pg_ctl -D "$dir/" -l "$dir/server.log" -w -t 60 start >/dev/null \
+	tt_as_owner $TT_PGBIN/pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null \
 		|| { cat "$dir/server.log"; return 1; }
 	export PGHOST=$sock PGPORT=$port PGUSER=postgres
 }
 
 # Restart a cluster, e.g. once the database its background worker serves exists.
 tt_cluster_restart() {
-	tt_as_owner $TT_PGBIN/pg_ctl -D "$TT_STATE/$1/" -l "$TT_STATE/$1/server.log" -w -t 60 restart -m fast >/dev/null
+	local dir
+	dir=$(tt_datadir "$1")
+	tt_as_owner $TT_PGBIN/pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 restart -m fast >/dev/null
 }
 
 # Stop a cluster if it runs; never fails.
 tt_cluster_stop() {
-	local dir=$TT_STATE/$1
-	if [ -f "$dir/postmaster.pid" ]; then
-		tt_as_owner $TT_PGBIN/pg_ctl -D "$dir/" -w -t 60 stop -m fast >/dev/null 2>&1 \
-			|| tt_as_owner $TT_PGBIN/pg_ctl -D "$dir/" stop -m immediate >/dev/null 2>&1 || true
+	local dir
+	dir=$(tt_datadir "$1")
+	if [ -n "$dir" ] && [ -f "$dir/postmaster.pid" ]; then
+		tt_as_owner $TT_PGBIN/pg_ctl -D "$dir" -w -t 60 stop -m fast >/dev/null 2>&1 \
+			|| tt_as_owner $TT_PGBIN/pg_ctl -D "$dir" stop -m immediate >/dev/null 2>&1 || true
 	fi
 }
