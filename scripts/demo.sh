@@ -100,7 +100,7 @@ for spec in "gpu-node-1 --gpus 2 --gpu-type a100" "gpu-node-2 --gpus 1 --gpu-typ
 		2>"$LOGDIR/$name.log" &
 	pids+=($!)
 done
-trap 'kill "${pids[@]}" 2>/dev/null; tt_cluster_stop demo' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; tt_cluster_stop demo' EXIT
 sleep 1
 step "Workers registered with their hardware" \
 "SELECT name, cpus, memory_mb, gpus, gpu_type FROM tinytemp.workers WHERE state = 'active' ORDER BY name;"
@@ -135,8 +135,8 @@ FROM tinytemp.jobs_history h JOIN tinytemp.jobs j ON j.id = h.job_id
 LEFT JOIN tinytemp.workers w ON w.id = h.worker_id
 WHERE j.model = 'flaky-once' ORDER BY h.id;"
 step "The dead-letter queue" "SELECT id, model, attempts, last_error FROM tinytemp.dead_letter;"
-kill -TERM "${pids[@]}" 2>/dev/null
-wait "${pids[@]}" 2>/dev/null
+kill -TERM "${pids[@]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
 echo
 echo "What one worker logged (one line per event):"
 sed 's/^/   /' "$LOGDIR/cpu-node-1.log" | head -20
