@@ -7,11 +7,13 @@ OBJS = \
 	src/claim.o \
 	src/jobs.o \
 	src/notify.o \
+	src/predictor.o \
+	src/synthetic.o \
 	src/tinytemp.o \
 	src/util.o \
 	src/validate.o \
 	src/workers.o
-DATA = tinytemp--0.1.sql
+DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

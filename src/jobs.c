@@ -29,6 +29,13 @@ PG_FUNCTION_INFO_V1(tinytemp_retry_delay);
 #define ENQUEUE_NARGS 16
 
 /*
+ * Positions among tinytemp_enqueue's arguments of job_type, model,
+ * dataset_size, epochs, batch_size, cpus, gpus, gpu_type and memory_mb,
+ * the inputs of the runtime predictor.
+ */
+static const int enqueue_predictor_args[9] = {0, 1, 4, 5, 6, 7, 9, 10, 8};
+
+/*
  * Backoff before the retry that follows attempt number `attempt`, in
  * milliseconds: d = min(cap, base * 2^(attempt-1)), then "equal jitter",
  * uniform in [d/2, d], so that workers failing together do not retry together.
@@ -87,9 +94,9 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		"WITH j AS ("
 		"  INSERT INTO tinytemp.jobs (job_type, model, params, priority, dataset_size, epochs,"
 		"    batch_size, cpus, memory_mb, gpus, gpu_type, gang_size, max_attempts, queue, tenant,"
-		"    run_after)"
+		"    run_after, predicted_runtime_s)"
 		"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-		"    coalesce($16, now()))"
+		"    coalesce($16, now()), $17)"
 		"  RETURNING id, run_after"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
@@ -97,19 +104,21 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		"    CASE WHEN run_after > now() THEN jsonb_build_object('run_after', run_after) END"
 		"  FROM j"
 		") SELECT id FROM j";
-	Oid			argtypes[ENQUEUE_NARGS] = {
+	Oid			argtypes[ENQUEUE_NARGS + 1] = {
 		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
-		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+		FLOAT8OID
 	};
 	static const char *const required[] = {
 		"job_type", NULL, "params", "priority", NULL, NULL, NULL, "cpus",
 		"memory_mb", "gpus", NULL, "gang_size", "max_attempts", "queue", NULL, NULL
 	};
-	Datum		values[ENQUEUE_NARGS];
-	char		nulls[ENQUEUE_NARGS];
+	Datum		values[ENQUEUE_NARGS + 1];
+	char		nulls[ENQUEUE_NARGS + 1];
 	bool		isnull;
 	int64		id;
 	char	   *queue;
+	double		predicted;
 
 	for (int i = 0; i < ENQUEUE_NARGS; i++)
 	{
@@ -121,9 +130,15 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 
 	/* Sizes, resources and labels are checked by the jobs_validate trigger. */
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	nulls[ENQUEUE_NARGS] = 'n';
+	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &predicted))
+	{
+		values[ENQUEUE_NARGS] = Float8GetDatum(predicted);
+		nulls[ENQUEUE_NARGS] = ' ';
+	}
 
 	SPI_connect();
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS, argtypes),
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS + 1, argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

@@ -51,6 +51,10 @@ extern void tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nul
 extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
 
+/* predictor.c */
+extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
+							 double *seconds);
+
 /* notify.c */
 extern void tinytemp_notify_init(void);
 extern void tinytemp_notify_enqueued(const char *queue);

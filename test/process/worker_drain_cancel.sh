@@ -15,7 +15,7 @@ wait_sql "SELECT count(*) = 2 FROM tinytemp.jobs WHERE id IN ($a, $b) AND state 
 tap $? "two jobs running"
 kill -TERM "$w"
 sleep 0.3
-late=$(q -c "SELECT tinytemp_enqueue('sim')")
+late=$(q -c "SELECT tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')")
 wait_exit "$w" 15
 is "$EXIT_STATUS" 0 "the worker exits 0 after draining"
 is "$(q -c "SELECT string_agg(state, ' ' ORDER BY id) FROM tinytemp.jobs WHERE id IN ($a, $b)")" \
@@ -83,7 +83,7 @@ is "$(q -c "SELECT string_agg(state, ' ' ORDER BY id) FROM tinytemp.jobs WHERE i
 	"cancelled cancelled" "the jobs stay cancelled"
 is "$(q -c "SELECT count(*) FROM tinytemp.jobs_history WHERE job_id IN ($j, $d) AND event IN ('failed', 'acked')")" 0 \
 	"nothing was reported for them"
-n=$(q -c "SELECT tinytemp_enqueue('sim')")
+n=$(q -c "SELECT tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')")
 wait_sql "SELECT state = 'succeeded' FROM tinytemp.jobs WHERE id = $n" 10
 tap $? "the worker goes on with the next job"
 kill -TERM "$w"

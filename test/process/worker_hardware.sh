@@ -35,7 +35,7 @@ wait_log forced " ready " 10
 is "$(q -c "SELECT cpus || ' ' || memory_mb || ' ' || gpus || ' ' || gpu_type FROM tinytemp.workers WHERE name = 'hw-forced'")" \
 	"48 123456 8 A100" "the flags override what is found"
 # Jobs that fit the registered GPUs run.
-job=$(q -c "SELECT tinytemp_enqueue('sim', gpus => 4, gpu_type => 'A100')")
+job=$(q -c "SELECT tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}', gpus => 4, gpu_type => 'A100')")
 wait_sql "SELECT state = 'succeeded' FROM tinytemp.jobs WHERE id = $job" 10
 tap $? "a 4-GPU A100 job ran on it"
 kill -TERM "$w"

@@ -37,7 +37,7 @@ tap $? "with a delay before each attempt"
 # After reconnecting it listens again: with a 30 s poll only NOTIFY explains a quick claim.
 sleep 1
 start=$(date +%s.%N)
-job=$(q -c "SELECT tinytemp_enqueue('sim')")
+job=$(q -c "SELECT tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')")
 wait_sql "SELECT state = 'succeeded' FROM tinytemp.jobs WHERE id = $job" 10
 tap $? "a job enqueued after the reconnection succeeded"
 is "$(echo "$(date +%s.%N) - $start < 5" | bc)" 1 "woken by NOTIFY, not by the 30 s poll"

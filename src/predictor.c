@@ -1,0 +1,1050 @@
+/*
+ * predictor.c
+ *	  The runtime predictor: gradient-boosted regression trees trained and
+ *	  evaluated in C, on the log of the runtime.
+ *
+ * A job is described by 13 features: its job_type, model and gpu_type, each
+ * replaced by the smoothed mean log runtime of its category in the training
+ * data (unseen categories and NULL get the overall mean); the logs of its
+ * sizes and resources (-1 for NULL); and derived measures of work: samples
+ * processed (dataset_size x epochs), optimizer steps, samples per device,
+ * and whether it runs on GPUs.  Trees split on quantile bins of each
+ * feature, so that training 20,000 rows takes about a second, and they are
+ * oblivious (see Model), so that evaluating one is branch-free.
+ *
+ * A model is stored as a bytea in tinytemp.predictor_models; the newest
+ * version is current.  Each backend keeps the current model in memory; a
+ * new model sends a relcache invalidation for that table, which tells every
+ * backend to reload it.  The loader trusts nothing it reads: a corrupt
+ * model raises an error, never a crash.
+ */
+#include "tinytemp.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
+PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
+PG_FUNCTION_INFO_V1(tinytemp_predictor_check);
+
+#define NFEATURES		13
+#define NCATEGORICAL	3
+#define MAX_BINS		64
+#define MODEL_MAGIC		0x54544742	/* "TTGB" */
+#define MODEL_FORMAT	2
+#define MAX_TREES		10000
+#define MAX_DEPTH		12
+#define MAX_CATEGORIES	100000
+#define MIN_TRAIN_ROWS	30
+#define CV_FOLDS		3
+
+/* Training settings; the defaults won on held-out synthetic data. */
+typedef struct TrainParams
+{
+	int			trees;
+	int			depth;
+	double		learning_rate;
+	int			min_leaf;
+	double		subsample;
+	uint64		seed;
+} TrainParams;
+
+static const TrainParams default_params = {200, 6, 0.1, 5, 0.8, 42};
+
+/* Category -> encoding, sorted by name for binary search. */
+typedef struct CategoryMap
+{
+	int			n;
+	char	  **names;
+	int		   *lengths;
+	float8	   *codes;
+	float8		fallback;		/* unseen categories and NULL */
+} CategoryMap;
+
+/*
+ * The trees are oblivious: all the nodes of one level of a tree split on
+ * the same feature and threshold, so a tree is `depth` splits and 2^depth
+ * leaves.  Evaluating one is `depth` independent comparisons that build
+ * the leaf's index bit by bit, with no branch to mispredict, which is what
+ * lets a backend predict well over a million rows a second.
+ */
+typedef struct Model
+{
+	int64		version;
+	float8		base;
+	CategoryMap categories[NCATEGORICAL];
+	int			ntrees;
+	int			depth;
+	int32	   *split_feature;	/* ntrees x depth */
+	float4	   *split_value;	/* ntrees x depth: x <= value is bit 0 */
+	float4	   *leaf;			/* ntrees x 2^depth */
+} Model;
+
+/* One job's inputs, as the SQL functions receive them. */
+typedef struct JobFeatures
+{
+	const char *category[NCATEGORICAL];	/* job_type, model, gpu_type; NULL allowed */
+	int			category_len[NCATEGORICAL];
+	bool		has[6];			/* dataset_size, epochs, batch_size, cpus, gpus, memory_mb */
+	double		value[6];
+} JobFeatures;
+
+enum
+{
+	IN_DATASET, IN_EPOCHS, IN_BATCH, IN_CPUS, IN_GPUS, IN_MEMORY
+};
+
+static Model *current_model = NULL;
+static bool current_model_valid = false;
+static bool invalidation_registered = false;
+static MemoryContext model_context = NULL;
+
+/* ---------- features ---------- */
+
+/* Order of two category names given with their lengths. */
+static int
+name_cmp(const char *a, int alen, const char *b, int blen)
+{
+	int			cmp = memcmp(a, b, Min(alen, blen));
+
+	return cmp != 0 ? cmp : alen - blen;
+}
+
+/* Encoding of one category value by binary search, or the fallback. */
+static double
+category_code(const CategoryMap *map, const char *name, int len)
+{
+	int			lo = 0,
+				hi = map->n - 1;
+
+	if (name == NULL)
+		return map->fallback;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			cmp = name_cmp(name, len, map->names[mid], map->lengths[mid]);
+
+		if (cmp == 0)
+			return map->codes[mid];
+		if (cmp < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return map->fallback;
+}
+
+/* log1p of a non-negative input, -1 when it is NULL. */
+static inline double
+log_or_missing(const JobFeatures *in, int i)
+{
+	return in->has[i] ? log1p(in->value[i]) : -1.0;
+}
+
+/* The feature vector of a job under the given category maps. */
+static void
+job_vector(const CategoryMap *maps, const JobFeatures *in, double *x)
+{
+	double		samples,
+				steps,
+				devices;
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+		x[c] = category_code(&maps[c], in->category[c], in->category_len[c]);
+	x[3] = log_or_missing(in, IN_DATASET);
+	x[4] = log_or_missing(in, IN_EPOCHS);
+	x[5] = log_or_missing(in, IN_BATCH);
+	x[6] = log_or_missing(in, IN_CPUS);
+	x[7] = log_or_missing(in, IN_GPUS);
+	x[8] = log_or_missing(in, IN_MEMORY);
+
+	samples = in->value[IN_DATASET] * (in->has[IN_EPOCHS] ? in->value[IN_EPOCHS] : 1.0);
+	steps = samples / (in->has[IN_BATCH] && in->value[IN_BATCH] > 0 ? in->value[IN_BATCH] : 1.0);
+	devices = in->has[IN_GPUS] && in->value[IN_GPUS] > 0 ? in->value[IN_GPUS] :
+		(in->has[IN_CPUS] && in->value[IN_CPUS] > 0 ? in->value[IN_CPUS] : 1.0);
+	x[9] = in->has[IN_DATASET] ? log1p(samples) : -1.0;
+	x[10] = in->has[IN_DATASET] ? log1p(steps) : -1.0;
+	x[11] = in->has[IN_DATASET] ? log1p(samples / devices) : -1.0;
+	x[12] = in->has[IN_GPUS] && in->value[IN_GPUS] > 0 ? 1.0 : 0.0;
+}
+
+/* Sum of the trees for one feature vector: the predicted log runtime. */
+static double
+model_eval(const Model *m, const double *x)
+{
+	double		sum = m->base;
+	const int32 *feature = m->split_feature;
+	const float4 *value = m->split_value;
+	const float4 *leaf = m->leaf;
+	int			depth = m->depth;
+
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int			idx = 0;
+
+		for (int l = 0; l < depth; l++)
+			idx = (idx << 1) | (x[feature[l]] > value[l]);
+		sum += leaf[idx];
+		feature += depth;
+		value += depth;
+		leaf += 1 << depth;
+	}
+	return sum;
+}
+
+/* ---------- training ---------- */
+
+/* The training rows, read from the source. */
+typedef struct TrainSet
+{
+	int			n;
+	JobFeatures *jobs;
+	double	   *y;				/* log runtime */
+} TrainSet;
+
+typedef struct CategoryStat
+{
+	const char *name;
+	int			len;
+	double		sum;
+	int			count;
+} CategoryStat;
+
+/* qsort comparator for CategoryStat by name. */
+static int
+category_stat_cmp(const void *a, const void *b)
+{
+	const CategoryStat *x = a,
+			   *y = b;
+
+	return name_cmp(x->name, x->len, y->name, y->len);
+}
+
+/*
+ * Category map c from the rows listed in `rows`: the mean log runtime of
+ * each category, shrunk towards the overall mean by 10 pseudo-rows so that
+ * a category seen twice does not get an extreme code.
+ */
+static void
+build_category_map(const TrainSet *ts, const int *rows, int nrows, int c, CategoryMap *map)
+{
+	CategoryStat *stats = palloc(sizeof(CategoryStat) * Max(nrows, 1));
+	int			n = 0;
+	double		total = 0;
+	const double smoothing = 10.0;
+
+	for (int i = 0; i < nrows; i++)
+	{
+		const JobFeatures *job = &ts->jobs[rows[i]];
+
+		total += ts->y[rows[i]];
+		if (job->category[c] == NULL)
+			continue;
+		stats[n].name = job->category[c];
+		stats[n].len = job->category_len[c];
+		stats[n].sum = ts->y[rows[i]];
+		stats[n].count = 1;
+		n++;
+	}
+	qsort(stats, n, sizeof(CategoryStat), category_stat_cmp);
+
+	map->fallback = nrows > 0 ? total / nrows : 0;
+	map->names = palloc(sizeof(char *) * Max(n, 1));
+	map->lengths = palloc(sizeof(int) * Max(n, 1));
+	map->codes = palloc(sizeof(float8) * Max(n, 1));
+	map->n = 0;
+	for (int i = 0; i < n;)
+	{
+		int			j = i + 1;
+		double		sum = stats[i].sum;
+
+		while (j < n && category_stat_cmp(&stats[i], &stats[j]) == 0)
+			sum += stats[j++].sum;
+		map->names[map->n] = pnstrdup(stats[i].name, stats[i].len);
+		map->lengths[map->n] = stats[i].len;
+		map->codes[map->n] = (sum + smoothing * map->fallback) / (j - i + smoothing);
+		map->n++;
+		i = j;
+	}
+	pfree(stats);
+}
+
+/* qsort comparator for doubles. */
+static int
+double_cmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * Grow oblivious tree t of model m on the sampled rows, level by level:
+ * each level takes the feature and bin boundary whose split of every
+ * current leaf gains most in squared error, then leaves get the mean
+ * residual, shrunk by the learning rate.
+ */
+static void
+grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int count,
+		  const uint8 *bins, const double (*thresholds)[MAX_BINS], const int *nthresholds,
+		  const double *residual, int *leaf_of)
+{
+	int			depth = params->depth;
+	int			nleaves_max = 1 << depth;
+	double	   *hsum = palloc(sizeof(double) * nleaves_max * MAX_BINS);
+	int		   *hcount = palloc(sizeof(int) * nleaves_max * MAX_BINS);
+	double	   *lsum = palloc0(sizeof(double) * nleaves_max);
+	int		   *lcount = palloc0(sizeof(int) * nleaves_max);
+
+	for (int i = 0; i < count; i++)
+		leaf_of[i] = 0;
+
+	for (int l = 0; l < depth; l++)
+	{
+		int			nleaves = 1 << l;
+		double		best_gain = -1;
+		int			best_feature = 0;
+		int			best_bin = 0;
+
+		for (int f = 0; f < NFEATURES; f++)
+		{
+			int			nbins = nthresholds[f] + 1;
+
+			if (nbins < 2)
+				continue;
+			memset(hsum, 0, sizeof(double) * nleaves * MAX_BINS);
+			memset(hcount, 0, sizeof(int) * nleaves * MAX_BINS);
+			for (int i = 0; i < count; i++)
+			{
+				int			cell = leaf_of[i] * MAX_BINS + bins[(size_t) sample[i] * NFEATURES + f];
+
+				hsum[cell] += residual[sample[i]];
+				hcount[cell]++;
+			}
+			/* Totals per leaf, then prefix sums across bins, per leaf. */
+			for (int k = 0; k < nleaves; k++)
+			{
+				double		s = 0;
+				int			c = 0;
+
+				for (int b = 0; b < nbins; b++)
+				{
+					s += hsum[k * MAX_BINS + b];
+					c += hcount[k * MAX_BINS + b];
+					hsum[k * MAX_BINS + b] = s;
+					hcount[k * MAX_BINS + b] = c;
+				}
+			}
+			for (int b = 0; b < nbins - 1; b++)
+			{
+				double		gain = 0;
+
+				for (int k = 0; k < nleaves; k++)
+				{
+					double		ls = hsum[k * MAX_BINS + b];
+					int			lc = hcount[k * MAX_BINS + b];
+					double		ts = hsum[k * MAX_BINS + nbins - 1];
+					int			tc = hcount[k * MAX_BINS + nbins - 1];
+
+					if (lc >= params->min_leaf && tc - lc >= params->min_leaf)
+						gain += ls * ls / lc + (ts - ls) * (ts - ls) / (tc - lc) - ts * ts / tc;
+				}
+				if (gain > best_gain)
+				{
+					best_gain = gain;
+					best_feature = f;
+					best_bin = b;
+				}
+			}
+		}
+		m->split_feature[t * depth + l] = best_feature;
+		m->split_value[t * depth + l] = (float4) thresholds[best_feature][best_bin];
+		for (int i = 0; i < count; i++)
+			leaf_of[i] = (leaf_of[i] << 1) |
+				(bins[(size_t) sample[i] * NFEATURES + best_feature] > best_bin);
+	}
+
+	for (int i = 0; i < count; i++)
+	{
+		lsum[leaf_of[i]] += residual[sample[i]];
+		lcount[leaf_of[i]]++;
+	}
+	for (int k = 0; k < nleaves_max; k++)
+		m->leaf[((size_t) t << depth) + k] =
+			lcount[k] > 0 ? (float4) (params->learning_rate * lsum[k] / lcount[k]) : 0;
+
+	pfree(hsum);
+	pfree(hcount);
+	pfree(lsum);
+	pfree(lcount);
+}
+
+/* Fit a model on the rows listed in `rows`. */
+static Model *
+fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
+{
+	Model	   *m = palloc0(sizeof(Model));
+	double	   *x = palloc_extended(sizeof(double) * nrows * NFEATURES, MCXT_ALLOC_HUGE);
+	uint8	   *bins = palloc_extended((size_t) nrows * NFEATURES, MCXT_ALLOC_HUGE);
+	double		(*thresholds)[MAX_BINS] = palloc0(sizeof(double) * NFEATURES * MAX_BINS);
+	int			nthresholds[NFEATURES];
+	double	   *pred = palloc(sizeof(double) * nrows);
+	double	   *residual = palloc(sizeof(double) * nrows);
+	double	   *column = palloc(sizeof(double) * nrows);
+	int		   *sample = palloc(sizeof(int) * nrows);
+	int		   *leaf_of = palloc(sizeof(int) * nrows);
+	pg_prng_state rng;
+	double		mean = 0;
+
+	pg_prng_seed(&rng, params->seed);
+	for (int c = 0; c < NCATEGORICAL; c++)
+		build_category_map(ts, rows, nrows, c, &m->categories[c]);
+	for (int i = 0; i < nrows; i++)
+	{
+		job_vector(m->categories, &ts->jobs[rows[i]], &x[(size_t) i * NFEATURES]);
+		mean += ts->y[rows[i]];
+	}
+	mean /= nrows;
+
+	/* Quantile bins of each feature. */
+	for (int f = 0; f < NFEATURES; f++)
+	{
+		int			k = 0;
+
+		for (int i = 0; i < nrows; i++)
+			column[i] = x[(size_t) i * NFEATURES + f];
+		qsort(column, nrows, sizeof(double), double_cmp);
+		for (int q = 1; q < MAX_BINS; q++)
+		{
+			/* Rounded as the stored split will be, so that bins and splits agree. */
+			double		t = (float4) column[(size_t) ((double) q / MAX_BINS * (nrows - 1))];
+
+			if (t < column[nrows - 1] && (k == 0 || t > thresholds[f][k - 1]))
+				thresholds[f][k++] = t;
+		}
+		nthresholds[f] = k;
+		for (int i = 0; i < nrows; i++)
+		{
+			double		v = x[(size_t) i * NFEATURES + f];
+			int			lo = 0,
+						hi = k;
+
+			/* first threshold >= v, or k */
+			while (lo < hi)
+			{
+				int			mid = (lo + hi) / 2;
+
+				if (thresholds[f][mid] < v)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			bins[(size_t) i * NFEATURES + f] = (uint8) lo;
+		}
+	}
+
+	m->base = mean;
+	m->ntrees = params->trees;
+	m->depth = params->depth;
+	m->split_feature = palloc(sizeof(int32) * params->trees * params->depth);
+	m->split_value = palloc(sizeof(float4) * params->trees * params->depth);
+	m->leaf = palloc_extended(sizeof(float4) * ((size_t) params->trees << params->depth),
+							  MCXT_ALLOC_HUGE);
+	for (int i = 0; i < nrows; i++)
+		pred[i] = mean;
+
+	for (int t = 0; t < params->trees; t++)
+	{
+		int			count = 0;
+		Model		tree;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < nrows; i++)
+		{
+			residual[i] = ts->y[rows[i]] - pred[i];
+			if (pg_prng_double(&rng) < params->subsample)
+				sample[count++] = i;
+		}
+		grow_tree(m, t, params, sample, count, bins, (const double (*)[MAX_BINS]) thresholds,
+				  nthresholds, residual, leaf_of);
+
+		/* Add the new tree's output to every row's prediction. */
+		tree = *m;
+		tree.ntrees = 1;
+		tree.base = 0;
+		tree.split_feature += t * m->depth;
+		tree.split_value += t * m->depth;
+		tree.leaf += (size_t) t << m->depth;
+		for (int i = 0; i < nrows; i++)
+			pred[i] += model_eval(&tree, &x[(size_t) i * NFEATURES]);
+	}
+
+	pfree(x);
+	pfree(bins);
+	pfree(thresholds);
+	pfree(pred);
+	pfree(residual);
+	pfree(column);
+	pfree(sample);
+	pfree(leaf_of);
+	return m;
+}
+
+/* ---------- storage ---------- */
+
+/* Append a model's bytes to buf; native byte order. */
+static void
+serialize(const Model *m, StringInfo buf)
+{
+	uint32		header[5] = {MODEL_MAGIC, MODEL_FORMAT, NFEATURES, (uint32) m->ntrees, (uint32) m->depth};
+
+	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
+	appendBinaryStringInfo(buf, (char *) &m->base, sizeof(float8));
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		const CategoryMap *map = &m->categories[c];
+		uint32		n = map->n;
+
+		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
+		appendBinaryStringInfo(buf, (char *) &map->fallback, sizeof(float8));
+		for (int i = 0; i < map->n; i++)
+		{
+			uint32		len = map->lengths[i];
+
+			appendBinaryStringInfo(buf, (char *) &len, sizeof(uint32));
+			appendBinaryStringInfo(buf, map->names[i], len);
+			appendBinaryStringInfo(buf, (char *) &map->codes[i], sizeof(float8));
+		}
+	}
+	appendBinaryStringInfo(buf, (char *) m->split_feature, sizeof(int32) * m->ntrees * m->depth);
+	appendBinaryStringInfo(buf, (char *) m->split_value, sizeof(float4) * m->ntrees * m->depth);
+	appendBinaryStringInfo(buf, (char *) m->leaf, sizeof(float4) * ((size_t) m->ntrees << m->depth));
+}
+
+/* Bounds-checked reading of a stored model. */
+typedef struct Reader
+{
+	const char *data;
+	size_t		len;
+	size_t		pos;
+	int64		version;
+} Reader;
+
+/* Raise the error for a stored model that cannot be used. */
+static void
+pg_attribute_noreturn()
+corrupt(const Reader *r, const char *why)
+{
+	ereport(ERROR,
+			errcode(ERRCODE_DATA_CORRUPTED),
+			r->version > 0 ?
+			errmsg("predictor model version " INT64_FORMAT " is corrupt", r->version) :
+			errmsg("predictor model is corrupt"),
+			errdetail("%s", why),
+			errhint("Train a new model with tinytemp_train_predictor()."));
+}
+
+/* Copy n bytes out of the reader, or raise. */
+static void
+read_bytes(Reader *r, void *out, size_t n)
+{
+	if (n > r->len - r->pos)
+		corrupt(r, "The model ends early.");
+	memcpy(out, r->data + r->pos, n);
+	r->pos += n;
+}
+
+/* Read a finite float8, or raise. */
+static double
+read_finite(Reader *r)
+{
+	float8		v;
+
+	read_bytes(r, &v, sizeof(v));
+	if (!isfinite(v))
+		corrupt(r, "The model holds a value that is not a finite number.");
+	return v;
+}
+
+/*
+ * Decode a stored model into memory of the current context, checking every
+ * count, index and value, so that evaluation can never leave the arrays or
+ * loop: a child's index is always greater than its parent's and within its
+ * tree, and no tree is deeper than MAX_DEPTH.
+ */
+static Model *
+deserialize(const char *data, size_t len, int64 version)
+{
+	Reader		r = {data, len, 0, version};
+	Model	   *m = palloc0(sizeof(Model));
+	uint32		header[5];
+
+	m->version = version;
+	read_bytes(&r, header, sizeof(header));
+	if (header[0] != MODEL_MAGIC || header[1] != MODEL_FORMAT || header[2] != NFEATURES)
+		corrupt(&r, "The model's header is not that of this version of tinytemp.");
+	if (header[3] < 1 || header[3] > MAX_TREES || header[4] < 1 || header[4] > MAX_DEPTH)
+		corrupt(&r, "The model's tree count or depth is out of range.");
+	m->ntrees = header[3];
+	m->depth = header[4];
+	m->base = read_finite(&r);
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		CategoryMap *map = &m->categories[c];
+		uint32		n;
+
+		read_bytes(&r, &n, sizeof(n));
+		if (n > MAX_CATEGORIES)
+			corrupt(&r, "The model has too many categories.");
+		map->n = n;
+		map->fallback = read_finite(&r);
+		map->names = palloc(sizeof(char *) * Max(n, 1));
+		map->lengths = palloc(sizeof(int) * Max(n, 1));
+		map->codes = palloc(sizeof(float8) * Max(n, 1));
+		for (uint32 i = 0; i < n; i++)
+		{
+			uint32		l;
+
+			read_bytes(&r, &l, sizeof(l));
+			if (l > len)
+				corrupt(&r, "A category name is longer than the model.");
+			map->names[i] = palloc(l + 1);
+			read_bytes(&r, map->names[i], l);
+			map->names[i][l] = '\0';
+			map->lengths[i] = l;
+			map->codes[i] = read_finite(&r);
+			if (i > 0 && name_cmp(map->names[i - 1], map->lengths[i - 1], map->names[i], l) >= 0)
+				corrupt(&r, "The model's categories are not in strictly increasing order.");
+		}
+	}
+
+	{
+		size_t		nsplits = (size_t) m->ntrees * m->depth;
+		size_t		nleaves = (size_t) m->ntrees << m->depth;
+
+		if (r.len - r.pos != nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4))
+			corrupt(&r, "The model's size does not match its tree count and depth.");
+		m->split_feature = palloc(sizeof(int32) * nsplits);
+		m->split_value = palloc(sizeof(float4) * nsplits);
+		m->leaf = palloc_extended(sizeof(float4) * nleaves, MCXT_ALLOC_HUGE);
+		read_bytes(&r, m->split_feature, sizeof(int32) * nsplits);
+		read_bytes(&r, m->split_value, sizeof(float4) * nsplits);
+		read_bytes(&r, m->leaf, sizeof(float4) * nleaves);
+		for (size_t i = 0; i < nsplits; i++)
+			if (m->split_feature[i] < 0 || m->split_feature[i] >= NFEATURES ||
+				!isfinite(m->split_value[i]))
+				corrupt(&r, "A split names an unknown feature or a value that is not a finite number.");
+		for (size_t i = 0; i < nleaves; i++)
+			if (!isfinite(m->leaf[i]))
+				corrupt(&r, "A leaf holds a value that is not a finite number.");
+	}
+	return m;
+}
+
+/* Relcache callback: a new model was stored, or everything is being reset. */
+static void
+invalidate_model(Datum arg, Oid relid)
+{
+	current_model_valid = false;
+}
+
+/*
+ * The current model, loaded into this backend once per version; NULL when
+ * none has been trained.  Connects to SPI itself.
+ */
+static Model *
+get_current_model(void)
+{
+	static SPIPlanPtr plan = NULL;
+	MemoryContext old;
+	bool		isnull;
+
+	if (current_model_valid)
+		return current_model;
+
+	if (!invalidation_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_model, (Datum) 0);
+		invalidation_registered = true;
+	}
+	if (model_context == NULL)
+		model_context = AllocSetContextCreate(TopMemoryContext, "tinytemp predictor model",
+											  ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT version, model FROM tinytemp.predictor_models"
+									   " ORDER BY version DESC LIMIT 1",
+									   0, NULL),
+						 NULL, NULL, SPI_OK_SELECT);
+	MemoryContextReset(model_context);
+	current_model = NULL;
+	if (SPI_processed > 0)
+	{
+		int64		version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		bytea	   *raw = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 2, &isnull));
+
+		old = MemoryContextSwitchTo(model_context);
+		current_model = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	current_model_valid = true;
+	return current_model;
+}
+
+/* ---------- SQL interface ---------- */
+
+/*
+ * Read one job's inputs from the SQL arguments at the positions `args`
+ * gives for job_type, model, dataset_size, epochs, batch_size, cpus, gpus,
+ * gpu_type and memory_mb.  A negative size raises 22023, or, when the
+ * caller validates the job itself, makes this return false.
+ */
+static bool
+job_from_args(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, JobFeatures *job)
+{
+	/* job_type, model, gpu_type within `args` */
+	static const int cat_index[NCATEGORICAL] = {0, 1, 7};
+	/* the six numeric inputs within `args`, and whether each is bigint */
+	static const int num_index[6] = {2, 3, 4, 5, 6, 8};
+	static const bool num_int8[6] = {true, false, false, false, false, true};
+	static const char *const num_names[6] = {"dataset_size", "epochs", "batch_size", "cpus", "gpus", "memory_mb"};
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		int			a = args[cat_index[c]];
+
+		if (PG_ARGISNULL(a))
+		{
+			job->category[c] = NULL;
+			job->category_len[c] = 0;
+		}
+		else
+		{
+			text	   *t = PG_GETARG_TEXT_PP(a);
+
+			job->category[c] = VARDATA_ANY(t);
+			job->category_len[c] = VARSIZE_ANY_EXHDR(t);
+		}
+	}
+	for (int i = 0; i < 6; i++)
+	{
+		int			a = args[num_index[i]];
+
+		job->has[i] = !PG_ARGISNULL(a);
+		job->value[i] = 0;
+		if (!job->has[i])
+			continue;
+		job->value[i] = num_int8[i] ? (double) PG_GETARG_INT64(a) : (double) PG_GETARG_INT32(a);
+		if (job->value[i] < 0 && !refuse_negative)
+			return false;
+		if (job->value[i] < 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("%s must not be negative", num_names[i]),
+					errdetail("The value given was %.0f.", job->value[i]));
+	}
+	return true;
+}
+
+/*
+ * Predicted runtime in seconds of the job whose inputs are the arguments
+ * at the positions `args` gives (see job_from_args), or false when no model
+ * exists or, with refuse_negative false, when a size is negative.
+ * tinytemp_enqueue calls it too, leaving bad sizes to its own checks.
+ */
+bool
+tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, double *seconds)
+{
+	JobFeatures job;
+	double		x[NFEATURES];
+	Model	   *m;
+
+	if (!job_from_args(fcinfo, args, refuse_negative, &job))
+		return false;
+	m = get_current_model();
+	if (m == NULL)
+		return false;
+	job_vector(m->categories, &job, x);
+	*seconds = exp(model_eval(m, x));
+	return true;
+}
+
+/*
+ * tinytemp_predict_runtime(job_type, model, dataset_size, epochs, batch_size,
+ * cpus, gpus, gpu_type, memory_mb): predicted seconds, NULL before any model.
+ */
+Datum
+tinytemp_predict_runtime(PG_FUNCTION_ARGS)
+{
+	static const int args[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+	double		seconds;
+
+	if (!tinytemp_predict(fcinfo, args, true, &seconds))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(seconds);
+}
+
+/* Read the training rows of a SELECT with the ten columns in order. */
+static void
+read_rows(const char *query, TrainSet *ts)
+{
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the training rows");
+	ts->n = 0;
+	ts->jobs = palloc_extended(sizeof(JobFeatures) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
+	ts->y = palloc_extended(sizeof(double) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		JobFeatures *job = &ts->jobs[ts->n];
+		static const int cat_cols[NCATEGORICAL] = {1, 2, 8};
+		static const int num_cols[6] = {3, 4, 5, 6, 7, 9};
+		bool		isnull;
+		Datum		runtime = SPI_getbinval(tuple, desc, 10, &isnull);
+
+		if (isnull || !(DatumGetFloat8(runtime) > 0) || !isfinite(DatumGetFloat8(runtime)))
+			continue;
+		for (int c = 0; c < NCATEGORICAL; c++)
+		{
+			char	   *v = SPI_getvalue(tuple, desc, cat_cols[c]);
+
+			job->category[c] = v;
+			job->category_len[c] = v ? strlen(v) : 0;
+		}
+		for (int i = 0; i < 6; i++)
+		{
+			char	   *v = SPI_getvalue(tuple, desc, num_cols[i]);
+
+			job->has[i] = v != NULL;
+			job->value[i] = v ? Max(strtod(v, NULL), 0) : 0;
+		}
+		ts->y[ts->n++] = log(DatumGetFloat8(runtime));
+	}
+}
+
+/* Median of n values (reorders them). */
+static double
+median(double *v, int n)
+{
+	qsort(v, n, sizeof(double), double_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * tinytemp_train_predictor(source regclass): train on `source` (any table
+ * or view with columns job_type, model, dataset_size, epochs, batch_size,
+ * cpus, gpus, gpu_type, memory_mb, runtime_s), or on the runtimes of the
+ * jobs that succeeded here when NULL; estimate its error by 3-fold cross
+ * validation; store it as the new current model.  Returns a report.
+ */
+Datum
+tinytemp_train_predictor(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	TrainSet	ts;
+	StringInfoData query;
+	StringInfoData model_bytes;
+	StringInfoData report;
+	const char *source_name;
+	int		   *all_rows;
+	int		   *fold_of;
+	pg_prng_state rng;
+	double	   *ape;
+	double	   *fold_pred;
+	double		ss_res = 0,
+				ss_tot = 0,
+				mean_y = 0,
+				mdape,
+				r2;
+	int			nape = 0;
+	Model	   *m;
+	instr_time	start,
+				elapsed;
+	int64		version;
+	int			ntrees;
+	bool		isnull;
+	Oid			argtypes[7] = {TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, JSONBOID, BYTEAOID};
+	Datum		values[7];
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "tinytemp training",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(work);
+
+	INSTR_TIME_SET_CURRENT(start);
+	initStringInfo(&query);
+	if (PG_ARGISNULL(0))
+	{
+		source_name = "tinytemp history";
+		appendStringInfoString(&query,
+							   "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
+							   " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
+							   " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8"
+							   " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
+							   " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL");
+	}
+	else
+	{
+		source_name = DatumGetCString(DirectFunctionCall1(regclassout, PG_GETARG_DATUM(0)));
+		appendStringInfo(&query,
+						 "SELECT job_type::text, model::text, dataset_size::bigint, epochs::int,"
+						 " batch_size::int, cpus::int, gpus::int, gpu_type::text, memory_mb::bigint,"
+						 " runtime_s::float8 FROM %s", source_name);
+	}
+
+	SPI_connect();
+	read_rows(query.data, &ts);
+	if (ts.n < MIN_TRAIN_ROWS)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("not enough rows to train the predictor from %s", source_name),
+				errdetail("%d rows with a positive runtime were found; at least %d are needed.",
+						  ts.n, MIN_TRAIN_ROWS));
+
+	/*
+	 * Cross-validation: each row predicted by a model that never saw it.
+	 * Folds are drawn at random (with a fixed seed), since sources are often
+	 * ordered by some feature.
+	 */
+	all_rows = palloc(sizeof(int) * ts.n);
+	fold_of = palloc(sizeof(int) * ts.n);
+	fold_pred = palloc(sizeof(double) * ts.n);
+	ape = palloc(sizeof(double) * ts.n);
+	pg_prng_seed(&rng, default_params.seed);
+	for (int i = 0; i < ts.n; i++)
+		fold_of[i] = (int) pg_prng_uint64_range(&rng, 0, CV_FOLDS - 1);
+	for (int fold = 0; fold < CV_FOLDS; fold++)
+	{
+		int			ntrain = 0;
+		Model	   *fm;
+		MemoryContext fold_cxt = AllocSetContextCreate(work, "tinytemp fold", ALLOCSET_DEFAULT_SIZES);
+		MemoryContext prev = MemoryContextSwitchTo(fold_cxt);
+
+		for (int i = 0; i < ts.n; i++)
+			if (fold_of[i] != fold)
+				all_rows[ntrain++] = i;
+		fm = fit(&ts, all_rows, ntrain, &default_params);
+		for (int i = 0; i < ts.n; i++)
+		{
+			double		x[NFEATURES];
+
+			if (fold_of[i] != fold)
+				continue;
+			job_vector(fm->categories, &ts.jobs[i], x);
+			fold_pred[i] = model_eval(fm, x);
+		}
+		MemoryContextSwitchTo(prev);
+		MemoryContextDelete(fold_cxt);
+	}
+	for (int i = 0; i < ts.n; i++)
+		mean_y += ts.y[i] / ts.n;
+	for (int i = 0; i < ts.n; i++)
+	{
+		double		actual = exp(ts.y[i]);
+
+		ss_res += (ts.y[i] - fold_pred[i]) * (ts.y[i] - fold_pred[i]);
+		ss_tot += (ts.y[i] - mean_y) * (ts.y[i] - mean_y);
+		ape[nape++] = fabs(exp(fold_pred[i]) - actual) / actual;
+	}
+	mdape = median(ape, nape);
+	r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : 0;
+
+	/* The model itself, on every row. */
+	for (int i = 0; i < ts.n; i++)
+		all_rows[i] = i;
+	m = fit(&ts, all_rows, ts.n, &default_params);
+	initStringInfo(&model_bytes);
+	serialize(m, &model_bytes);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+
+	initStringInfo(&report);
+	appendStringInfo(&report,
+					 "{\"trees\": %d, \"depth\": %d, \"learning_rate\": %g, \"min_leaf\": %d,"
+					 " \"subsample\": %g, \"seed\": " UINT64_FORMAT ", \"features\": %d}",
+					 default_params.trees, default_params.depth, default_params.learning_rate,
+					 default_params.min_leaf, default_params.subsample, default_params.seed, NFEATURES);
+
+	values[0] = CStringGetTextDatum(source_name);
+	values[1] = Int32GetDatum(ts.n);
+	values[2] = Float8GetDatum(mdape);
+	values[3] = Float8GetDatum(r2);
+	values[4] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(elapsed));
+	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
+	{
+		bytea	   *b = palloc(VARHDRSZ + model_bytes.len);
+
+		SET_VARSIZE(b, VARHDRSZ + model_bytes.len);
+		memcpy(VARDATA(b), model_bytes.data, model_bytes.len);
+		values[6] = PointerGetDatum(b);
+	}
+	tinytemp_spi_execute(tinytemp_plan(&insert_plan,
+									   "INSERT INTO tinytemp.predictor_models"
+									   " (source, rows_used, cv_mdape, cv_r2_log, train_seconds, params, model)"
+									   " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version",
+									   7, argtypes),
+						 values, NULL, SPI_OK_INSERT_RETURNING);
+	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	ntrees = m->ntrees;
+	/* Everything allocated since SPI_connect, the model included, goes now. */
+	SPI_finish();
+
+	/* Every backend reloads its model once this commits. */
+	CacheInvalidateRelcacheByRelid(get_relname_relid("predictor_models",
+													 get_namespace_oid("tinytemp", false)));
+
+	initStringInfo(&report);
+	appendStringInfo(&report, "{\"version\": " INT64_FORMAT ", \"source\": ", version);
+	escape_json(&report, source_name);
+	appendStringInfo(&report,
+					 ", \"rows\": %d, \"cv_folds\": %d, \"cv_mdape\": %.6f, \"cv_r2_log\": %.6f,"
+					 " \"train_seconds\": %.3f, \"trees\": %d, \"depth\": %d}",
+					 ts.n, CV_FOLDS, mdape, r2, INSTR_TIME_GET_DOUBLE(elapsed), ntrees,
+					 default_params.depth);
+	MemoryContextSwitchTo(caller);
+	{
+		Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
+
+		MemoryContextDelete(work);
+		PG_RETURN_DATUM(result);
+	}
+}
+
+/*
+ * tinytemp_predictor_check(model bytea): decode a stored model as a
+ * prediction would, and describe it; a corrupt one raises XX001.
+ */
+Datum
+tinytemp_predictor_check(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	Model	   *m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), 0);
+	StringInfoData report;
+
+	initStringInfo(&report);
+	appendStringInfo(&report,
+					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
+					 " \"gpu_types\": %d}",
+					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
+					 m->categories[2].n);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
+}
