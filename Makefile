@@ -8,6 +8,7 @@ OBJS = \
 	src/jobs.o \
 	src/notify.o \
 	src/predictor.o \
+	src/shmem.o \
 	src/synthetic.o \
 	src/tinytemp.o \
 	src/util.o \

@@ -34,6 +34,7 @@ trap 'tt_cluster_stop $CLUSTER' EXIT
 tt_log "starting a throwaway cluster"
 tt_cluster_start "$CLUSTER" "$PORT" "tinytemp.database = '$TT_DB'
 tinytemp.naptime = '200ms'
+tinytemp.retrain_after = 50
 fsync = off
 synchronous_commit = off" || exit 1
 $TT_PGBIN/createdb "$TT_DB"

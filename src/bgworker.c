@@ -2,8 +2,9 @@
  * bgworker.c
  *	  The tinytemp background worker: one per cluster, in the database named
  *	  by tinytemp.database.  It relays enqueue wake-ups to the workers, and
- *	  each maintenance pass runs in its own transaction and expires the
- *	  leases whose heartbeat stopped.
+ *	  each maintenance pass runs in its own transaction: it expires the
+ *	  leases whose heartbeat stopped, and retrains the runtime predictor
+ *	  once tinytemp.retrain_after jobs have succeeded since it last did.
  */
 #include "tinytemp.h"
 
@@ -56,7 +57,16 @@ run_pass(void)
 	pgstat_report_activity(STATE_RUNNING, "tinytemp: expiring leases");
 
 	if (OidIsValid(get_extension_oid("tinytemp", true)))
+	{
 		expired = tinytemp_expire_leases_internal();
+		if (tinytemp_retrain_after > 0 &&
+			pg_atomic_read_u64(&tinytemp_shared->new_runtimes) >= (uint64) tinytemp_retrain_after)
+		{
+			pg_atomic_write_u64(&tinytemp_shared->new_runtimes, 0);
+			pgstat_report_activity(STATE_RUNNING, "tinytemp: retraining the predictor");
+			tinytemp_retrain_from_history();
+		}
+	}
 
 	SPI_finish();
 	PopActiveSnapshot();

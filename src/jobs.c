@@ -10,6 +10,7 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "datatype/timestamp.h"
@@ -150,6 +151,36 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 
 #define MAX_ACKS_PER_CALL 1000
 
+static uint64 acked_in_xact = 0;
+static bool ack_callback_registered = false;
+
+/* At commit, hand this transaction's acks to the background worker's count. */
+static void
+publish_runtimes(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && acked_in_xact > 0)
+		pg_atomic_fetch_add_u64(&tinytemp_shared->new_runtimes, acked_in_xact);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		acked_in_xact = 0;
+}
+
+/*
+ * Count n new measured runtimes for the background worker, which retrains
+ * the predictor once enough have committed.
+ */
+static void
+count_runtimes_at_commit(int n)
+{
+	if (tinytemp_shared == NULL)
+		return;
+	if (!ack_callback_registered)
+	{
+		RegisterXactCallback(publish_runtimes, NULL);
+		ack_callback_registered = true;
+	}
+	acked_in_xact += n;
+}
+
 /*
  * Mark the jobs `job_ids` that `worker_id` holds as succeeded, with their
  * results (NULL: none), in one statement.  When the worker does not hold
@@ -157,7 +188,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
  * error rolls back the whole statement, so no job of the call is acked.
  */
 static void
-ack_jobs(Datum job_ids, int64 worker_id, Datum results, bool results_isnull)
+ack_jobs(Datum job_ids, int njobs, int64 worker_id, Datum results, bool results_isnull)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -184,6 +215,8 @@ ack_jobs(Datum job_ids, int64 worker_id, Datum results, bool results_isnull)
 												   SPI_tuptable->tupdesc, 1, &isnull)),
 					   worker_id);
 	SPI_finish();
+
+	count_runtimes_at_commit(njobs);
 }
 
 /* tinytemp_ack(job_id, worker_id, result): the job succeeded. */
@@ -200,7 +233,7 @@ tinytemp_ack(PG_FUNCTION_ARGS)
 
 	ack_jobs(PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
-			 PG_GETARG_INT64(1),
+			 1, PG_GETARG_INT64(1),
 			 PG_ARGISNULL(2) ? (Datum) 0 :
 			 PointerGetDatum(construct_array(&result, 1, JSONBOID, -1, false, TYPALIGN_INT)),
 			 PG_ARGISNULL(2));
@@ -257,7 +290,7 @@ tinytemp_ack_many(PG_FUNCTION_ARGS)
 	}
 
 	if (n > 0)
-		ack_jobs(PG_GETARG_DATUM(0), PG_GETARG_INT64(1),
+		ack_jobs(PG_GETARG_DATUM(0), n, PG_GETARG_INT64(1),
 				 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
 	PG_RETURN_INT32(n);
 }

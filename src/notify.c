@@ -18,68 +18,12 @@
 #include "access/xact.h"
 #include "commands/async.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
 
-typedef struct TinytempShared
-{
-	slock_t		mutex;			/* protects the three fields below */
-	pid_t		scheduler_pid;	/* 0 while no background worker runs */
-	Oid			scheduler_db;
-	Latch	   *scheduler_latch;
-	pg_atomic_uint32 wake_pending;	/* an enqueue committed since the last relay */
-} TinytempShared;
-
-static TinytempShared *shared = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool wake_at_commit = false;
 static bool xact_callback_registered = false;
-
-/* Reserve our shared memory. */
-static void
-tinytemp_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TinytempShared)));
-}
-
-/* Create or attach to our shared memory. */
-static void
-tinytemp_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("tinytemp", sizeof(TinytempShared), &found);
-	if (!found)
-	{
-		SpinLockInit(&shared->mutex);
-		shared->scheduler_pid = 0;
-		shared->scheduler_db = InvalidOid;
-		shared->scheduler_latch = NULL;
-		pg_atomic_init_u32(&shared->wake_pending, 0);
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* Install the shared memory hooks; called from _PG_init at preload time. */
-void
-tinytemp_notify_init(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = tinytemp_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = tinytemp_shmem_startup;
-}
 
 /* At commit of a transaction that enqueued, wake the background worker. */
 static void
@@ -91,10 +35,10 @@ wake_scheduler_at_commit(XactEvent event, void *arg)
 	{
 		Latch	   *latch;
 
-		pg_atomic_write_u32(&shared->wake_pending, 1);
-		SpinLockAcquire(&shared->mutex);
-		latch = shared->scheduler_latch;
-		SpinLockRelease(&shared->mutex);
+		pg_atomic_write_u32(&tinytemp_shared->wake_pending, 1);
+		SpinLockAcquire(&tinytemp_shared->mutex);
+		latch = tinytemp_shared->scheduler_latch;
+		SpinLockRelease(&tinytemp_shared->mutex);
 		/* Outside the spinlock: SetLatch may signal.  A stale latch is harmless. */
 		if (latch != NULL)
 			SetLatch(latch);
@@ -114,11 +58,11 @@ tinytemp_notify_enqueued(const char *queue)
 {
 	bool		relay = false;
 
-	if (shared != NULL)
+	if (tinytemp_shared != NULL)
 	{
-		SpinLockAcquire(&shared->mutex);
-		relay = shared->scheduler_pid != 0 && shared->scheduler_db == MyDatabaseId;
-		SpinLockRelease(&shared->mutex);
+		SpinLockAcquire(&tinytemp_shared->mutex);
+		relay = tinytemp_shared->scheduler_pid != 0 && tinytemp_shared->scheduler_db == MyDatabaseId;
+		SpinLockRelease(&tinytemp_shared->mutex);
 	}
 	if (!relay)
 	{
@@ -137,22 +81,22 @@ tinytemp_notify_enqueued(const char *queue)
 static void
 scheduler_detach(int code, Datum arg)
 {
-	SpinLockAcquire(&shared->mutex);
-	shared->scheduler_pid = 0;
-	shared->scheduler_db = InvalidOid;
-	shared->scheduler_latch = NULL;
-	SpinLockRelease(&shared->mutex);
+	SpinLockAcquire(&tinytemp_shared->mutex);
+	tinytemp_shared->scheduler_pid = 0;
+	tinytemp_shared->scheduler_db = InvalidOid;
+	tinytemp_shared->scheduler_latch = NULL;
+	SpinLockRelease(&tinytemp_shared->mutex);
 }
 
 /* Called by the background worker once connected: enqueues may now relay. */
 void
 tinytemp_notify_attach_scheduler(void)
 {
-	SpinLockAcquire(&shared->mutex);
-	shared->scheduler_pid = MyProcPid;
-	shared->scheduler_db = MyDatabaseId;
-	shared->scheduler_latch = MyLatch;
-	SpinLockRelease(&shared->mutex);
+	SpinLockAcquire(&tinytemp_shared->mutex);
+	tinytemp_shared->scheduler_pid = MyProcPid;
+	tinytemp_shared->scheduler_db = MyDatabaseId;
+	tinytemp_shared->scheduler_latch = MyLatch;
+	SpinLockRelease(&tinytemp_shared->mutex);
 	before_shmem_exit(scheduler_detach, (Datum) 0);
 }
 
@@ -163,7 +107,7 @@ tinytemp_notify_attach_scheduler(void)
 bool
 tinytemp_notify_relay(void)
 {
-	if (pg_atomic_exchange_u32(&shared->wake_pending, 0) == 0)
+	if (pg_atomic_exchange_u32(&tinytemp_shared->wake_pending, 0) == 0)
 		return false;
 	StartTransactionCommand();
 	Async_Notify(TINYTEMP_NOTIFY_CHANNEL, "");

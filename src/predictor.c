@@ -36,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
 PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
@@ -1047,4 +1048,46 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
 					 m->categories[2].n);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
+}
+
+/*
+ * In the background worker: train on the history of succeeded jobs, in a
+ * subtransaction, so that a failure (too few rows, say) is logged and the
+ * background worker carries on.
+ */
+void
+tinytemp_retrain_from_history(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		LOCAL_FCINFO(fcinfo, 1);
+		Datum		report;
+
+		InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = (Datum) 0;
+		fcinfo->args[0].isnull = true;
+		report = tinytemp_train_predictor(fcinfo);
+		elog(LOG, "tinytemp: retrained the predictor: %s",
+			 DatumGetCString(DirectFunctionCall1(jsonb_out, report)));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(LOG,
+				errmsg("tinytemp: could not retrain the predictor: %s", edata->message));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 }

@@ -14,6 +14,7 @@ int			tinytemp_lease_timeout_ms = 30000;
 int			tinytemp_retry_base_ms = 2000;
 int			tinytemp_retry_cap_ms = 600000;
 int			tinytemp_naptime_ms = 1000;
+int			tinytemp_retrain_after = 500;
 char	   *tinytemp_database = NULL;
 
 /* True in every backend forked from a postmaster that preloaded us. */
@@ -57,6 +58,14 @@ _PG_init(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("tinytemp.retrain_after",
+							"Acked jobs after which the background worker retrains the predictor.",
+							"It learns from the runtimes of the jobs that succeeded; 0 never retrains.",
+							&tinytemp_retrain_after,
+							500, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	/* PGC_POSTMASTER variables may only be defined while preloading. */
 	if (!process_shared_preload_libraries_in_progress)
 	{
@@ -74,7 +83,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("tinytemp");
 
 	tinytemp_preloaded = true;
-	tinytemp_notify_init();
+	tinytemp_shmem_init();
 	tinytemp_register_bgworker();
 }
 

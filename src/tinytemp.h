@@ -9,6 +9,9 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
 #include "utils/elog.h"
 
 /*
@@ -27,6 +30,7 @@ extern int	tinytemp_lease_timeout_ms;
 extern int	tinytemp_retry_base_ms;
 extern int	tinytemp_retry_cap_ms;
 extern int	tinytemp_naptime_ms;
+extern int	tinytemp_retrain_after;
 extern char *tinytemp_database;
 extern bool tinytemp_preloaded;
 
@@ -52,11 +56,25 @@ extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
 
 /* predictor.c */
+extern void tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 							 double *seconds);
 
+/* shmem.c: what backends and the background worker share when preloaded */
+typedef struct TinytempShared
+{
+	slock_t		mutex;			/* protects the three fields below */
+	pid_t		scheduler_pid;	/* 0 while no background worker runs */
+	Oid			scheduler_db;
+	Latch	   *scheduler_latch;
+	pg_atomic_uint32 wake_pending;	/* an enqueue committed since the last relay */
+	pg_atomic_uint64 new_runtimes;	/* jobs acked since the predictor last trained */
+} TinytempShared;
+
+extern TinytempShared *tinytemp_shared;	/* NULL when not preloaded */
+extern void tinytemp_shmem_init(void);
+
 /* notify.c */
-extern void tinytemp_notify_init(void);
 extern void tinytemp_notify_enqueued(const char *queue);
 extern void tinytemp_notify_attach_scheduler(void);
 extern bool tinytemp_notify_relay(void);
