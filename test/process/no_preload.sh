@@ -43,5 +43,15 @@ got=$( ( sleep 0.5; q -c "SET client_min_messages = error" -c "SELECT tinytemp_e
 	$TT_PGBIN/psql -XAtq -c 'LISTEN tinytemp_jobs' -c 'SELECT pg_sleep(2)' -c 'SELECT 1' 2>&1; wait)
 check "without a background worker, enqueue notifies itself with the queue as payload" \
 	grep -q 'notification "tinytemp_jobs" with payload "gpu" received' <<<"$got"
+
+# The upgrade chain: 0.1 then ALTER EXTENSION UPDATE gives what 0.2 installs.
+q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.1'" >/dev/null 2>&1
+check "version 0.1 installs without the predictor" \
+	test "$(q -c "SELECT extversion || ' ' || (to_regproc('tinytemp_predict_runtime') IS NULL) FROM pg_extension WHERE extname = 'tinytemp'")" = "0.1 true"
+q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
+check "ALTER EXTENSION tinytemp UPDATE reaches 0.2 with a bootstrap model" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.2 tinytemp.bootstrap_jobs"
+check "the updated extension predicts" \
+	test "$(q -c "SELECT tinytemp_predict_runtime('training', 'resnet50', 50000, 5, 64, 8, 1, 'a100', 32000) > 0")" = t
 echo "1..$n"
 [ $failures = 0 ]
