@@ -70,8 +70,9 @@ WHERE version = (SELECT max(version) FROM tinytemp.predictor_models);
 SET client_min_messages = warning;
 SELECT tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000);
 
--- Randomized damage: 3,000 mutated models, each refused with XX001 or read
--- whole; the server survives them all.
+-- Randomized damage: 20,000 mutated models, each refused with XX001 or read
+-- whole; the server survives them all.  Half the byte mutations aim at the
+-- first 300 bytes, where the header, counts and category names live.
 DO $$
 DECLARE
 	good bytea := (SELECT model FROM tinytemp.predictor_models WHERE cv_mdape IS NOT NULL
@@ -82,13 +83,19 @@ DECLARE
 	pos int;
 BEGIN
 	PERFORM setseed(0.42);
-	FOR i IN 1..3000 LOOP
+	FOR i IN 1..20000 LOOP
 		bad := good;
-		IF i % 3 = 0 THEN
+		IF i % 4 = 0 THEN
 			bad := substring(bad FROM 1 FOR (random() * length(bad))::int);
+		ELSIF i % 4 = 1 THEN
+			bad := bad || substring(bad FROM 1 FOR 1 + (random() * 16)::int);
 		ELSE
 			FOR k IN 1..1 + (random() * 3)::int LOOP
-				pos := (random() * (length(bad) - 1))::int;
+				IF i % 4 = 2 THEN
+					pos := (random() * least(299, length(bad) - 1))::int;
+				ELSE
+					pos := (random() * (length(bad) - 1))::int;
+				END IF;
 				bad := set_byte(bad, pos, (random() * 255)::int);
 			END LOOP;
 		END IF;
@@ -100,7 +107,7 @@ BEGIN
 		END;
 	END LOOP;
 	RAISE WARNING 'mutated models: % checked, some refused: %, some read whole: %',
-		refused + accepted, refused > 100, accepted > 100;
+		refused + accepted, refused > 1000, accepted > 1000;
 END
 $$;
 
