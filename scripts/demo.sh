@@ -44,7 +44,9 @@ step "Submit ML jobs (any SQL client can; in the same transaction as its own dat
                         tenant => 'vision') AS evaluation,
        tinytemp_enqueue('data-processing', params => '{\"shards\": 16}', cpus => 2, memory_mb => 4000,
                         max_attempts => 2, tenant => 'nlp') AS preprocessing;"
-step "The queue" "SELECT id, job_type, model, priority, state, cpus, memory_mb, gpus, gpu_type FROM tinytemp.jobs ORDER BY id;"
+step "The queue, with each job's runtime as the in-database predictor expects it" \
+"SELECT id, job_type, model, priority, state, cpus, memory_mb, gpus, gpu_type,
+       round(predicted_runtime_s::numeric, 1) AS predicted_s FROM tinytemp.jobs ORDER BY id;"
 step "The CPU node claims: it gets the best job that fits it, never the GPU job" \
 "SELECT id, job_type, state, attempts, lease_until - now() AS lease FROM tinytemp_claim(2, max_jobs => 5);"
 step "The GPU node claims the training job" "SELECT id, job_type, state, gpus, gpu_type FROM tinytemp_claim(1);"
@@ -126,6 +128,7 @@ for _ in $(seq 1 180); do
 done
 step "Where each job ran, how often, and what it returned" \
 "SELECT j.id, j.job_type, j.model, j.state, j.attempts, w.name AS worker, w.gpu_type,
+       round(j.predicted_runtime_s::numeric, 1) AS predicted_s,
        round(extract(epoch FROM j.finished_at - j.started_at)::numeric, 2) AS last_run_s,
        left(coalesce(j.result::text, j.last_error), 60) AS result_or_error
 FROM tinytemp.jobs j LEFT JOIN tinytemp.workers w ON w.id = j.worker_id ORDER BY j.id;"
