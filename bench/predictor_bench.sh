@@ -40,15 +40,7 @@ fi
 
 # The Python side's packages, for this benchmark only.
 if [ "$SKLEARN" = 1 ]; then
-	missing=()
-	for p in $PY_PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		tt_log "installing ${missing[*]}"
-		tt_root apt-get update -qq
-		tt_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-	fi
+	tt_ensure_packages $PY_PACKAGES
 fi
 
 trap 'tt_cluster_stop predbench' EXIT

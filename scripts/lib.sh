@@ -22,10 +22,11 @@ tt_as_owner() {
 	if [ "$(id -u)" = 0 ]; then runuser -u "$TT_OS_USER" -- "$@"; else "$@"; fi
 }
 
-# apt-get install whatever of TT_PACKAGES is missing.
+# tt_ensure_packages [PACKAGE...]: apt-get install whatever of the packages
+# (by default TT_PACKAGES) is missing.
 tt_ensure_packages() {
 	local missing=() p
-	for p in $TT_PACKAGES; do
+	for p in ${*:-$TT_PACKAGES}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
