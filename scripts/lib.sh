@@ -6,7 +6,8 @@ TT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TT_STATE=$TT_REPO/.tinytemp
 TT_PGBIN=/usr/lib/postgresql/15/bin
 TT_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
-	libtap-parser-sourcehandler-pgtap-perl libpq-dev make gcc pkg-config"
+	libtap-parser-sourcehandler-pgtap-perl libpq-dev make gcc pkg-config
+	bc procps python3 valgrind"
 # The unprivileged owner of the clusters when we run as root (initdb refuses root).
 TT_OS_USER=${TINYTEMP_OS_USER:-tinytemp}
 
