@@ -15,7 +15,14 @@ tt_log() { printf '\n== %s\n' "$*"; }
 
 # Run a command as root: directly, or through sudo for a normal user.
 tt_root() {
-	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		echo "tinytemp: \"$*\" needs root: run this as root, or install sudo" >&2
+		return 1
+	fi
 }
 
 # Run a command as the cluster's owner.
