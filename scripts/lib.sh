@@ -47,7 +47,7 @@ tt_ensure_packages() {
 # Build the extension and the worker program, and install them into PostgreSQL.
 tt_build_install() {
 	tt_log "building and installing tinytemp"
-	make -C "$TT_REPO" -s -j2 PG_CONFIG=$TT_PGBIN/pg_config
+	make -C "$TT_REPO" -s -j2 PG_CONFIG=$TT_PGBIN/pg_config || return 1
 	tt_root make -C "$TT_REPO" -s install PG_CONFIG=$TT_PGBIN/pg_config
 }
 

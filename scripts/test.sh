@@ -27,8 +27,11 @@ add_counts() {
 	failed=$((failed + bad))
 }
 
-tt_ensure_packages
-tt_build_install
+if ! tt_ensure_packages || ! tt_build_install; then
+	echo "the set-up failed: nothing was tested"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 
 trap 'tt_cluster_stop $CLUSTER' EXIT
 tt_log "starting a throwaway cluster"
