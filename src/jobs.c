@@ -160,7 +160,7 @@ publish_runtimes(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && acked_in_xact > 0)
 		pg_atomic_fetch_add_u64(&tinytemp_shared->new_runtimes, acked_in_xact);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
 		acked_in_xact = 0;
 }
 

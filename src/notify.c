@@ -44,7 +44,8 @@ wake_scheduler_at_commit(XactEvent event, void *arg)
 			SetLatch(latch);
 		wake_at_commit = false;
 	}
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+			 event == XACT_EVENT_PREPARE)
 		wake_at_commit = false;
 }
 
