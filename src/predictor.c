@@ -26,7 +26,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
