@@ -594,46 +594,54 @@ db_claim(Db *db, int64_t worker_id, int max_jobs, PGresult **res, char **error)
 				   2, values, error);
 }
 
-/* Renew a job's lease; *answer gets 'continue', 'cancel' or 'preempt'. */
-DbOutcome
-db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const char *progress,
-			 char **answer, char **error)
+/*
+ * Call one of the SQL API's per-job reports, whose first two parameters are
+ * the job and the worker and whose others are `extra`; *answer, when not
+ * NULL, gets the text it returns.
+ */
+static DbOutcome
+db_report(Db *db, const char *sql, int64_t job_id, int64_t worker_id, int nextra,
+		  const char *const *extra, char **answer, char **error)
 {
 	char		job[32];
 	char		worker[32];
-	const char *values[3] = {job, worker, progress};
+	const char *values[4] = {job, worker, NULL, NULL};
 	PGresult   *res;
 	DbOutcome	o;
 
 	snprintf(job, sizeof(job), "%" PRId64, job_id);
 	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
-	o = db_exec(db, &res, "SELECT tinytemp_heartbeat($1::bigint, $2::bigint, $3::jsonb)",
-				3, values, error);
+	for (int i = 0; i < nextra; i++)
+		values[2 + i] = extra[i];
+	o = db_exec(db, &res, sql, 2 + nextra, values, error);
 	if (o == DB_OK)
 	{
-		*answer = xstrdup(PQgetvalue(res, 0, 0));
+		if (answer)
+			*answer = xstrdup(PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
 	return o;
+}
+
+/* Renew a job's lease; *answer gets 'continue', 'cancel' or 'preempt'. */
+DbOutcome
+db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const char *progress,
+			 char **answer, char **error)
+{
+	const char *extra[1] = {progress};
+
+	return db_report(db, "SELECT tinytemp_heartbeat($1::bigint, $2::bigint, $3::jsonb)",
+					 job_id, worker_id, 1, extra, answer, error);
 }
 
 /* Report success, with result as the job's result (NULL for none). */
 DbOutcome
 db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result, char **error)
 {
-	char		job[32];
-	char		worker[32];
-	const char *values[3] = {job, worker, result};
-	PGresult   *res;
-	DbOutcome	o;
+	const char *extra[1] = {result};
 
-	snprintf(job, sizeof(job), "%" PRId64, job_id);
-	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
-	o = db_exec(db, &res, "SELECT tinytemp_ack($1::bigint, $2::bigint, $3::jsonb)",
-				3, values, error);
-	if (o == DB_OK)
-		PQclear(res);
-	return o;
+	return db_report(db, "SELECT tinytemp_ack($1::bigint, $2::bigint, $3::jsonb)",
+					 job_id, worker_id, 1, extra, NULL, error);
 }
 
 /*
@@ -698,20 +706,8 @@ DbOutcome
 db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message, bool retryable,
 		char **new_state, char **error)
 {
-	char		job[32];
-	char		worker[32];
-	const char *values[4] = {job, worker, message, retryable ? "true" : "false"};
-	PGresult   *res;
-	DbOutcome	o;
+	const char *extra[2] = {message, retryable ? "true" : "false"};
 
-	snprintf(job, sizeof(job), "%" PRId64, job_id);
-	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
-	o = db_exec(db, &res, "SELECT tinytemp_fail($1::bigint, $2::bigint, $3, $4::boolean)",
-				4, values, error);
-	if (o == DB_OK)
-	{
-		*new_state = xstrdup(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	return o;
+	return db_report(db, "SELECT tinytemp_fail($1::bigint, $2::bigint, $3, $4::boolean)",
+					 job_id, worker_id, 2, extra, new_state, error);
 }
