@@ -1,6 +1,14 @@
-/* tinytemp--0.1--0.2.sql: the runtime predictor */
+/* tinytemp--0.1--0.2.sql: the runtime predictor, and job checkpoints */
 
 \echo Use "ALTER EXTENSION tinytemp UPDATE TO '0.2'" to load this file. \quit
+
+-- Checkpoints: a running job saves where it has got to; its next run resumes from there.
+CREATE FUNCTION tinytemp_checkpoint(job_id bigint, worker_id bigint, checkpoint jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tinytemp_checkpoint'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION tinytemp_checkpoint(bigint, bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tinytemp_checkpoint(bigint, bigint, jsonb) TO tinytemp_worker;
 
 -- SYNTHETIC DATA GENERATOR (src/synthetic.c) --
 

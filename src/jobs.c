@@ -23,6 +23,7 @@ PG_FUNCTION_INFO_V1(tinytemp_ack);
 PG_FUNCTION_INFO_V1(tinytemp_ack_many);
 PG_FUNCTION_INFO_V1(tinytemp_fail);
 PG_FUNCTION_INFO_V1(tinytemp_heartbeat);
+PG_FUNCTION_INFO_V1(tinytemp_checkpoint);
 PG_FUNCTION_INFO_V1(tinytemp_cancel);
 PG_FUNCTION_INFO_V1(tinytemp_retry);
 PG_FUNCTION_INFO_V1(tinytemp_retry_delay);
@@ -394,6 +395,43 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	PG_RETURN_TEXT_P(cstring_to_text(new_state));
+}
+
+/*
+ * tinytemp_checkpoint(job_id, worker_id, checkpoint): save where a running
+ * job has got to.  The checkpoint stays with the job, so the run that
+ * follows a failure, a lost lease or a preemption receives it in the
+ * claimed row and resumes from it.
+ */
+Datum
+tinytemp_checkpoint(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH u AS ("
+		"  UPDATE tinytemp.jobs SET checkpoint = $3, updated_at = now()"
+		"  WHERE id = $1 AND worker_id = $2 AND state = 'running'"
+		"  RETURNING id, attempts"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'checkpointed', $2, jsonb_build_object('attempt', attempts) FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
+	Datum		values[3];
+	bool		isnull;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	tinytemp_require_arg(fcinfo, 2, "checkpoint");
+	for (int i = 0; i < 3; i++)
+		values[i] = PG_GETARG_DATUM(i);
+
+	SPI_connect();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
+	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 0)
+		raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /*

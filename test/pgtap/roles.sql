@@ -29,7 +29,14 @@ INSERT INTO tt_api VALUES
 	('tinytemp_heartbeat(bigint, bigint, jsonb)'),
 	('tinytemp_cancel(bigint)'),
 	('tinytemp_retry(bigint)'),
-	('tinytemp_expire_leases()');
+	('tinytemp_expire_leases()'),
+	('tinytemp_retry_delay(int)'),
+	('tinytemp_ack_many(bigint[], bigint, jsonb[])'),
+	('tinytemp_checkpoint(bigint, bigint, jsonb)'),
+	('tinytemp_predict_runtime(text, text, bigint, int, int, int, int, text, bigint)'),
+	('tinytemp_train_predictor(regclass)'),
+	('tinytemp_predictor_check(bytea)'),
+	('tinytemp_synthetic_jobs(int, int)');
 
 -- Which API functions a role may execute.
 CREATE TEMP VIEW tt_can_execute AS
@@ -73,12 +80,12 @@ SELECT is_empty(
 SELECT is_empty($$SELECT fn FROM tt_can_execute WHERE rolname = 'tt_test_nobody'$$,
 	'a role with no grants may execute no API function');
 SELECT set_eq($$SELECT fn FROM tt_can_execute WHERE rolname = 'tt_test_submitter'$$,
-	ARRAY['tinytemp_enqueue', 'tinytemp_cancel'],
-	'a submitter may execute enqueue and cancel, nothing else');
+	ARRAY['tinytemp_enqueue', 'tinytemp_cancel', 'tinytemp_predict_runtime', 'tinytemp_synthetic_jobs'],
+	'a submitter may execute enqueue, cancel, predict and the generator, nothing else');
 SELECT set_eq($$SELECT fn FROM tt_can_execute WHERE rolname = 'tt_test_worker'$$,
-	ARRAY['tinytemp_register_worker', 'tinytemp_claim', 'tinytemp_ack', 'tinytemp_fail',
-		  'tinytemp_heartbeat'],
-	'a worker may execute register, claim, ack, fail and heartbeat, nothing else');
+	ARRAY['tinytemp_register_worker', 'tinytemp_claim', 'tinytemp_ack', 'tinytemp_ack_many',
+		  'tinytemp_fail', 'tinytemp_heartbeat', 'tinytemp_checkpoint', 'tinytemp_predict_runtime'],
+	'a worker may execute register, claim, ack, ack_many, fail, heartbeat, checkpoint and predict, nothing else');
 SELECT set_eq($$SELECT fn FROM tt_can_execute WHERE rolname = 'tt_test_admin'$$,
 	$$SELECT split_part(fn, '(', 1) FROM tt_api$$,
 	'an admin may execute every API function');
