@@ -634,6 +634,20 @@ db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const char *progress,
 					 job_id, worker_id, 1, extra, answer, error);
 }
 
+/*
+ * Save a running job's checkpoint (a JSON value), which its next run gets
+ * in the claimed row.  TT003 when the job is no longer ours, as for a
+ * heartbeat.
+ */
+DbOutcome
+db_checkpoint(Db *db, int64_t worker_id, int64_t job_id, const char *checkpoint, char **error)
+{
+	const char *extra[1] = {checkpoint};
+
+	return db_report(db, "SELECT tinytemp_checkpoint($1::bigint, $2::bigint, $3::jsonb)",
+					 job_id, worker_id, 1, extra, NULL, error);
+}
+
 /* Report success, with result as the job's result (NULL for none). */
 DbOutcome
 db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result, char **error)

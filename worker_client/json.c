@@ -309,6 +309,149 @@ json_is_object(const char *s, size_t len)
 	return i < len && s[i] == '{' && json_valid(s, len);
 }
 
+/* Append code point cp to sb as UTF-8. */
+static void
+append_utf8(StrBuf *sb, unsigned int cp)
+{
+	char		buf[4];
+	size_t		n;
+
+	if (cp < 0x80)
+	{
+		buf[0] = (char) cp;
+		n = 1;
+	}
+	else if (cp < 0x800)
+	{
+		buf[0] = (char) (0xC0 | (cp >> 6));
+		buf[1] = (char) (0x80 | (cp & 0x3F));
+		n = 2;
+	}
+	else if (cp < 0x10000)
+	{
+		buf[0] = (char) (0xE0 | (cp >> 12));
+		buf[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
+		buf[2] = (char) (0x80 | (cp & 0x3F));
+		n = 3;
+	}
+	else
+	{
+		buf[0] = (char) (0xF0 | (cp >> 18));
+		buf[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
+		buf[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
+		buf[3] = (char) (0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	sb_append(sb, buf, n);
+}
+
+/*
+ * Decode the valid JSON string at jp (its opening quote already seen) into
+ * sb, leaving jp after the closing quote.
+ */
+static void
+decode_string(JsonParser *jp, StrBuf *sb)
+{
+	while (jp->p < jp->end && *jp->p != '"')
+	{
+		unsigned char c = *jp->p++;
+
+		if (c != '\\')
+		{
+			sb_append(sb, (const char *) &c, 1);
+			continue;
+		}
+		c = *jp->p++;
+		switch (c)
+		{
+			case 'b':
+				sb_append(sb, "\b", 1);
+				break;
+			case 'f':
+				sb_append(sb, "\f", 1);
+				break;
+			case 'n':
+				sb_append(sb, "\n", 1);
+				break;
+			case 'r':
+				sb_append(sb, "\r", 1);
+				break;
+			case 't':
+				sb_append(sb, "\t", 1);
+				break;
+			case 'u':
+				{
+					unsigned int cp = 0;
+					unsigned int lo = 0;
+
+					parse_hex4(jp, &cp);
+					if (cp >= 0xD800 && cp <= 0xDBFF)
+					{
+						jp->p += 2;
+						parse_hex4(jp, &lo);
+						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+					}
+					append_utf8(sb, cp);
+					break;
+				}
+			default:			/* " \ / */
+				sb_append(sb, (const char *) &c, 1);
+				break;
+		}
+	}
+	jp->p++;
+}
+
+/*
+ * Find the top-level member `key` of s[0..len), which must be a valid JSON
+ * object (see json_is_object).  Keys are compared after unescaping, and
+ * the last of duplicate keys wins, as in jsonb.  Returns whether it is
+ * there, with its value at s[*value_off .. *value_off + *value_len).
+ */
+bool
+json_object_member(const char *s, size_t len, const char *key, size_t *value_off, size_t *value_len)
+{
+	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
+	StrBuf		name;
+	bool		found = false;
+
+	skip_ws(&jp);
+	if (jp.p >= jp.end || *jp.p != '{')
+		return false;
+	jp.p++;
+	sb_init(&name);
+	for (;;)
+	{
+		const unsigned char *start;
+
+		skip_ws(&jp);
+		if (jp.p >= jp.end || *jp.p != '"')
+			break;				/* the closing brace of an empty object */
+		jp.p++;
+		sb_reset(&name);
+		decode_string(&jp, &name);
+		skip_ws(&jp);
+		jp.p++;					/* the colon */
+		skip_ws(&jp);
+		start = jp.p;
+		jp.depth = 0;
+		if (!parse_value(&jp))
+			break;				/* cannot happen for a valid object */
+		if (name.len == strlen(key) && memcmp(name.data, key, name.len) == 0)
+		{
+			found = true;
+			*value_off = (size_t) (start - (const unsigned char *) s);
+			*value_len = (size_t) (jp.p - start);
+		}
+		skip_ws(&jp);
+		if (jp.p >= jp.end || *jp.p != ',')
+			break;
+		jp.p++;
+	}
+	sb_free(&name);
+	return found;
+}
+
 /* Append s as a JSON string literal; s must be valid UTF-8 (see utf8_sanitize). */
 void
 json_append_string(StrBuf *sb, const char *s)

@@ -357,7 +357,106 @@ maybe_claim(int64_t now)
 	log_debug(NO_JOB, "claim", "asked for %d, got %d", want, got);
 }
 
-/* Heartbeat the jobs whose time has come, and act on the answers. */
+/* The job is no longer ours (TT003): stop its handler and report nothing. */
+static void
+lease_lost(Job *job, const char *error)
+{
+	log_event(job->id, "lease-lost", "%s", error);
+	if (job->phase == JOB_STOPPING)
+		job->stop = STOP_LEASE_LOST;
+	else if (job->phase == JOB_DONE)
+		job->report = REPORT_NONE;
+	job_stop(job, STOP_LEASE_LOST, now_ms());
+}
+
+/*
+ * Save the job's latest unsaved checkpoint with tinytemp_checkpoint.  It is
+ * kept for another try when the connection broke or the server refused it
+ * for a passing reason (unless a newer one came meanwhile); a value the
+ * server refuses, or any other error, drops it with a log line.  TT003 and
+ * TT001 are the caller's to act on, with *error.
+ */
+static DbOutcome
+save_checkpoint(Job *job, char **error)
+{
+	char	   *checkpoint = job->checkpoint;
+	DbOutcome	o;
+
+	/* The handler may print a newer one while the query waits. */
+	job->checkpoint = NULL;
+	o = db_checkpoint(&db, worker_id, job->id, checkpoint, error);
+	switch (o)
+	{
+		case DB_OK:
+			log_event(job->id, "checkpointed", "%zu bytes", strlen(checkpoint));
+			break;
+		case DB_TRANSIENT:
+			log_event(job->id, "checkpoint-retry", "%s", *error);
+			/* FALLTHROUGH */
+		case DB_LOST:
+			if (job->checkpoint == NULL)
+			{
+				job->checkpoint = checkpoint;
+				checkpoint = NULL;
+			}
+			break;
+		case DB_NOT_HELD:
+		case DB_NOT_WORKER:
+			break;
+		default:
+			log_event(job->id, "checkpoint-refused", "%s; dropping this checkpoint", *error);
+			break;
+	}
+	free(checkpoint);
+	return o;
+}
+
+/*
+ * Before a job's ack or fail, save its latest unsaved checkpoint, so that a
+ * failure after a checkpoint keeps it for the next attempt.  Returns 0 when
+ * the report may go now; 1 when the job is dealt with for now (TT003: the
+ * report would be discarded too, so the job is dropped; or a passing
+ * refusal: retried soon); -1 when nothing more can be sent (the connection
+ * broke, or TT001).
+ */
+static int
+flush_checkpoint(Job *job, int64_t now)
+{
+	char	   *error = NULL;
+	int			ret = 0;
+
+	if (job->checkpoint == NULL)
+		return 0;
+	switch (save_checkpoint(job, &error))
+	{
+		case DB_LOST:
+			ret = -1;
+			break;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			ret = -1;
+			break;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error);
+			job_reset(job);
+			claim_now = true;
+			ret = 1;
+			break;
+		case DB_TRANSIENT:
+			job->report_ms = now + RETRY_SOON_MS;
+			ret = 1;
+			break;
+		default:
+			break;				/* saved, or dropped for good: the report goes */
+	}
+	free(error);
+	return ret;
+}
+
+/*
+ * Heartbeat the jobs whose time has come, and act on the answers.  The
+ * latest unsaved checkpoint goes first, so at most one per heartbeat.
+ */
 static void
 send_heartbeats(int64_t now)
 {
@@ -370,6 +469,22 @@ send_heartbeats(int64_t now)
 
 		if ((job->phase != JOB_RUNNING && job->phase != JOB_STOPPING) || now < job->heartbeat_ms)
 			continue;
+		if (job->checkpoint && job->stop != STOP_CANCEL && job->stop != STOP_LEASE_LOST)
+		{
+			o = save_checkpoint(job, &error);
+			if (o == DB_NOT_HELD || o == DB_NOT_WORKER)
+			{
+				if (o == DB_NOT_HELD)
+					lease_lost(job, error);
+				else
+					worker_replaced(error);
+				job->heartbeat_ms = now_ms() + db.lease_ms / 3;
+				free(error);
+				continue;
+			}
+			free(error);
+			error = NULL;
+		}
 		o = db_heartbeat(&db, worker_id, job->id, job->progress, &answer, &error);
 		if (o == DB_BAD_INPUT && job->progress)
 		{
@@ -407,12 +522,7 @@ send_heartbeats(int64_t now)
 					log_event(job->id, "heartbeat", "unexpected answer \"%s\"", answer);
 				break;
 			case DB_NOT_HELD:
-				log_event(job->id, "lease-lost", "%s", error);
-				if (job->phase == JOB_STOPPING)
-					job->stop = STOP_LEASE_LOST;
-				else if (job->phase == JOB_DONE)
-					job->report = REPORT_NONE;
-				job_stop(job, STOP_LEASE_LOST, now_ms());
+				lease_lost(job, error);
 				break;
 			case DB_NOT_WORKER:
 				worker_replaced(error);
@@ -436,7 +546,10 @@ send_report(Job *job, int64_t now)
 	char	   *error = NULL;
 	char	   *state = NULL;
 	DbOutcome	o;
+	int			flushed = flush_checkpoint(job, now);
 
+	if (flushed != 0)
+		return flushed > 0;
 	if (job->report == REPORT_ACK)
 	{
 		o = db_ack(&db, worker_id, job->id, job->result, &error);
@@ -519,6 +632,10 @@ send_ack_batch(int64_t now)
 
 	if (db.state != DB_CONNECTED || !session_ready || fatal)
 		return;
+	/* Each job's latest checkpoint is saved before its ack. */
+	for (int i = 0; i < cfg.slots; i++)
+		if (ack_due(&jobs[i], now) && jobs[i].checkpoint && flush_checkpoint(&jobs[i], now) < 0)
+			return;
 	for (int i = 0; i < cfg.slots; i++)
 		if (ack_due(&jobs[i], now))
 			n++;

@@ -58,6 +58,7 @@ job_reset(Job *job)
 		sb_free(&job->err_line);
 	free(job->last_line);
 	free(job->progress);
+	free(job->checkpoint);
 	free(job->result);
 	free(job->error);
 	memset(job, 0, sizeof(*job));
@@ -480,7 +481,12 @@ job_stop(Job *job, StopReason reason, int64_t now)
 	signal_job(job, SIGTERM);
 }
 
-/* A complete stdout line: remember it as the last line, and as progress when it is an object. */
+/*
+ * A complete stdout line.  A JSON object with a top-level "checkpoint" key
+ * hands over that key's value as the checkpoint to save, and is neither
+ * progress nor the last line (the result); any other line is the last line,
+ * and progress too when it is a JSON object.
+ */
 static void
 out_line_done(Job *job)
 {
@@ -498,12 +504,24 @@ out_line_done(Job *job)
 			n--;
 		if (n > 0)
 		{
-			free(job->last_line);
-			job->last_line = xstrndup(s, n);
-			if (json_is_object(s, n))
+			bool		object = json_is_object(s, n);
+			size_t		off;
+			size_t		len;
+
+			if (object && json_object_member(s, n, "checkpoint", &off, &len))
 			{
-				free(job->progress);
-				job->progress = xstrndup(s, n);
+				free(job->checkpoint);
+				job->checkpoint = xstrndup(s + off, len);
+			}
+			else
+			{
+				free(job->last_line);
+				job->last_line = xstrndup(s, n);
+				if (object)
+				{
+					free(job->progress);
+					job->progress = xstrndup(s, n);
+				}
 			}
 		}
 	}

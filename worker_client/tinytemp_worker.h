@@ -25,7 +25,7 @@
 /* The lease a session gets when tinytemp.lease_timeout cannot be read. */
 #define TT_DEFAULT_LEASE_MS 30000
 
-/* Stdout lines longer than this are neither progress nor a result. */
+/* Stdout lines longer than this are neither progress, a checkpoint nor a result. */
 #define TT_MAX_LINE (1024 * 1024)
 /* How much of a handler's stderr a failure report quotes. */
 #define TT_STDERR_TAIL 2048
@@ -70,6 +70,8 @@ extern int	set_nonblocking(int fd);
 
 extern bool json_valid(const char *s, size_t len);
 extern bool json_is_object(const char *s, size_t len);
+extern bool json_object_member(const char *s, size_t len, const char *key, size_t *value_off,
+							   size_t *value_len);
 extern void json_append_string(StrBuf *sb, const char *s);
 extern char *utf8_sanitize(const char *s, size_t len);
 
@@ -202,8 +204,9 @@ typedef struct Job
 	int			wait_status;
 	StrBuf		out_line;		/* the stdout line being read */
 	bool		out_overflow;	/* out_line passed TT_MAX_LINE */
-	char	   *last_line;		/* the last complete non-blank stdout line */
+	char	   *last_line;		/* the last complete non-blank stdout line, checkpoints aside */
 	char	   *progress;		/* the latest JSON-object stdout line not yet sent */
+	char	   *checkpoint;		/* the latest {"checkpoint": VALUE} line's VALUE not yet saved */
 	StrBuf		err_line;		/* the stderr line being read, for the log */
 	int			err_lines;		/* stderr lines logged so far */
 	char		err_tail[TT_STDERR_TAIL];	/* ring of the last stderr bytes */
@@ -297,6 +300,8 @@ extern DbOutcome db_register(Db *db, const char *name, const Hardware *hw, char 
 extern DbOutcome db_claim(Db *db, int64_t worker_id, int max_jobs, PGresult **res, char **error);
 extern DbOutcome db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const char *progress,
 							  char **answer, char **error);
+extern DbOutcome db_checkpoint(Db *db, int64_t worker_id, int64_t job_id, const char *checkpoint,
+							 char **error);
 extern DbOutcome db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result,
 						char **error);
 extern DbOutcome db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One end-to-end run of the worker under valgrind: simulated and real
-# handlers, a JSON result, a failure with retry, an unknown job_type, a
-# timeout, a cancel, lost connections, a config reload and a drain.  No
+# handlers, a JSON result, checkpoints, a failure with retry, an unknown
+# job_type, a timeout, a cancel, lost connections, a config reload and a drain.  No
 # invalid access and no leak may show.
 source "$(dirname "$0")/common.bash"
 reset_db
@@ -17,11 +17,14 @@ cat > "$TMP/ok.sh" <<'SH'
 cat >/dev/null
 echo "working on $TINYTEMP_JOB_ID" >&2
 echo '{"progress": 0.5}'
-sleep 0.5
+echo '{"check\u0070oint": {"step": 1}}'
+sleep 1.5
 echo '{"answer": 42}'
+echo '{"checkpoint": {"step": 2}}'
 SH
 cat > "$TMP/boom.sh" <<'SH'
 #!/bin/sh
+echo '{"checkpoint": {"boom": true}}'
 echo "boom" >&2
 exit 2
 SH
@@ -62,6 +65,8 @@ hang=$(q -c "SELECT tinytemp_enqueue('hang', max_attempts => 1)")
 wait_sql "SELECT count(*) = 9 FROM tinytemp.jobs WHERE state IN ('succeeded', 'failed')" 45
 tap $? "simulated, real, failing, unknown and hanging jobs all ended"
 is "$(q -c "SELECT result FROM tinytemp.jobs WHERE id = $ok")" '{"answer": 42}' "the real handler's result was recorded"
+is "$(q -c "SELECT string_agg(checkpoint::text, ' ' ORDER BY id) FROM tinytemp.jobs WHERE id IN ($ok, $boom)")" \
+	'{"step": 2} {"boom": true}' "checkpoints were saved before the ack and the fail"
 is "$(q -c "SELECT string_agg(state || '/' || attempts, ' ' ORDER BY id) FROM tinytemp.jobs WHERE id IN ($boom, $unknown, $hang)")" \
 	"failed/2 failed/1 failed/1" "the failures were dead-lettered as expected"
 
