@@ -5,8 +5,11 @@ MODULE_big = tinytemp
 OBJS = \
 	src/bgworker.o \
 	src/claim.o \
+	src/clock.o \
 	src/jobs.o \
 	src/notify.o \
+	src/planner.o \
+	src/policy.o \
 	src/predictor.o \
 	src/shmem.o \
 	src/synthetic.o \
@@ -14,7 +17,7 @@ OBJS = \
 	src/util.o \
 	src/validate.o \
 	src/workers.o
-DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql
+DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

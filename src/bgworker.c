@@ -3,7 +3,8 @@
  *	  The tinytemp background worker: one per cluster, in the database named
  *	  by tinytemp.database.  It relays enqueue wake-ups to the workers, and
  *	  each maintenance pass runs in its own transaction: it expires the
- *	  leases whose heartbeat stopped, and retrains the runtime predictor
+ *	  leases whose heartbeat stopped, runs the planner (planner.c: gangs,
+ *	  backfill, preemption, placement timeouts), and retrains the runtime predictor
  *	  once tinytemp.retrain_after jobs have succeeded since it last did.
  */
 #include "tinytemp.h"
@@ -58,7 +59,8 @@ run_pass(void)
 
 	if (OidIsValid(get_extension_oid("tinytemp", true)))
 	{
-		expired = tinytemp_expire_leases_internal();
+		pgstat_report_activity(STATE_RUNNING, "tinytemp: planning");
+		expired = tinytemp_schedule_pass();
 		if (tinytemp_retrain_after > 0 &&
 			pg_atomic_read_u64(&tinytemp_shared->new_runtimes) >= (uint64) tinytemp_retrain_after)
 		{

@@ -2,24 +2,45 @@
  * claim.c
  *	  tinytemp_claim: hand a worker the next jobs it can run.
  *
- * The placement policy lives here.  A claim takes the ready job of highest
- * priority, then oldest, among those that fit what the worker has left after
- * the jobs it already holds, and repeats until max_jobs are taken or nothing
- * more fits.  Claims of one worker take turns on a private lock so that two
- * of its sessions cannot both spend the same free resources; claims of
- * different workers never wait on each other, because candidate rows are
- * locked with SKIP LOCKED.
+ * A claim first takes the jobs the planner assigned to the worker (gang
+ * members), then chooses among the ready jobs by tinytemp.policy, and
+ * takes its choice with one statement that locks each chosen row with
+ * SKIP LOCKED, so that claims never wait on each other and a job another
+ * claim took meanwhile is simply not taken; the claim then chooses again
+ * from what is left.  Claims of one worker take turns on a private lock
+ * so that two of its sessions cannot both spend the same free resources;
+ * the planner takes the same lock before it assigns jobs to a worker.
+ *
+ * The choice itself is policy.c's; this file reads the state it needs and
+ * writes the outcome.
  */
 #include "tinytemp.h"
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_claim);
 
 #define MAX_JOBS_PER_CLAIM 1000
+/* Rounds of choosing again after other claims took some of our choice. */
+#define MAX_CLAIM_ROUNDS 4
+/* How many jobs past max_jobs a FIFO claim looks at for ones it may skip. */
+#define FIFO_LOOKAHEAD 64
+
+/* What a claim knows of its worker. */
+typedef struct ClaimWorker
+{
+	int64		id;
+	TinytempResources avail;	/* capacity less what it holds */
+	char	   *gpu_type;
+	double		speed;
+	int64		assigned;		/* jobs the planner assigned to it */
+	TinytempReservation *res;	/* reservations on it */
+	int			nres;
+} ClaimWorker;
 
 /*
  * Raise TT001 for a worker that cannot claim: unknown, or replaced by a
@@ -36,67 +57,420 @@ require_active_worker(int64 worker_id)
 				errhint("Claim with the id returned by the latest tinytemp_register_worker() call."));
 }
 
+/* Read the worker's free resources, its assigned jobs and its reservations. */
+static void
+read_worker(ClaimWorker *w)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr res_plan = NULL;
+	static const char *sql =
+		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
+		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type, w.speed,"
+		"  count(h.id) FILTER (WHERE h.state = 'assigned')"
+		" FROM tinytemp.workers w"
+		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		" WHERE w.id = $1 AND w.state = 'active'"
+		" GROUP BY w.id";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(w->id)};
+	HeapTuple	t;
+	TupleDesc	d;
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		require_active_worker(w->id);
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	w->avail.cpus = tinytemp_get_int64(t, d, 1, 0);
+	w->avail.memory_mb = tinytemp_get_int64(t, d, 2, 0);
+	w->avail.gpus = tinytemp_get_int64(t, d, 3, 0);
+	w->gpu_type = tinytemp_get_text(t, d, 4);
+	w->speed = tinytemp_get_float8(t, d, 5, 1.0);
+	w->assigned = tinytemp_get_int64(t, d, 6, 0);
+
+	tinytemp_spi_execute(tinytemp_plan(&res_plan,
+									   "SELECT job_id, start_at, since, cpus, memory_mb, gpus"
+									   " FROM tinytemp.reservations WHERE worker_id = $1",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	w->nres = (int) SPI_processed;
+	w->res = palloc0(sizeof(TinytempReservation) * Max(w->nres, 1));
+	for (int i = 0; i < w->nres; i++)
+	{
+		t = SPI_tuptable->vals[i];
+		d = SPI_tuptable->tupdesc;
+		w->res[i].job_id = tinytemp_get_int64(t, d, 1, 0);
+		w->res[i].start_at = tinytemp_get_timestamptz(t, d, 2, 0);
+		w->res[i].since = tinytemp_get_timestamptz(t, d, 3, 0);
+		w->res[i].held.cpus = tinytemp_get_int64(t, d, 4, 0);
+		w->res[i].held.memory_mb = tinytemp_get_int64(t, d, 5, 0);
+		w->res[i].held.gpus = tinytemp_get_int64(t, d, 6, 0);
+	}
+}
+
+/* Copy the rows of the last SPI result into the claim's result set. */
+static int
+emit_rows(ReturnSetInfo *rsinfo)
+{
+	int			n = (int) SPI_processed;
+
+	for (int i = 0; i < n; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	return n;
+}
+
+/* Start the jobs the planner assigned to this worker; returns how many. */
+static int
+take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH c AS ("
+		"  SELECT id FROM tinytemp.jobs WHERE worker_id = $1 AND state = 'assigned'"
+		"  ORDER BY id LIMIT $3 FOR UPDATE"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'running', attempts = j.attempts + 1,"
+		"    started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
+		"    lease_until = tinytemp.now() + make_interval(secs => $2), updated_at = tinytemp.now(),"
+		"    predicted_end_at = tinytemp.now() + make_interval(secs =>"
+		"      least(coalesce(j.runtime_estimate_s / $4, j.predicted_runtime_s, 0), 1e8))"
+		"  FROM c WHERE j.id = c.id"
+		"  RETURNING j.*"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'claimed', $1, jsonb_build_object('attempt', attempts, 'gang_id', gang_id,"
+		"    'gang_rank', gang_rank) FROM u"
+		") SELECT * FROM u ORDER BY id";
+	Oid			argtypes[4] = {INT8OID, FLOAT8OID, INT4OID, FLOAT8OID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(w->id);
+	values[1] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	values[2] = Int32GetDatum(limit);
+	values[3] = Float8GetDatum(w->speed);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	return emit_rows(rsinfo);
+}
+
+/*
+ * Start the chosen jobs on the worker, those still pending and not locked
+ * by another claim, with their estimated runtimes there; returns how many.
+ */
+static int
+take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinfo)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH c AS ("
+		"  SELECT id FROM tinytemp.jobs"
+		"  WHERE id = ANY ($1) AND state = 'pending' AND run_after <= tinytemp.now()"
+		"  FOR UPDATE SKIP LOCKED"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
+		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
+		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
+		"    unschedulable_since = NULL,"
+		"    predicted_end_at = tinytemp.now() + make_interval(secs => e.est)"
+		"  FROM c, unnest($1, $4) e(id, est) WHERE j.id = c.id AND e.id = c.id"
+		"  RETURNING j.*"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'claimed', $2, jsonb_build_object('attempt', attempts) FROM u"
+		") SELECT * FROM u ORDER BY array_position($1, id)";
+	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *id_datums = palloc(sizeof(Datum) * n);
+	Datum	   *est_datums = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		id_datums[i] = Int64GetDatum(ids[i]);
+		est_datums[i] = Float8GetDatum(ests[i] >= 0 ? Min(ests[i], 1e8) : 0);
+	}
+	values[0] = PointerGetDatum(construct_array(id_datums, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = Int64GetDatum(w->id);
+	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	values[3] = PointerGetDatum(construct_array(est_datums, n, FLOAT8OID, sizeof(float8),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	return emit_rows(rsinfo);
+}
+
+/* Read a job's predictor inputs from columns first..first+8 of an SPI row. */
+static void
+read_spec(HeapTuple t, TupleDesc d, int first, TinytempJobSpec *spec)
+{
+	spec->job_type = tinytemp_get_text(t, d, first);
+	spec->model = tinytemp_get_text(t, d, first + 1);
+	spec->dataset_size = (double) tinytemp_get_int64(t, d, first + 2, -1);
+	spec->epochs = (double) tinytemp_get_int64(t, d, first + 3, -1);
+	spec->batch_size = (double) tinytemp_get_int64(t, d, first + 4, -1);
+	spec->cpus = (double) tinytemp_get_int64(t, d, first + 5, -1);
+	spec->gpus = (double) tinytemp_get_int64(t, d, first + 6, -1);
+	spec->gpu_type = tinytemp_get_text(t, d, first + 7);
+	spec->memory_mb = (double) tinytemp_get_int64(t, d, first + 8, -1);
+}
+
+/* The columns a claim reads of a candidate: id, then the predictor's inputs, then these. */
+#define CANDIDATE_COLUMNS \
+	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus, j.gpus," \
+	" j.gpu_type, j.memory_mb, j.tenant, j.priority, j.predicted_runtime_s," \
+	" j.runtime_estimate_s, j.rank_key, j.gang_size"
+/* A job is ready: pending, due, and every job it depends on succeeded. */
+#define READY_CONDITION \
+	"j.state = 'pending' AND j.run_after <= tinytemp.now()" \
+	" AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d" \
+	"      WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
+
+/* Index of a tenant's name in tenants[0..*n), added when new. */
+static int
+tenant_index(TinytempTenant *tenants, int *n, const char *name)
+{
+	const char *key = name ? name : "";
+
+	for (int i = 0; i < *n; i++)
+		if (strcmp(tenants[i].name, key) == 0)
+			return i;
+	tenants[*n].name = pstrdup(key);
+	memset(&tenants[*n].used, 0, sizeof(TinytempResources));
+	return (*n)++;
+}
+
+/*
+ * The cluster's capacity, and the resources each tenant's jobs hold, for
+ * dominant resource fairness.
+ */
+static void
+read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"SELECT NULL::text, sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint, true"
+		"  FROM tinytemp.workers WHERE state = 'active'"
+		" UNION ALL "
+		"SELECT coalesce(tenant, ''), sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint, false"
+		"  FROM tinytemp.jobs WHERE state IN ('assigned', 'running') GROUP BY 1";
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		TinytempResources r;
+
+		r.cpus = tinytemp_get_int64(t, d, 2, 0);
+		r.memory_mb = tinytemp_get_int64(t, d, 3, 0);
+		r.gpus = tinytemp_get_int64(t, d, 4, 0);
+		if (DatumGetBool(SPI_getbinval(t, d, 5, &isnull)))
+			*total = r;
+		else
+		{
+			char	   *name = tinytemp_get_text(t, d, 1);
+			int			k;
+
+			/* Only tenants with candidates matter; the others are not in the array. */
+			for (k = 0; k < *ntenants; k++)
+				if (strcmp(tenants[k].name, name) == 0)
+					break;
+			if (k < *ntenants)
+				tenants[k].used = r;
+		}
+	}
+}
+
+/*
+ * Policy 'tinytemp': read the best few ready jobs of every tenant that fit
+ * the worker, score them on its hardware, and choose by policy.c's rules.
+ * Fills ids and ests (estimated runtime here) and returns how many.
+ */
+static int
+choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH RECURSIVE t(tenant) AS ("
+		"  SELECT min(coalesce(tenant, '')) FROM tinytemp.jobs WHERE state = 'pending'"
+		"  UNION ALL"
+		"  SELECT (SELECT min(coalesce(j.tenant, '')) FROM tinytemp.jobs j"
+		"          WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant)"
+		"  FROM t WHERE t.tenant IS NOT NULL"
+		") SELECT c.* FROM t CROSS JOIN LATERAL ("
+		"  SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
+		"  WHERE coalesce(j.tenant, '') = t.tenant AND " READY_CONDITION
+		"    AND j.gang_size = 1 AND j.cpus <= $1 AND j.memory_mb <= $2 AND j.gpus <= $3"
+		"    AND (j.gpus = 0 OR j.gpu_type IS NULL OR j.gpu_type = $4)"
+		"  ORDER BY j.priority DESC, j.rank_key"
+		"  LIMIT $5"
+		") c WHERE t.tenant IS NOT NULL";
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	SPITupleTable *tab;
+	TinytempCandidate *cands;
+	TinytempTenant *tenants;
+	TinytempResources total = {0, 0, 0};
+	int			ncands;
+	int			ntenants = 0;
+	int			chosen = 0;
+	TimestampTz now = tinytemp_now();
+
+	values[0] = Int64GetDatum(w->avail.cpus);
+	values[1] = Int64GetDatum(w->avail.memory_mb);
+	values[2] = Int64GetDatum(w->avail.gpus);
+	values[3] = w->gpu_type ? CStringGetTextDatum(w->gpu_type) : (Datum) 0;
+	nulls[3] = w->gpu_type ? ' ' : 'n';
+	values[4] = Int32GetDatum(max_jobs + 8);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 5, argtypes), values, nulls, SPI_OK_SELECT);
+
+	ncands = (int) SPI_processed;
+	tab = SPI_tuptable;
+	if (ncands == 0)
+		return 0;
+	cands = palloc0(sizeof(TinytempCandidate) * ncands);
+	tenants = palloc0(sizeof(TinytempTenant) * ncands);
+	for (int i = 0; i < ncands; i++)
+	{
+		HeapTuple	t = tab->vals[i];
+		TupleDesc	d = tab->tupdesc;
+		TinytempJobSpec spec;
+		double		est;
+
+		read_spec(t, d, 2, &spec);
+		cands[i].id = tinytemp_get_int64(t, d, 1, 0);
+		cands[i].req.cpus = (int64) spec.cpus;
+		cands[i].req.memory_mb = (int64) spec.memory_mb;
+		cands[i].req.gpus = (int64) spec.gpus;
+		cands[i].tenant = tenant_index(tenants, &ntenants, tinytemp_get_text(t, d, 11));
+		cands[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
+		est = tinytemp_get_float8(t, d, 14, -1);
+		if (est < 0)
+			est = tinytemp_get_float8(t, d, 13, -1);
+		cands[i].est_here = tinytemp_estimate_on(&spec, tinytemp_get_float8(t, d, 14, -1),
+												 w->gpu_type, w->speed);
+		cands[i].score = tinytemp_score(tinytemp_get_float8(t, d, 15, 0), est, cands[i].est_here);
+	}
+	if (ntenants > 1)
+		read_shares(tenants, &ntenants, &total);
+
+	(void) tinytemp_select(cands, ncands, w->avail, w->res, w->nres, tenants, &total,
+						   max_jobs, now);
+
+	/* In the order chosen: by class, then as tinytemp_select took them. */
+	for (int i = 0; i < ncands; i++)
+		if (cands[i].taken)
+		{
+			ids[chosen] = cands[i].id;
+			ests[chosen] = cands[i].est_here;
+			chosen++;
+		}
+	return chosen;
+}
+
+/*
+ * Policy 'fifo': strict arrival order within priority classes, as Slurm's
+ * builtin scheduler without backfill and Kueue's StrictFIFO.  Walk the
+ * ready jobs in order: take a job that fits what the worker has left;
+ * skip one that fits another worker's free resources now (it can start
+ * there, so it is not held up); stop at the first that can start nowhere,
+ * or at a gang the planner has not placed: no younger job starts while
+ * an older one cannot.
+ */
+static int
+choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr others_plan = NULL;
+	static const char *sql =
+		"SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
+		" WHERE " READY_CONDITION
+		" ORDER BY j.priority DESC, j.id LIMIT $1";
+	static const char *others_sql =
+		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
+		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type"
+		" FROM tinytemp.workers w"
+		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		" WHERE w.state = 'active' AND w.id <> $1"
+		" GROUP BY w.id";
+	Oid			argtypes[1] = {INT4OID};
+	Oid			others_types[1] = {INT8OID};
+	Datum		values[1];
+	SPITupleTable *jobs;
+	uint64		njobs;
+	SPITupleTable *others = NULL;
+	uint64		nothers = 0;
+	TinytempResources avail = w->avail;
+	int			chosen = 0;
+
+	values[0] = Int32GetDatum(max_jobs + FIFO_LOOKAHEAD);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	jobs = SPI_tuptable;
+	njobs = SPI_processed;
+
+	for (uint64 i = 0; i < njobs && chosen < max_jobs; i++)
+	{
+		HeapTuple	t = jobs->vals[i];
+		TupleDesc	d = jobs->tupdesc;
+		TinytempJobSpec spec;
+		TinytempResources req;
+		bool		elsewhere = false;
+
+		if (tinytemp_get_int64(t, d, 16, 1) > 1)
+			break;
+		read_spec(t, d, 2, &spec);
+		req.cpus = (int64) spec.cpus;
+		req.memory_mb = (int64) spec.memory_mb;
+		req.gpus = (int64) spec.gpus;
+		if (tinytemp_fits(&req, &avail) &&
+			tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, w->gpu_type))
+		{
+			ids[chosen] = tinytemp_get_int64(t, d, 1, 0);
+			ests[chosen] = tinytemp_estimate_on(&spec, tinytemp_get_float8(t, d, 14, -1),
+												w->gpu_type, w->speed);
+			tinytemp_resources_sub(&avail, &req);
+			chosen++;
+			continue;
+		}
+		if (others == NULL)
+		{
+			values[0] = Int64GetDatum(w->id);
+			tinytemp_spi_execute(tinytemp_plan(&others_plan, others_sql, 1, others_types),
+								 values, NULL, SPI_OK_SELECT);
+			others = SPI_tuptable;
+			nothers = SPI_processed;
+		}
+		for (uint64 k = 0; k < nothers && !elsewhere; k++)
+		{
+			HeapTuple	o = others->vals[k];
+			TupleDesc	od = others->tupdesc;
+			TinytempResources free_there;
+
+			free_there.cpus = tinytemp_get_int64(o, od, 1, 0);
+			free_there.memory_mb = tinytemp_get_int64(o, od, 2, 0);
+			free_there.gpus = tinytemp_get_int64(o, od, 3, 0);
+			elsewhere = tinytemp_fits(&req, &free_there) &&
+				tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, tinytemp_get_text(o, od, 4));
+		}
+		if (!elsewhere)
+			break;
+	}
+	return chosen;
+}
+
 /* tinytemp_claim(worker_id, max_jobs): claim and return up to max_jobs jobs. */
 Datum
 tinytemp_claim(PG_FUNCTION_ARGS)
 {
-	/*
-	 * One execution claims a batch.  The worker's free resources are
-	 * computed in the statement itself, from what it holds now; they are
-	 * scalar subqueries so that the scan stays an ordered walk of the ready
-	 * index that stops after $3 rows it could lock, each of which fits on
-	 * its own.  Of those, the statement takes the longest prefix, in claim
-	 * order, that fits as a whole.  Rows past that prefix stay locked by
-	 * this transaction until it ends, and are tried again by the next round
-	 * against what is then left.
-	 */
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
-		"WITH w AS ("
-		"  SELECT w.cpus - coalesce(sum(h.cpus), 0) AS cpus,"
-		"    (w.memory_mb - coalesce(sum(h.memory_mb), 0))::bigint AS memory_mb,"
-		"    w.gpus - coalesce(sum(h.gpus), 0) AS gpus, w.gpu_type"
-		"  FROM tinytemp.workers w"
-		"  LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
-		"  WHERE w.id = $1 AND w.state = 'active'"
-		"  GROUP BY w.id"
-		"), c AS ("
-		"  SELECT id, priority, cpus, memory_mb, gpus FROM tinytemp.jobs"
-		"  WHERE state = 'pending' AND run_after <= now() AND gang_size = 1"
-		"    AND cpus <= (SELECT cpus FROM w) AND memory_mb <= (SELECT memory_mb FROM w)"
-		"    AND gpus <= (SELECT gpus FROM w)"
-		"    AND (gpus = 0 OR gpu_type IS NULL OR gpu_type = (SELECT gpu_type FROM w))"
-		"  ORDER BY priority DESC, id"
-		"  LIMIT $3"
-		"  FOR UPDATE SKIP LOCKED"
-		"), f AS ("
-		"  SELECT id FROM ("
-		"    SELECT id, sum(cpus) OVER o AS cpus, sum(memory_mb) OVER o AS memory_mb,"
-		"      sum(gpus) OVER o AS gpus"
-		"    FROM c WINDOW o AS (ORDER BY priority DESC, id)"
-		"  ) s"
-		"  WHERE cpus <= (SELECT cpus FROM w) AND memory_mb <= (SELECT memory_mb FROM w)"
-		"    AND gpus <= (SELECT gpus FROM w)"
-		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $1,"
-		"    attempts = j.attempts + 1, started_at = now(), heartbeat_at = now(),"
-		"    lease_until = now() + make_interval(secs => $2), updated_at = now()"
-		"  FROM f WHERE j.id = f.id"
-		"  RETURNING j.*"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, 'claimed', $1, jsonb_build_object('attempt', attempts) FROM u"
-		") SELECT * FROM u ORDER BY priority DESC, id";
-	Oid			argtypes[3] = {INT8OID, FLOAT8OID, INT4OID};
-	Datum		values[3];
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int64		worker_id;
+	ClaimWorker w;
 	int32		max_jobs;
-	int			taken;
+	int			taken = 0;
+	int64	   *ids;
+	double	   *ests;
 
 	tinytemp_require_arg(fcinfo, 0, "worker_id");
 	tinytemp_require_arg(fcinfo, 1, "max_jobs");
-	worker_id = PG_GETARG_INT64(0);
 	max_jobs = PG_GETARG_INT32(1);
 	tinytemp_require_positive(max_jobs, "max_jobs");
 	if (max_jobs > MAX_JOBS_PER_CLAIM)
@@ -105,26 +479,36 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 				errmsg("max_jobs must be at most %d", MAX_JOBS_PER_CLAIM));
 
 	InitMaterializedSRF(fcinfo, 0);
+	memset(&w, 0, sizeof(w));
+	w.id = PG_GETARG_INT64(0);
 
-	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) worker_id);
+	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) w.id);
 
 	SPI_connect();
-	values[0] = Int64GetDatum(worker_id);
-	values[1] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-	for (taken = 0; taken < max_jobs;)
+	ids = palloc(sizeof(int64) * max_jobs);
+	ests = palloc(sizeof(double) * max_jobs);
+	for (int round = 0; round < MAX_CLAIM_ROUNDS && taken < max_jobs; round++)
 	{
-		values[2] = Int32GetDatum(max_jobs - taken);
-		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 0)
+		int			chosen;
+		int			got;
+
+		read_worker(&w);
+		if (w.assigned > 0)
+		{
+			taken += take_assigned(&w, max_jobs - taken, rsinfo);
+			continue;
+		}
+		if (tinytemp_policy == TINYTEMP_POLICY_FIFO)
+			chosen = choose_fifo(&w, max_jobs - taken, ids, ests);
+		else
+			chosen = choose_tinytemp(&w, max_jobs - taken, ids, ests);
+		if (chosen == 0)
 			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
-		taken += (int) SPI_processed;
-		SPI_freetuptable(SPI_tuptable);
+		got = take_chosen(&w, ids, ests, chosen, rsinfo);
+		taken += got;
+		if (got == chosen)
+			break;
 	}
-	/* Nothing claimed: tell an empty queue from a worker that may not claim. */
-	if (taken == 0)
-		require_active_worker(worker_id);
 	SPI_finish();
 
 	return (Datum) 0;

@@ -28,7 +28,8 @@ PG_FUNCTION_INFO_V1(tinytemp_cancel);
 PG_FUNCTION_INFO_V1(tinytemp_retry);
 PG_FUNCTION_INFO_V1(tinytemp_retry_delay);
 
-#define ENQUEUE_NARGS 16
+#define ENQUEUE_NARGS 19
+#define MAX_DEPENDENCIES 1000
 
 /*
  * Positions among tinytemp_enqueue's arguments of job_type, model,
@@ -84,39 +85,101 @@ raise_not_held(int64 job_id, int64 worker_id)
 			errdetail("The job is %s%s%s.", state,
 					  holder ? " and was last held by worker " : "",
 					  holder ? holder : ""),
-			errhint("The lease may have expired, or the job was cancelled or handed to another worker; the report was discarded."));
+			errhint("The lease may have expired, or the job was cancelled, preempted or handed to another worker; the report was discarded."));
 }
 
-/* tinytemp_enqueue(job_type, model, params, ...): add a job, return its id. */
+/*
+ * Check tinytemp_enqueue's depends_on: a one-dimensional array of at most
+ * MAX_DEPENDENCIES distinct ids of existing jobs.  SPI must be connected.
+ */
+static void
+check_dependencies(ArrayType *deps)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1] = {PointerGetDatum(deps)};
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	bool		isnull;
+
+	if (ARR_NDIM(deps) > 1)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("depends_on must be a one-dimensional array"));
+	deconstruct_array(deps, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &elem_nulls, &n);
+	if (n > MAX_DEPENDENCIES)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("a job may depend on at most %d jobs", MAX_DEPENDENCIES));
+	for (int i = 0; i < n; i++)
+		if (elem_nulls[i])
+			ereport(ERROR,
+					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					errmsg("depends_on must not contain nulls"));
+
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT d.id FROM unnest($1) d(id)"
+									   " WHERE NOT EXISTS (SELECT FROM tinytemp.jobs j WHERE j.id = d.id)"
+									   " LIMIT 1",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
+				errmsg("job " INT64_FORMAT " in depends_on does not exist",
+					   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull))));
+}
+
+/*
+ * tinytemp_enqueue(job_type, model, params, ..., depends_on,
+ * runtime_estimate_s, placement_timeout): add a job, return its id.  A gang
+ * (gang_size > 1) is gang_size member rows with consecutive ranks that the
+ * planner starts together on distinct workers; its id is its first
+ * member's, which is also every member's gang_id.
+ */
 Datum
 tinytemp_enqueue(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH j AS ("
-		"  INSERT INTO tinytemp.jobs (job_type, model, params, priority, dataset_size, epochs,"
+		"WITH ids AS MATERIALIZED ("
+		"  SELECT nextval('tinytemp.jobs_id_seq') AS id, g AS rank"
+		"  FROM generate_series(0, $12 - 1) g"
+		"), j AS ("
+		"  INSERT INTO tinytemp.jobs (id, job_type, model, params, priority, dataset_size, epochs,"
 		"    batch_size, cpus, memory_mb, gpus, gpu_type, gang_size, max_attempts, queue, tenant,"
-		"    run_after, predicted_runtime_s)"
-		"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-		"    coalesce($16, now()), $17)"
+		"    run_after, depends_on, runtime_estimate_s, placement_timeout, predicted_runtime_s,"
+		"    gang_id, gang_rank, rank_key, created_at, updated_at)"
+		"  SELECT ids.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+		"    coalesce($16, tinytemp.now()), $17, $18, $19, $20,"
+		"    CASE WHEN $12 > 1 THEN (SELECT min(id) FROM ids) END,"
+		"    CASE WHEN $12 > 1 THEN ids.rank END,"
+		"    coalesce($18, $20, 0)"
+		"      + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8,"
+		"    tinytemp.now(), tinytemp.now()"
+		"  FROM ids"
 		"  RETURNING id, run_after"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
 		"  SELECT id, 'enqueued',"
-		"    CASE WHEN run_after > now() THEN jsonb_build_object('run_after', run_after) END"
+		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END"
 		"  FROM j"
-		") SELECT id FROM j";
-	Oid			argtypes[ENQUEUE_NARGS + 1] = {
+		") SELECT min(id) FROM j";
+	Oid			argtypes[ENQUEUE_NARGS + 2] = {
 		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-		FLOAT8OID
+		INT8ARRAYOID, FLOAT8OID, INTERVALOID, FLOAT8OID, FLOAT8OID
 	};
 	static const char *const required[] = {
 		"job_type", NULL, "params", "priority", NULL, NULL, NULL, "cpus",
-		"memory_mb", "gpus", NULL, "gang_size", "max_attempts", "queue", NULL, NULL
+		"memory_mb", "gpus", NULL, "gang_size", "max_attempts", "queue", NULL, NULL,
+		NULL, NULL, NULL
 	};
-	Datum		values[ENQUEUE_NARGS + 1];
-	char		nulls[ENQUEUE_NARGS + 1];
+	Datum		values[ENQUEUE_NARGS + 2];
+	char		nulls[ENQUEUE_NARGS + 2];
 	bool		isnull;
 	int64		id;
 	char	   *queue;
@@ -129,18 +192,42 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
+	/* The gang's size bounds the statement's row count: check it before the trigger can. */
+	tinytemp_require_positive(PG_GETARG_INT32(11), "gang_size");
+	if (PG_GETARG_INT32(11) > 1000)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("gang_size must be at most 1000"));
+	if (!PG_ARGISNULL(17) && !(PG_GETARG_FLOAT8(17) >= 0 && PG_GETARG_FLOAT8(17) < 1e9))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("runtime_estimate_s must be between 0 and 1e9 seconds"));
+	if (!PG_ARGISNULL(18))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(18);
+
+		if (timeout->time < 0 || timeout->day < 0 || timeout->month < 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("placement_timeout must not be negative"));
+	}
 
 	/* Sizes, resources and labels are checked by the jobs_validate trigger. */
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
 	nulls[ENQUEUE_NARGS] = 'n';
+	values[ENQUEUE_NARGS] = (Datum) 0;
 	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &predicted))
 	{
 		values[ENQUEUE_NARGS] = Float8GetDatum(predicted);
 		nulls[ENQUEUE_NARGS] = ' ';
 	}
+	values[ENQUEUE_NARGS + 1] = Float8GetDatum(tinytemp_aging_rate);
+	nulls[ENQUEUE_NARGS + 1] = ' ';
 
 	SPI_connect();
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS + 1, argtypes),
+	if (!PG_ARGISNULL(16))
+		check_dependencies(PG_GETARG_ARRAYTYPE_P(16));
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS + 2, argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
@@ -195,13 +282,13 @@ ack_jobs(Datum job_ids, int njobs, int64 worker_id, Datum results, bool results_
 	static const char *sql =
 		"WITH u AS ("
 		"  UPDATE tinytemp.jobs SET state = 'succeeded', result = ($3)[array_position($1, id)],"
-		"    finished_at = now(), updated_at = now(), lease_until = NULL"
+		"    finished_at = tinytemp.now(), updated_at = tinytemp.now(), lease_until = NULL"
 		"  WHERE id = ANY ($1) AND worker_id = $2 AND state = 'running'"
 		"  RETURNING id, attempts, started_at"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'acked', $2, jsonb_build_object('attempt', attempts,"
-		"    'runtime_s', extract(epoch FROM now() - started_at))"
+		"    'runtime_s', extract(epoch FROM tinytemp.now() - started_at))"
 		"  FROM u"
 		") SELECT a.id FROM unnest($1) a(id) WHERE a.id NOT IN (SELECT id FROM u) LIMIT 1";
 	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, JSONBARRAYOID};
@@ -297,6 +384,45 @@ tinytemp_ack_many(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A gang runs as a whole: when member `failed_id` fails, the others that
+ * hold a worker go back to pending with it (new_state 'pending'), or all
+ * the unfinished ones fail with it (new_state 'failed').  Their workers'
+ * next reports are refused (TT003), which stops their handlers.
+ */
+static void
+fail_gang_members(int64 gang_id, int64 failed_id, const char *new_state)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH x AS ("
+		"  SELECT id, state, worker_id FROM tinytemp.jobs"
+		"  WHERE gang_id = $1 AND id <> $2"
+		"    AND state IN ('assigned', 'running', CASE WHEN $3 = 'failed' THEN 'pending' END)"
+		"  FOR UPDATE"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = $3, lease_until = NULL, preempt_requested_at = NULL,"
+		"    worker_id = CASE WHEN $3 = 'pending' THEN NULL ELSE j.worker_id END,"
+		"    run_after = CASE WHEN $3 = 'pending'"
+		"      THEN (SELECT run_after FROM tinytemp.jobs WHERE id = $2) ELSE j.run_after END,"
+		"    finished_at = CASE WHEN $3 = 'failed' THEN tinytemp.now() END,"
+		"    last_error = 'gang member ' || $2 || ' failed', updated_at = tinytemp.now()"
+		"  FROM x WHERE j.id = x.id"
+		"  RETURNING j.id, x.state AS prior_state, x.worker_id"
+		") INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, CASE WHEN $3 = 'pending' THEN 'requeued' ELSE 'dead_lettered' END, worker_id,"
+		"    jsonb_build_object('reason', 'gang member failed', 'member', $2,"
+		"      'prior_state', prior_state)"
+		"  FROM u";
+	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = Int64GetDatum(gang_id);
+	values[1] = Int64GetDatum(failed_id);
+	values[2] = CStringGetTextDatum(new_state);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_INSERT);
+}
+
+/*
  * tinytemp_fail(job_id, worker_id, error, retryable): the attempt failed.
  * Returns the job's new state: 'pending' when it will be retried after a
  * backoff, 'failed' when it is dead-lettered.
@@ -309,11 +435,11 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	static const char *update_sql =
 		"WITH u AS ("
 		"  UPDATE tinytemp.jobs SET state = $2, last_error = $4, lease_until = NULL,"
-		"    updated_at = now(),"
-		"    run_after = CASE WHEN $2 = 'pending' THEN now() + make_interval(secs => $3)"
+		"    updated_at = tinytemp.now(),"
+		"    run_after = CASE WHEN $2 = 'pending' THEN tinytemp.now() + make_interval(secs => $3)"
 		"                ELSE run_after END,"
 		"    worker_id = CASE WHEN $2 = 'pending' THEN NULL ELSE worker_id END,"
-		"    finished_at = CASE WHEN $2 = 'failed' THEN now() END"
+		"    finished_at = CASE WHEN $2 = 'failed' THEN tinytemp.now() END"
 		"  WHERE id = $1"
 		"  RETURNING id, run_after"
 		") INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
@@ -340,6 +466,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	int32		max_attempts;
 	const char *new_state;
 	double		delay_s = 0;
+	int64		gang_id;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	tinytemp_require_arg(fcinfo, 1, "worker_id");
@@ -352,7 +479,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	SPI_connect();
 	values[0] = Int64GetDatum(job_id);
 	tinytemp_spi_execute(tinytemp_plan(&lock_plan,
-									   "SELECT state, worker_id, attempts, max_attempts"
+									   "SELECT state, worker_id, attempts, max_attempts, gang_id"
 									   " FROM tinytemp.jobs WHERE id = $1 FOR UPDATE",
 									   1, lock_types),
 						 values, NULL, SPI_OK_SELECT);
@@ -364,6 +491,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	holder = SPI_getbinval(tuple, desc, 2, &unheld);
 	attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
 	max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+	gang_id = tinytemp_get_int64(tuple, desc, 5, 0);
 
 	if (unheld || DatumGetInt64(holder) != worker_id || strcmp(state, "running") != 0)
 	{
@@ -392,6 +520,8 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	values[6] = BoolGetDatum(retryable);
 	tinytemp_spi_execute(tinytemp_plan(&update_plan, update_sql, 7, update_types),
 						 values, NULL, SPI_OK_INSERT);
+	if (gang_id != 0)
+		fail_gang_members(gang_id, job_id, new_state);
 	SPI_finish();
 
 	PG_RETURN_TEXT_P(cstring_to_text(new_state));
@@ -401,7 +531,9 @@ tinytemp_fail(PG_FUNCTION_ARGS)
  * tinytemp_checkpoint(job_id, worker_id, checkpoint): save where a running
  * job has got to.  The checkpoint stays with the job, so the run that
  * follows a failure, a lost lease or a preemption receives it in the
- * claimed row and resumes from it.
+ * claimed row and resumes from it.  When the planner has asked to preempt
+ * the job, this is the worker's answer: the job goes back to pending with
+ * the checkpoint, and the preempted run does not count as an attempt.
  */
 Datum
 tinytemp_checkpoint(PG_FUNCTION_ARGS)
@@ -409,16 +541,28 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"WITH u AS ("
-		"  UPDATE tinytemp.jobs SET checkpoint = $3, updated_at = now()"
-		"  WHERE id = $1 AND worker_id = $2 AND state = 'running'"
-		"  RETURNING id, attempts"
+		"  UPDATE tinytemp.jobs j SET checkpoint = $3, updated_at = tinytemp.now(),"
+		"    state = CASE WHEN j.preempt_requested_at IS NOT NULL THEN 'pending' ELSE 'running' END,"
+		"    worker_id = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.worker_id END,"
+		"    lease_until = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.lease_until END,"
+		"    attempts = CASE WHEN j.preempt_requested_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END,"
+		"    preemptions = j.preemptions + (j.preempt_requested_at IS NOT NULL)::int,"
+		"    run_after = CASE WHEN j.preempt_requested_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END,"
+		"    predicted_end_at = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END,"
+		"    preempt_requested_at = NULL"
+		"  WHERE j.id = $1 AND j.worker_id = $2 AND j.state = 'running'"
+		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, 'checkpointed', $2, jsonb_build_object('attempt', attempts) FROM u"
-		") SELECT count(*) FROM u";
+		"  SELECT id, CASE WHEN state = 'pending' THEN 'preempted' ELSE 'checkpointed' END, $2,"
+		"    CASE WHEN state = 'pending'"
+		"      THEN jsonb_build_object('preemptions', preemptions, 'forced', false)"
+		"      ELSE jsonb_build_object('attempt', attempts) END"
+		"  FROM u"
+		") SELECT state, queue FROM u";
 	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
 	Datum		values[3];
-	bool		isnull;
+	char	   *queue = NULL;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	tinytemp_require_arg(fcinfo, 1, "worker_id");
@@ -428,15 +572,23 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
-	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) == 0)
+	if (SPI_processed == 0)
 		raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") == 0)
+		queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (queue)
+		queue = strcpy(SPI_palloc(strlen(queue) + 1), queue);
 	SPI_finish();
+	if (queue)
+		tinytemp_notify_enqueued(queue);
 	PG_RETURN_VOID();
 }
 
 /*
  * tinytemp_heartbeat(job_id, worker_id, progress): renew the lease.
- * Answers 'continue', or 'cancel' once the job was cancelled.
+ * Answers 'continue'; 'preempt' once the planner wants the job's resources
+ * (the worker saves a checkpoint with tinytemp_checkpoint, which gives the
+ * job back); 'cancel' once the job was cancelled.
  */
 Datum
 tinytemp_heartbeat(PG_FUNCTION_ARGS)
@@ -448,6 +600,7 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int64		job_id;
 	int64		worker_id;
+	bool		isnull;
 	const char *answer = "continue";
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
@@ -462,13 +615,19 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&renew_plan,
-									   "UPDATE tinytemp.jobs SET heartbeat_at = now(),"
-									   "  lease_until = now() + make_interval(secs => $3),"
+									   "UPDATE tinytemp.jobs SET heartbeat_at = tinytemp.now(),"
+									   "  lease_until = tinytemp.now() + make_interval(secs => $3),"
 									   "  progress = coalesce($4, progress)"
-									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'",
+									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'"
+									   " RETURNING preempt_requested_at IS NOT NULL",
 									   4, argtypes),
-						 values, nulls, SPI_OK_UPDATE);
-	if (SPI_processed == 0)
+						 values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed > 0)
+	{
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			answer = "preempt";
+	}
+	else
 	{
 		tinytemp_spi_execute(tinytemp_plan(&cancelled_plan,
 										   "SELECT 1 FROM tinytemp.jobs"
@@ -485,8 +644,9 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 }
 
 /*
- * tinytemp_cancel(job_id): cancel a job that has not finished.  A pending
- * job never runs; a running one is told 'cancel' at its next heartbeat.
+ * tinytemp_cancel(job_id): cancel a job that has not finished, with the
+ * rest of its gang.  A pending job never runs; a running one is told
+ * 'cancel' at its next heartbeat.
  * Returns false when the job had already finished.
  */
 Datum
@@ -495,17 +655,19 @@ tinytemp_cancel(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"WITH o AS ("
-		"  SELECT id, state, worker_id FROM tinytemp.jobs WHERE id = $1 FOR UPDATE"
+		"  SELECT id, state, worker_id FROM tinytemp.jobs"
+		"  WHERE id = $1 OR gang_id = (SELECT gang_id FROM tinytemp.jobs WHERE id = $1)"
+		"  FOR UPDATE"
 		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'cancelled', finished_at = now(),"
-		"    updated_at = now(), lease_until = NULL"
+		"  UPDATE tinytemp.jobs j SET state = 'cancelled', finished_at = tinytemp.now(),"
+		"    updated_at = tinytemp.now(), lease_until = NULL, preempt_requested_at = NULL"
 		"  FROM o WHERE j.id = o.id AND o.state IN ('pending', 'assigned', 'running')"
 		"  RETURNING j.id, o.state AS prior_state, o.worker_id"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'cancelled', worker_id, jsonb_build_object('prior_state', prior_state)"
 		"  FROM u"
-		") SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u)";
+		") SELECT (SELECT count(*) FROM o WHERE id = $1), (SELECT count(*) FROM u)";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;
@@ -540,8 +702,8 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 		"WITH o AS ("
 		"  SELECT id, state, attempts FROM tinytemp.jobs WHERE id = $1 FOR UPDATE"
 		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'pending', attempts = 0, run_after = now(),"
-		"    finished_at = NULL, worker_id = NULL, updated_at = now()"
+		"  UPDATE tinytemp.jobs j SET state = 'pending', attempts = 0, run_after = tinytemp.now(),"
+		"    finished_at = NULL, worker_id = NULL, updated_at = tinytemp.now()"
 		"  FROM o WHERE j.id = o.id AND o.state = 'failed'"
 		"  RETURNING j.id, j.queue, o.attempts"
 		"), h AS ("

@@ -790,6 +790,37 @@ tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 }
 
 /*
+ * Predicted runtime in seconds of a job described by a TinytempJobSpec (the
+ * scheduler's view of a stored job), or false when no model exists.
+ */
+bool
+tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds)
+{
+	const char *names[NCATEGORICAL] = {spec->job_type, spec->model, spec->gpu_type};
+	const double values[6] = {spec->dataset_size, spec->epochs, spec->batch_size,
+	spec->cpus, spec->gpus, spec->memory_mb};
+	JobFeatures job;
+	double		x[NFEATURES];
+	Model	   *m = get_current_model();
+
+	if (m == NULL)
+		return false;
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		job.category[c] = names[c];
+		job.category_len[c] = names[c] ? (int) strlen(names[c]) : 0;
+	}
+	for (int i = 0; i < 6; i++)
+	{
+		job.has[i] = values[i] >= 0;
+		job.value[i] = job.has[i] ? values[i] : 0;
+	}
+	job_vector(m->categories, &job, x);
+	*seconds = exp(model_eval(m, x));
+	return true;
+}
+
+/*
  * tinytemp_predict_runtime(job_type, model, dataset_size, epochs, batch_size,
  * cpus, gpus, gpu_type, memory_mb): predicted seconds, NULL before any model.
  */

@@ -16,6 +16,18 @@ int			tinytemp_retry_cap_ms = 600000;
 int			tinytemp_naptime_ms = 1000;
 int			tinytemp_retrain_after = 500;
 char	   *tinytemp_database = NULL;
+int			tinytemp_policy = TINYTEMP_POLICY_TINYTEMP;
+double		tinytemp_aging_rate = 1.0;
+int			tinytemp_preempt_grace_ms = 30000;
+int			tinytemp_max_preemptions = 3;
+int			tinytemp_placement_timeout_ms = 900000;
+int			tinytemp_reservation_horizon_ms = 3600000;
+
+static const struct config_enum_entry policy_options[] = {
+	{"fifo", TINYTEMP_POLICY_FIFO, false},
+	{"tinytemp", TINYTEMP_POLICY_TINYTEMP, false},
+	{NULL, 0, false}
+};
 
 /* True in every backend forked from a postmaster that preloaded us. */
 bool		tinytemp_preloaded = false;
@@ -66,6 +78,62 @@ _PG_init(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("tinytemp.policy",
+							 "Placement policy of claims and of the planner.",
+							 "fifo: strict arrival order within priority classes; tinytemp: shortest predicted runtime first with aging, dominant resource fairness, backfill and preemption.",
+							 &tinytemp_policy,
+							 TINYTEMP_POLICY_TINYTEMP, policy_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("tinytemp.aging_rate",
+							 "Seconds of estimated runtime forgiven for each second a job waits.",
+							 "Within a priority class the tinytemp policy ranks jobs by estimated runtime minus aging_rate times their wait.",
+							 &tinytemp_aging_rate,
+							 1.0, 0.0, 1e6,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.preempt_grace",
+							"Time a preempted job has to save a checkpoint before it is forced back to pending.",
+							NULL,
+							&tinytemp_preempt_grace_ms,
+							30000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.max_preemptions",
+							"How many times one job may be preempted.",
+							NULL,
+							&tinytemp_max_preemptions,
+							3, 0, 1000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.placement_timeout",
+							"How long a ready job may stay without any worker able to take it before it fails as unschedulable.",
+							"0 never fails a job for this; tinytemp_enqueue's placement_timeout overrides it per job.",
+							&tinytemp_placement_timeout_ms,
+							900000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.reservation_horizon",
+							"How long a backfill reservation lets shorter jobs use the reserved resources.",
+							"Past it, the reserved workers take no backfill until the reserved job starts.",
+							&tinytemp_reservation_horizon_ms,
+							3600000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("tinytemp.clock",
+							   "Virtual time that tinytemp functions use instead of now(), for the simulator.",
+							   "Empty: the real time.",
+							   &tinytemp_clock,
+							   "",
+							   PGC_SUSET, 0,
+							   tinytemp_clock_check, tinytemp_clock_assign, NULL);
+
 	/* PGC_POSTMASTER variables may only be defined while preloading. */
 	if (!process_shared_preload_libraries_in_progress)
 	{
@@ -100,4 +168,15 @@ tinytemp_lock(TinytempLockSpace space, uint64 key)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key,
 						 0x7400 + (int) space);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* As tinytemp_lock, but give up at once when another transaction holds it. */
+bool
+tinytemp_try_lock(TinytempLockSpace space, uint64 key)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32), (uint32) key,
+						 0x7400 + (int) space);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }

@@ -13,6 +13,8 @@
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
 
 /*
  * SQLSTATEs of tinytemp's own errors, in class "TT".  Input that is merely
@@ -21,6 +23,13 @@
 #define ERRCODE_TINYTEMP_UNKNOWN_WORKER		MAKE_SQLSTATE('T','T','0','0','1')
 #define ERRCODE_TINYTEMP_UNKNOWN_JOB		MAKE_SQLSTATE('T','T','0','0','2')
 #define ERRCODE_TINYTEMP_LEASE_LOST			MAKE_SQLSTATE('T','T','0','0','3')
+
+/* Values of tinytemp.policy */
+typedef enum TinytempPolicy
+{
+	TINYTEMP_POLICY_FIFO,
+	TINYTEMP_POLICY_TINYTEMP
+} TinytempPolicy;
 
 /* The channel that tinytemp_enqueue notifies, with the queue as payload. */
 #define TINYTEMP_NOTIFY_CHANNEL "tinytemp_jobs"
@@ -33,15 +42,29 @@ extern int	tinytemp_naptime_ms;
 extern int	tinytemp_retrain_after;
 extern char *tinytemp_database;
 extern bool tinytemp_preloaded;
+extern int	tinytemp_policy;
+extern double tinytemp_aging_rate;
+extern int	tinytemp_preempt_grace_ms;
+extern int	tinytemp_max_preemptions;
+extern int	tinytemp_placement_timeout_ms;
+extern int	tinytemp_reservation_horizon_ms;
+extern char *tinytemp_clock;
 
 /* Lock spaces for tinytemp's transaction-level advisory locks. */
 typedef enum TinytempLockSpace
 {
 	TINYTEMP_LOCK_WORKER = 1,	/* one worker's claims, keyed by worker id */
-	TINYTEMP_LOCK_WORKER_NAME	/* registrations of one name, keyed by hash */
+	TINYTEMP_LOCK_WORKER_NAME,	/* registrations of one name, keyed by hash */
+	TINYTEMP_LOCK_PLANNER		/* the planner's pass, key 0 */
 } TinytempLockSpace;
 
 extern void tinytemp_lock(TinytempLockSpace space, uint64 key);
+extern bool tinytemp_try_lock(TinytempLockSpace space, uint64 key);
+
+/* clock.c */
+extern TimestampTz tinytemp_now(void);
+extern bool tinytemp_clock_check(char **newval, void **extra, GucSource source);
+extern void tinytemp_clock_assign(const char *newval, void *extra);
 
 /* util.c */
 extern SPIPlanPtr tinytemp_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
@@ -50,12 +73,99 @@ extern void tinytemp_require_positive(int64 value, const char *name);
 extern void tinytemp_require_nonnegative(int64 value, const char *name);
 extern void tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 int expected);
+extern int64 tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt);
+extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
+extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
+											TimestampTz dflt);
+extern char *tinytemp_get_text(HeapTuple tuple, TupleDesc desc, int col);
 
 /* workers.c */
 extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
+extern int	tinytemp_release_stale_assignments(void);
+
+/* planner.c */
+extern int	tinytemp_schedule_pass(void);
+
+
+/* A stored job as the predictor sees it: NULL strings, negative numbers for NULL. */
+typedef struct TinytempJobSpec
+{
+	const char *job_type;
+	const char *model;
+	const char *gpu_type;
+	double		dataset_size;
+	double		epochs;
+	double		batch_size;
+	double		cpus;
+	double		gpus;
+	double		memory_mb;
+} TinytempJobSpec;
+
+/* policy.c: the placement policy, on plain structs */
+typedef struct TinytempResources
+{
+	int64		cpus;
+	int64		memory_mb;
+	int64		gpus;
+} TinytempResources;
+
+/* Resources held back on a worker for job_id from start_at; planned at since. */
+typedef struct TinytempReservation
+{
+	int64		job_id;
+	TimestampTz start_at;
+	TimestampTz since;
+	TinytempResources held;
+} TinytempReservation;
+
+/* A tenant's resources held by its assigned and running jobs. */
+typedef struct TinytempTenant
+{
+	char	   *name;
+	TinytempResources used;
+} TinytempTenant;
+
+/* A job a claim could take. */
+typedef struct TinytempCandidate
+{
+	int64		id;
+	int			tenant;			/* index into the tenants array */
+	int32		priority;
+	TinytempResources req;
+	double		est_here;		/* estimated seconds on this worker, -1 unknown */
+	double		score;
+	bool		taken;
+} TinytempCandidate;
+
+/* A running job: what it holds and when it is expected to end. */
+typedef struct TinytempRunning
+{
+	TinytempResources held;
+	TimestampTz end_at;
+} TinytempRunning;
+
+extern bool tinytemp_fits(const TinytempResources *req, const TinytempResources *avail);
+extern bool tinytemp_gpu_type_matches(int64 gpus, const char *gpu_type, const char *worker_gpu_type);
+extern void tinytemp_resources_sub(TinytempResources *a, const TinytempResources *b);
+extern void tinytemp_resources_add(TinytempResources *a, const TinytempResources *b);
+extern bool tinytemp_reservations_allow(int64 job_id, const TinytempResources *req, double est_here,
+										const TinytempResources *avail,
+										const TinytempReservation *res, int nres, TimestampTz now);
+extern double tinytemp_score(double rank_key, double est, double est_here);
+extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
+extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
+							const TinytempReservation *res, int nres,
+							TinytempTenant *tenants, const TinytempResources *total,
+							int max_jobs, TimestampTz now);
+extern double tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
+								  const char *worker_gpu_type, double worker_speed);
+extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
+										 const TinytempRunning *running, int nrunning,
+										 TimestampTz now);
 
 /* predictor.c */
+extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
 extern void tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 							 double *seconds);

@@ -4,6 +4,10 @@
  */
 #include "tinytemp.h"
 
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
 /* Return the cached plan for sql, preparing and keeping it on first use. */
 SPIPlanPtr
 tinytemp_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes)
@@ -67,4 +71,62 @@ tinytemp_require_nonnegative(int64 value, const char *name)
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("%s must not be negative", name),
 				errdetail("The value given was " INT64_FORMAT ".", value));
+}
+
+/* Column `col` (from 1) of an SPI row as int64, or dflt when NULL. */
+int64
+tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	if (isnull)
+		return dflt;
+	switch (SPI_gettypeid(desc, col))
+	{
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return DatumGetInt64(d);
+		case NUMERICOID:
+			return DatumGetInt64(DirectFunctionCall1(numeric_int8, d));
+		default:
+			elog(ERROR, "column %d is not an integer", col);
+	}
+	return dflt;
+}
+
+/* Column `col` of an SPI row as float8, or dflt when NULL. */
+double
+tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	if (isnull)
+		return dflt;
+	if (SPI_gettypeid(desc, col) != FLOAT8OID)
+		elog(ERROR, "column %d is not float8", col);
+	return DatumGetFloat8(d);
+}
+
+/* Column `col` of an SPI row as a timestamptz, or dflt when NULL. */
+TimestampTz
+tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col, TimestampTz dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	if (isnull)
+		return dflt;
+	if (SPI_gettypeid(desc, col) != TIMESTAMPTZOID)
+		elog(ERROR, "column %d is not timestamptz", col);
+	return DatumGetTimestampTz(d);
+}
+
+/* Column `col` of an SPI row as a C string (NULL when NULL), in the current context. */
+char *
+tinytemp_get_text(HeapTuple tuple, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tuple, desc, col);
 }

@@ -32,8 +32,8 @@ PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
 	"    worker_id = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
 	"                THEN x.worker_id END," \
 	"    finished_at = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
-	"                  THEN now() END," \
-	"    lease_until = NULL, run_after = now(), last_error = $1, updated_at = now()" \
+	"                  THEN tinytemp.now() END," \
+	"    lease_until = NULL, run_after = tinytemp.now(), last_error = $1, updated_at = tinytemp.now()" \
 	"  FROM x WHERE j.id = x.id" \
 	"  RETURNING j.id, j.state, j.queue, x.worker_id AS old_worker, x.attempts" \
 	"), h AS (" \
@@ -166,7 +166,7 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&retire_plan,
 									   "WITH r AS ("
-									   "  UPDATE tinytemp.workers SET state = 'retired', retired_at = now()"
+									   "  UPDATE tinytemp.workers SET state = 'retired', retired_at = tinytemp.now()"
 									   "  WHERE name = $1 AND state = 'active' RETURNING id"
 									   ") SELECT array_agg(id) FROM r",
 									   1, retire_types),
@@ -209,9 +209,33 @@ tinytemp_expire_leases_internal(void)
 	values[0] = CStringGetTextDatum("lease expired");
 	values[1] = CStringGetTextDatum("lease_expired");
 	return requeue(tinytemp_plan(&plan,
-								 REQUEUE_SQL("state = 'running' AND lease_until < now()",
+								 REQUEUE_SQL("state = 'running' AND lease_until < tinytemp.now()",
 											 "ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED"),
 								 2, argtypes),
+				   values);
+}
+
+/*
+ * Put back to pending the gangs of which a member was assigned to a worker
+ * that has not claimed it within a lease: the worker is gone or stuck, and
+ * the whole gang is planned again.  SPI must be connected.
+ */
+int
+tinytemp_release_stale_assignments(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, FLOAT8OID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum("assigned worker did not claim");
+	values[1] = CStringGetTextDatum("assignment_expired");
+	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	return requeue(tinytemp_plan(&plan,
+								 REQUEUE_SQL("state = 'assigned' AND gang_id IN ("
+											 "  SELECT gang_id FROM tinytemp.jobs WHERE state = 'assigned'"
+											 "  AND assigned_at < tinytemp.now() - make_interval(secs => $3))",
+											 "FOR UPDATE SKIP LOCKED"),
+								 3, argtypes),
 				   values);
 }
 

@@ -1,0 +1,839 @@
+/*
+ * planner.c
+ *	  The planner's pass, run by the background worker after each lease
+ *	  check and by tinytemp_schedule() (the simulator calls it directly):
+ *
+ *	  1. force back the preempted jobs whose grace period ran out;
+ *	  2. release gang members assigned to a worker that never claimed them;
+ *	  3. fail the jobs whose dependency failed, and the jobs no worker can
+ *		 take within their placement timeout ('unschedulable');
+ *	  4. walk the ready jobs in the policy's order, as the claims will take
+ *		 them, and
+ *		 - start gangs: when gang_size distinct workers can each fit a
+ *		   member, mark the members 'assigned' to them, all in one
+ *		   statement, so a gang is placed whole or not at all and two gangs
+ *		   never hold parts of the same workers (no deadlock);
+ *		 - under 'fifo', stop at the first job that cannot start;
+ *		 - under 'tinytemp', reserve resources for the highest-ranked job
+ *		   that cannot start yet, on the workers where it is predicted to
+ *		   fit soonest, from then on (backfill: see policy.c), and preempt
+ *		   lower-priority running jobs for a job of a higher class.
+ *
+ * Only one pass runs at a time (a try-lock: a second caller skips), and the
+ * pass takes each worker's claim lock, without waiting, before assigning to
+ * it, so that it never spends resources a concurrent claim is spending.
+ */
+#include "tinytemp.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+PG_FUNCTION_INFO_V1(tinytemp_schedule);
+
+/* How many ready jobs (gangs counting once per member) one pass looks at. */
+#define PLAN_WINDOW 2000
+/* How many jobs one pass may start preemptions for. */
+#define MAX_PREEMPTORS_PER_PASS 8
+
+/* What the pass did, for its caller. */
+typedef struct PassCounts
+{
+	int			expired;
+	int			released;
+	int			forced_preemptions;
+	int			dependency_failed;
+	int			unschedulable;
+	int			gangs_assigned;
+	int			reservations;
+	int			preemptions_requested;
+} PassCounts;
+
+/* A running (or assigned) job, as the planner sees it. */
+typedef struct PlanJob
+{
+	int64		id;
+	int32		priority;
+	TinytempRunning run;
+	TimestampTz started_at;
+	int			preemptions;
+	bool		preempt_requested;
+	bool		in_gang;
+} PlanJob;
+
+typedef struct PlanWorker
+{
+	int64		id;
+	TinytempResources capacity;
+	TinytempResources avail;	/* free now, less what this pass placed */
+	TinytempResources free_now; /* free now */
+	char	   *gpu_type;
+	double		speed;
+	PlanJob    *jobs;			/* by predicted end */
+	int			njobs;
+	TinytempRunning *running;	/* the same, for policy.c */
+	TinytempReservation res[MAX_PREEMPTORS_PER_PASS + 1];
+	int			nres;
+} PlanWorker;
+
+/* A ready job, or a gang's pending members. */
+typedef struct PlanUnit
+{
+	int64		id;				/* the job's, or the gang's first member's */
+	int			size;
+	int64	   *members;
+	int32		priority;
+	TinytempResources req;		/* per member */
+	TinytempJobSpec spec;
+	double		runtime_estimate_s;	/* -1: none */
+} PlanUnit;
+
+/* ---------- housekeeping ---------- */
+
+/* Run a statement that reports how many rows it handled in its first column. */
+static int
+run_counting(SPIPlanPtr plan, Datum *values)
+{
+	bool		isnull;
+
+	tinytemp_spi_execute(plan, values, NULL, SPI_OK_SELECT);
+	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											 &isnull));
+}
+
+/* Put back to pending the preempted jobs that did not checkpoint within the grace period. */
+static int
+force_preemptions(void)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH x AS ("
+		"  SELECT id, worker_id FROM tinytemp.jobs"
+		"  WHERE state = 'running'"
+		"    AND preempt_requested_at <= tinytemp.now() - make_interval(secs => $1)"
+		"  FOR UPDATE SKIP LOCKED"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'pending', worker_id = NULL, lease_until = NULL,"
+		"    attempts = j.attempts - 1, preemptions = j.preemptions + 1,"
+		"    preempt_requested_at = NULL, predicted_end_at = NULL, run_after = tinytemp.now(),"
+		"    updated_at = tinytemp.now()"
+		"  FROM x WHERE j.id = x.id"
+		"  RETURNING j.id, x.worker_id, j.preemptions"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'preempted', worker_id,"
+		"    jsonb_build_object('preemptions', preemptions, 'forced', true) FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum(tinytemp_preempt_grace_ms / 1000.0)};
+
+	return run_counting(tinytemp_plan(&plan, sql, 1, argtypes), values);
+}
+
+/*
+ * Fail the pending jobs that depend on a job that failed or was cancelled,
+ * and so on down each pipeline.
+ */
+static int
+fail_broken_dependencies(void)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH x AS ("
+		"  SELECT j.id FROM tinytemp.jobs j"
+		"  WHERE j.state = 'pending' AND j.depends_on IS NOT NULL"
+		"    AND EXISTS (SELECT FROM tinytemp.jobs d"
+		"                WHERE d.id = ANY (j.depends_on) AND d.state IN ('failed', 'cancelled'))"
+		"  FOR UPDATE SKIP LOCKED"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'failed', finished_at = tinytemp.now(),"
+		"    last_error = 'dependency failed', updated_at = tinytemp.now()"
+		"  FROM x WHERE j.id = x.id"
+		"  RETURNING j.id, j.depends_on"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
+		"  SELECT id, 'dead_lettered', jsonb_build_object('reason', 'dependency failed',"
+		"    'dependencies', to_jsonb(depends_on)) FROM u"
+		") SELECT count(*) FROM u";
+	int			total = 0;
+	int			n;
+
+	do
+	{
+		n = run_counting(tinytemp_plan(&plan, sql, 0, NULL), NULL);
+		total += n;
+	} while (n > 0);
+	return total;
+}
+
+/*
+ * Note when each pending job's request stopped fitting every active worker
+ * (or fewer workers than its gang needs), and fail those that stayed so
+ * for their placement timeout.
+ */
+static int
+fail_unschedulable(void)
+{
+	static SPIPlanPtr mark_plan = NULL;
+	static SPIPlanPtr fail_plan = NULL;
+	static const char *mark_sql =
+		"WITH s AS ("
+		"  SELECT DISTINCT cpus, memory_mb, gpus, gpu_type, gang_size FROM tinytemp.jobs"
+		"  WHERE state = 'pending'"
+		"), f AS ("
+		"  SELECT s.*, (SELECT count(*) FROM tinytemp.workers w"
+		"               WHERE w.state = 'active' AND w.cpus >= s.cpus AND w.memory_mb >= s.memory_mb"
+		"                 AND w.gpus >= s.gpus"
+		"                 AND (s.gpus = 0 OR s.gpu_type IS NULL OR s.gpu_type = w.gpu_type))"
+		"    >= s.gang_size AS fits"
+		"  FROM s"
+		") UPDATE tinytemp.jobs j SET unschedulable_since ="
+		"    CASE WHEN f.fits THEN NULL ELSE tinytemp.now() END"
+		"  FROM f"
+		"  WHERE j.state = 'pending' AND j.cpus = f.cpus AND j.memory_mb = f.memory_mb"
+		"    AND j.gpus = f.gpus AND j.gpu_type IS NOT DISTINCT FROM f.gpu_type"
+		"    AND j.gang_size = f.gang_size AND (j.unschedulable_since IS NULL) <> f.fits";
+	static const char *fail_sql =
+		"WITH x AS ("
+		"  SELECT id, coalesce(placement_timeout, make_interval(secs => $1)) AS timeout"
+		"  FROM tinytemp.jobs"
+		"  WHERE state = 'pending' AND unschedulable_since IS NOT NULL"
+		"  FOR UPDATE SKIP LOCKED"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'failed', finished_at = tinytemp.now(),"
+		"    last_error = 'unschedulable', updated_at = tinytemp.now()"
+		"  FROM x WHERE j.id = x.id AND x.timeout > interval '0'"
+		"    AND j.unschedulable_since + x.timeout <= tinytemp.now()"
+		"    AND j.run_after + x.timeout <= tinytemp.now()"
+		"  RETURNING j.id, x.timeout"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
+		"  SELECT id, 'dead_lettered', jsonb_build_object('reason', 'unschedulable',"
+		"    'placement_timeout_s', extract(epoch FROM timeout)) FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum(tinytemp_placement_timeout_ms / 1000.0)};
+
+	tinytemp_spi_execute(tinytemp_plan(&mark_plan, mark_sql, 0, NULL), NULL, NULL, SPI_OK_UPDATE);
+	return run_counting(tinytemp_plan(&fail_plan, fail_sql, 1, argtypes), values);
+}
+
+/* ---------- the state the walk plans on ---------- */
+
+/* Order of running jobs by predicted end. */
+static int
+plan_job_cmp(const void *a, const void *b)
+{
+	const PlanJob *x = a;
+	const PlanJob *y = b;
+
+	if (x->run.end_at != y->run.end_at)
+		return x->run.end_at < y->run.end_at ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+/* Load the active workers with what they hold, and their running jobs. */
+static PlanWorker *
+read_workers(int *nworkers, TimestampTz now)
+{
+	static SPIPlanPtr worker_plan = NULL;
+	static SPIPlanPtr job_plan = NULL;
+	static const char *worker_sql =
+		"SELECT w.id, w.cpus, w.memory_mb, w.gpus, w.gpu_type, w.speed,"
+		"  w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
+		"  w.gpus - coalesce(sum(h.gpus), 0)"
+		" FROM tinytemp.workers w"
+		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		" WHERE w.state = 'active'"
+		" GROUP BY w.id ORDER BY w.id";
+	static const char *job_sql =
+		"SELECT worker_id, id, priority, cpus, memory_mb, gpus,"
+		"  coalesce(predicted_end_at, tinytemp.now()"
+		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8))),"
+		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL,"
+		"  gang_id IS NOT NULL"
+		" FROM tinytemp.jobs WHERE state IN ('assigned', 'running')"
+		" ORDER BY worker_id";
+	PlanWorker *workers;
+	int			n;
+
+	tinytemp_spi_execute(tinytemp_plan(&worker_plan, worker_sql, 0, NULL), NULL, NULL,
+						 SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	workers = palloc0(sizeof(PlanWorker) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		PlanWorker *w = &workers[i];
+
+		w->id = tinytemp_get_int64(t, d, 1, 0);
+		w->capacity.cpus = tinytemp_get_int64(t, d, 2, 0);
+		w->capacity.memory_mb = tinytemp_get_int64(t, d, 3, 0);
+		w->capacity.gpus = tinytemp_get_int64(t, d, 4, 0);
+		w->gpu_type = tinytemp_get_text(t, d, 5);
+		w->speed = tinytemp_get_float8(t, d, 6, 1.0);
+		w->free_now.cpus = tinytemp_get_int64(t, d, 7, 0);
+		w->free_now.memory_mb = tinytemp_get_int64(t, d, 8, 0);
+		w->free_now.gpus = tinytemp_get_int64(t, d, 9, 0);
+		w->avail = w->free_now;
+		w->jobs = palloc0(sizeof(PlanJob));
+	}
+
+	tinytemp_spi_execute(tinytemp_plan(&job_plan, job_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		worker_id = tinytemp_get_int64(t, d, 1, 0);
+		PlanWorker *w = NULL;
+		PlanJob    *j;
+
+		for (int i = 0; i < n && w == NULL; i++)
+			if (workers[i].id == worker_id)
+				w = &workers[i];
+		if (w == NULL)
+			continue;			/* a retired worker's job, released elsewhere */
+		w->jobs = repalloc(w->jobs, sizeof(PlanJob) * (w->njobs + 1));
+		j = &w->jobs[w->njobs++];
+		j->id = tinytemp_get_int64(t, d, 2, 0);
+		j->priority = (int32) tinytemp_get_int64(t, d, 3, 0);
+		j->run.held.cpus = tinytemp_get_int64(t, d, 4, 0);
+		j->run.held.memory_mb = tinytemp_get_int64(t, d, 5, 0);
+		j->run.held.gpus = tinytemp_get_int64(t, d, 6, 0);
+		j->run.end_at = Max(tinytemp_get_timestamptz(t, d, 7, now), now);
+		j->started_at = tinytemp_get_timestamptz(t, d, 8, now);
+		j->preemptions = (int) tinytemp_get_int64(t, d, 9, 0);
+		j->preempt_requested = DatumGetBool(SPI_getbinval(t, d, 10, &(bool){false}));
+		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		PlanWorker *w = &workers[i];
+
+		qsort(w->jobs, w->njobs, sizeof(PlanJob), plan_job_cmp);
+		w->running = palloc(sizeof(TinytempRunning) * Max(w->njobs, 1));
+		for (int k = 0; k < w->njobs; k++)
+			w->running[k] = w->jobs[k].run;
+	}
+	*nworkers = n;
+	return workers;
+}
+
+/*
+ * Load the ready jobs in the policy's order, a gang's pending members as
+ * one unit (a gang is ready when none of its members holds a worker).
+ */
+static PlanUnit *
+read_units(int *nunits)
+{
+	static SPIPlanPtr plans[2] = {NULL, NULL};
+	static const char *sql_head =
+		"SELECT j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus,"
+		"  j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id"
+		" FROM tinytemp.jobs j"
+		" WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
+		"  AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d"
+		"       WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
+		"  AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m"
+		"       WHERE m.gang_id = j.gang_id AND m.state IN ('assigned', 'running')))";
+	int			fifo = tinytemp_policy == TINYTEMP_POLICY_FIFO;
+	char	   *sql;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(PLAN_WINDOW)};
+	PlanUnit   *units;
+	int			n = 0;
+
+	if (plans[fifo] == NULL)
+		sql = psprintf("%s ORDER BY j.priority DESC, %s LIMIT $1", sql_head,
+					   fifo ? "coalesce(j.gang_id, j.id), j.id" :
+					   "j.rank_key, coalesce(j.gang_id, j.id), j.id");
+	else
+		sql = NULL;
+	tinytemp_spi_execute(tinytemp_plan(&plans[fifo], sql, 1, argtypes), values, NULL,
+						 SPI_OK_SELECT);
+	units = palloc0(sizeof(PlanUnit) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		gang_id = tinytemp_get_int64(t, d, 13, 0);
+		PlanUnit   *u;
+
+		if (gang_id != 0 && n > 0 && units[n - 1].id == gang_id)
+		{
+			u = &units[n - 1];
+			u->members[u->size++] = tinytemp_get_int64(t, d, 1, 0);
+			continue;
+		}
+		u = &units[n++];
+		u->id = gang_id != 0 ? gang_id : tinytemp_get_int64(t, d, 1, 0);
+		u->members = palloc(sizeof(int64) * (gang_id != 0 ? SPI_processed - r : 1));
+		u->members[0] = tinytemp_get_int64(t, d, 1, 0);
+		u->size = 1;
+		u->spec.job_type = tinytemp_get_text(t, d, 2);
+		u->spec.model = tinytemp_get_text(t, d, 3);
+		u->spec.dataset_size = (double) tinytemp_get_int64(t, d, 4, -1);
+		u->spec.epochs = (double) tinytemp_get_int64(t, d, 5, -1);
+		u->spec.batch_size = (double) tinytemp_get_int64(t, d, 6, -1);
+		u->spec.cpus = (double) tinytemp_get_int64(t, d, 7, -1);
+		u->spec.gpus = (double) tinytemp_get_int64(t, d, 8, -1);
+		u->spec.gpu_type = tinytemp_get_text(t, d, 9);
+		u->spec.memory_mb = (double) tinytemp_get_int64(t, d, 10, -1);
+		u->priority = (int32) tinytemp_get_int64(t, d, 11, 0);
+		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);
+		u->req.cpus = (int64) u->spec.cpus;
+		u->req.memory_mb = (int64) u->spec.memory_mb;
+		u->req.gpus = (int64) u->spec.gpus;
+	}
+	*nunits = n;
+	return units;
+}
+
+/* Whether worker w could ever run a member of unit u. */
+static bool
+capable(const PlanWorker *w, const PlanUnit *u)
+{
+	return tinytemp_fits(&u->req, &w->capacity) &&
+		tinytemp_gpu_type_matches(u->req.gpus, u->spec.gpu_type, w->gpu_type);
+}
+
+/*
+ * How badly u's member fits what w has left: the shares of w's capacity
+ * it would leave idle, GPUs counting most, and a CPU job on a GPU worker
+ * worst of all, so that CPU work does not strand GPUs.  Lower is better.
+ */
+static double
+fit_waste(const PlanWorker *w, const PlanUnit *u)
+{
+	double		waste = 0;
+
+	if (w->capacity.gpus > 0)
+		waste += 4.0 * (w->avail.gpus - u->req.gpus) / w->capacity.gpus;
+	if (u->req.gpus == 0 && w->capacity.gpus > 0)
+		waste += 8.0;
+	waste += (double) (w->avail.cpus - u->req.cpus) / Max(w->capacity.cpus, 1);
+	waste += (double) (w->avail.memory_mb - u->req.memory_mb) / Max(w->capacity.memory_mb, 1);
+	return waste;
+}
+
+/* Order of candidate workers by a per-worker key. */
+typedef struct WorkerKey
+{
+	int			index;
+	double		key;
+} WorkerKey;
+
+static int
+worker_key_cmp(const void *a, const void *b)
+{
+	const WorkerKey *x = a;
+	const WorkerKey *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->index - y->index;
+}
+
+/*
+ * The workers where a member of u can start now (fits what is left, and
+ * the reservations there allow it), best fit first; returns how many.
+ */
+static int
+workers_fitting_now(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
+					WorkerKey *out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nworkers; i++)
+	{
+		PlanWorker *w = &workers[i];
+		double		est;
+
+		if (!capable(w, u) || !tinytemp_fits(&u->req, &w->avail))
+			continue;
+		est = w->nres == 0 ? -1 :
+			tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
+		if (!tinytemp_reservations_allow(u->id, &u->req, est, &w->avail, w->res, w->nres, now))
+			continue;
+		out[n].index = i;
+		out[n].key = fit_waste(w, u);
+		n++;
+	}
+	qsort(out, n, sizeof(WorkerKey), worker_key_cmp);
+	return n;
+}
+
+/* ---------- decisions ---------- */
+
+/*
+ * Mark a gang's members 'assigned' to the chosen workers, in one
+ * statement.  Fails (changing nothing) when one of the workers is busy
+ * claiming: the gang waits for the next pass.
+ */
+static bool
+assign_gang(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH a AS ("
+		"  SELECT * FROM unnest($1, $2) a(id, worker_id)"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'assigned', worker_id = a.worker_id,"
+		"    assigned_at = tinytemp.now(), updated_at = tinytemp.now(), unschedulable_since = NULL"
+		"  FROM a WHERE j.id = a.id AND j.state = 'pending'"
+		"  RETURNING j.id, j.worker_id, j.gang_id, j.gang_rank"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'assigned', worker_id, jsonb_build_object('gang_id', gang_id,"
+		"    'gang_rank', gang_rank) FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum	   *ids = palloc(sizeof(Datum) * u->size);
+	Datum	   *wids = palloc(sizeof(Datum) * u->size);
+
+	for (int k = 0; k < u->size; k++)
+		if (!tinytemp_try_lock(TINYTEMP_LOCK_WORKER, (uint64) workers[chosen[k].index].id))
+			return false;
+	for (int k = 0; k < u->size; k++)
+	{
+		ids[k] = Int64GetDatum(u->members[k]);
+		wids[k] = Int64GetDatum(workers[chosen[k].index].id);
+	}
+	values[0] = PointerGetDatum(construct_array(ids, u->size, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(wids, u->size, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (run_counting(tinytemp_plan(&plan, sql, 2, argtypes), values) != u->size)
+		elog(ERROR, "gang " INT64_FORMAT " changed while it was being assigned", u->id);
+	return true;
+}
+
+/* Record reservations for u on the chosen workers from start_at. */
+static void
+reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, TimestampTz start_at,
+		const char *reason, TimestampTz since)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"INSERT INTO tinytemp.reservations"
+		"  (job_id, worker_id, start_at, cpus, memory_mb, gpus, reason, since)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+	Oid			argtypes[8] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID,
+	TEXTOID, TIMESTAMPTZOID};
+	Datum		values[8];
+
+	for (int k = 0; k < u->size; k++)
+	{
+		PlanWorker *w = &workers[chosen[k].index];
+		TinytempReservation *r;
+
+		if (w->nres >= (int) lengthof(w->res))
+			continue;
+		r = &w->res[w->nres++];
+		r->job_id = u->id;
+		r->start_at = start_at;
+		r->since = since;
+		r->held = u->req;
+		values[0] = Int64GetDatum(u->id);
+		values[1] = Int64GetDatum(w->id);
+		values[2] = TimestampTzGetDatum(start_at);
+		values[3] = Int32GetDatum((int32) u->req.cpus);
+		values[4] = Int64GetDatum(u->req.memory_mb);
+		values[5] = Int32GetDatum((int32) u->req.gpus);
+		values[6] = CStringGetTextDatum(reason);
+		values[7] = TimestampTzGetDatum(since);
+		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 8, argtypes), values, NULL, SPI_OK_INSERT);
+	}
+}
+
+/*
+ * Reserve for u, the highest-ranked job that cannot start, the workers
+ * where it is predicted to fit soonest: a worker frees resources as its
+ * running jobs reach their predicted ends.  Returns false when fewer
+ * workers than u needs could ever run it.
+ */
+static bool
+reserve_earliest(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
+				 TimestampTz since)
+{
+	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
+	int			n = 0;
+	TimestampTz start_at = now;
+
+	for (int i = 0; i < nworkers; i++)
+	{
+		TimestampTz t;
+
+		if (!capable(&workers[i], u))
+			continue;
+		t = tinytemp_earliest_fit(&u->req, workers[i].free_now, workers[i].running,
+								  workers[i].njobs, now);
+		if (t == DT_NOEND)
+			continue;
+		keys[n].index = i;
+		keys[n].key = (double) (t - now);
+		n++;
+	}
+	if (n < u->size)
+		return false;
+	qsort(keys, n, sizeof(WorkerKey), worker_key_cmp);
+	for (int k = 0; k < u->size; k++)
+		start_at = Max(start_at, now + (TimestampTz) keys[k].key);
+	reserve(workers, u, keys, start_at, "backfill", since);
+	return true;
+}
+
+/*
+ * Preempt for u, of a higher class than some running jobs: on the workers
+ * where the fewest running jobs of lower classes (never a gang member, nor
+ * a job preempted tinytemp.max_preemptions times already) would make room
+ * for a member, ask those jobs to stop (heartbeat answers 'preempt'), and
+ * reserve the room for u.  Jobs already asked count as room to come, so a
+ * job is not preempted twice for the same need.  Returns how many jobs it
+ * asked to stop, or -1 when preemption cannot make room.
+ */
+static int
+preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
+			TimestampTz since)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH u AS ("
+		"  UPDATE tinytemp.jobs SET preempt_requested_at = tinytemp.now()"
+		"  WHERE id = ANY ($1) AND state = 'running' AND preempt_requested_at IS NULL"
+		"  RETURNING id, worker_id, priority"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'preempt_requested', worker_id, jsonb_build_object('for_job', $2,"
+		"    'priority', priority, 'for_priority', $3) FROM u"
+		") SELECT count(*) FROM u";
+	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, INT4OID};
+	Datum		values[3];
+	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
+	int		  **victims = palloc0(sizeof(int *) * Max(nworkers, 1));
+	int		   *nvictims = palloc0(sizeof(int) * Max(nworkers, 1));
+	Datum	   *ids;
+	int			nids = 0;
+	int			n = 0;
+
+	for (int i = 0; i < nworkers; i++)
+	{
+		PlanWorker *w = &workers[i];
+		TinytempResources room = w->free_now;
+		bool		*used = palloc0(sizeof(bool) * Max(w->njobs, 1));
+
+		if (!capable(w, u))
+			continue;
+		for (int k = 0; k < w->njobs; k++)
+			if (w->jobs[k].preempt_requested)
+				tinytemp_resources_add(&room, &w->jobs[k].run.held);
+		victims[i] = palloc(sizeof(int) * Max(w->njobs, 1));
+		/* Lowest class first, then the most recently started: the least work lost. */
+		while (!tinytemp_fits(&u->req, &room))
+		{
+			int			best = -1;
+
+			for (int k = 0; k < w->njobs; k++)
+			{
+				PlanJob    *j = &w->jobs[k];
+
+				if (used[k] || j->preempt_requested || j->in_gang ||
+					j->priority >= u->priority || j->preemptions >= tinytemp_max_preemptions)
+					continue;
+				if (best < 0 || j->priority < w->jobs[best].priority ||
+					(j->priority == w->jobs[best].priority &&
+					 j->started_at > w->jobs[best].started_at))
+					best = k;
+			}
+			if (best < 0)
+				break;
+			used[best] = true;
+			victims[i][nvictims[i]++] = best;
+			tinytemp_resources_add(&room, &w->jobs[best].run.held);
+		}
+		if (!tinytemp_fits(&u->req, &room))
+			continue;
+		keys[n].index = i;
+		keys[n].key = nvictims[i] + fit_waste(w, u) / 100.0;
+		n++;
+	}
+	if (n < u->size)
+		return -1;
+	qsort(keys, n, sizeof(WorkerKey), worker_key_cmp);
+
+	ids = palloc(sizeof(Datum) * Max(nworkers, 1) * 1);
+	for (int k = 0; k < u->size; k++)
+	{
+		int			i = keys[k].index;
+
+		ids = repalloc(ids, sizeof(Datum) * (nids + nvictims[i] + 1));
+		for (int v = 0; v < nvictims[i]; v++)
+		{
+			PlanJob    *j = &workers[i].jobs[victims[i][v]];
+
+			j->preempt_requested = true;
+			ids[nids++] = Int64GetDatum(j->id);
+		}
+	}
+	reserve(workers, u, keys,
+			now + (TimestampTz) tinytemp_preempt_grace_ms * 1000, "preemption", since);
+	if (nids == 0)
+		return 0;
+	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = Int64GetDatum(u->id);
+	values[2] = Int32GetDatum(u->priority);
+	return run_counting(tinytemp_plan(&plan, sql, 3, argtypes), values);
+}
+
+/*
+ * When each job that holds reservations first got one, so that a
+ * reservation keeps its age from pass to pass; then clear them all for
+ * this pass to plan anew.
+ */
+static void
+take_reservations(int64 **job_ids, TimestampTz **since, int *n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH d AS (DELETE FROM tinytemp.reservations RETURNING job_id, since)"
+		" SELECT job_id, min(since) FROM d GROUP BY job_id";
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	*n = (int) SPI_processed;
+	*job_ids = palloc(sizeof(int64) * Max(*n, 1));
+	*since = palloc(sizeof(TimestampTz) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		(*job_ids)[i] = tinytemp_get_int64(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, 0);
+		(*since)[i] = tinytemp_get_timestamptz(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, 0);
+	}
+}
+
+/* Walk the ready jobs in the policy's order and place, reserve or preempt. */
+static void
+plan_placements(PassCounts *counts)
+{
+	TimestampTz now = tinytemp_now();
+	int64	   *old_jobs;
+	TimestampTz *old_since;
+	int			nold;
+	PlanWorker *workers;
+	int			nworkers;
+	PlanUnit   *units;
+	int			nunits;
+	WorkerKey  *keys;
+	bool		reserved = false;
+	int			preemptors = 0;
+	int32		lowest_running = PG_INT32_MAX;
+
+	take_reservations(&old_jobs, &old_since, &nold);
+	workers = read_workers(&nworkers, now);
+	units = read_units(&nunits);
+	if (nworkers == 0 || nunits == 0)
+		return;
+	keys = palloc(sizeof(WorkerKey) * nworkers);
+	for (int i = 0; i < nworkers; i++)
+		for (int k = 0; k < workers[i].njobs; k++)
+			lowest_running = Min(lowest_running, workers[i].jobs[k].priority);
+
+	for (int ui = 0; ui < nunits; ui++)
+	{
+		PlanUnit   *u = &units[ui];
+		int			fitting = workers_fitting_now(workers, nworkers, u, now, keys);
+		TimestampTz since = now;
+
+		if (fitting >= u->size)
+		{
+			if (u->size > 1)
+			{
+				if (!assign_gang(workers, u, keys))
+					continue;
+				counts->gangs_assigned++;
+			}
+			/* A single job is left to the claims; count what they will take. */
+			for (int k = 0; k < u->size; k++)
+				tinytemp_resources_sub(&workers[keys[k].index].avail, &u->req);
+			continue;
+		}
+
+		/* u cannot start now. */
+		if (tinytemp_policy == TINYTEMP_POLICY_FIFO)
+			break;
+		for (int k = 0; k < nold; k++)
+			if (old_jobs[k] == u->id)
+				since = old_since[k];
+		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->priority > lowest_running)
+		{
+			int			asked = preempt_for(workers, nworkers, u, now, since);
+
+			if (asked >= 0)
+			{
+				preemptors++;
+				counts->preemptions_requested += asked;
+				counts->reservations++;
+				continue;
+			}
+		}
+		if (!reserved && reserve_earliest(workers, nworkers, u, now, since))
+		{
+			reserved = true;
+			counts->reservations++;
+		}
+	}
+}
+
+/* ---------- the pass ---------- */
+
+/*
+ * One pass, in the caller's transaction with SPI connected.  Returns false
+ * when another pass holds the planner's lock (this one then does nothing).
+ */
+static bool
+run_pass(PassCounts *counts)
+{
+	memset(counts, 0, sizeof(*counts));
+	if (!tinytemp_try_lock(TINYTEMP_LOCK_PLANNER, 0))
+		return false;
+	counts->expired = tinytemp_expire_leases_internal();
+	counts->forced_preemptions = force_preemptions();
+	counts->released = tinytemp_release_stale_assignments();
+	counts->dependency_failed = fail_broken_dependencies();
+	counts->unschedulable = fail_unschedulable();
+	plan_placements(counts);
+	return true;
+}
+
+/* The background worker's pass; SPI connected.  Returns how many leases expired. */
+int
+tinytemp_schedule_pass(void)
+{
+	PassCounts	counts;
+
+	(void) run_pass(&counts);
+	return counts.expired;
+}
+
+/* tinytemp_schedule(): one pass of the planner; what it did, as jsonb. */
+Datum
+tinytemp_schedule(PG_FUNCTION_ARGS)
+{
+	PassCounts	c;
+	bool		ran;
+	char	   *json;
+
+	SPI_connect();
+	ran = run_pass(&c);
+	SPI_finish();
+	json = psprintf("{\"ran\": %s, \"leases_expired\": %d, \"preemptions_forced\": %d,"
+					" \"assignments_released\": %d, \"dependency_failed\": %d,"
+					" \"unschedulable\": %d, \"gangs_assigned\": %d, \"reservations\": %d,"
+					" \"preemptions_requested\": %d}",
+					ran ? "true" : "false", c.expired, c.forced_preemptions, c.released,
+					c.dependency_failed, c.unschedulable, c.gangs_assigned, c.reservations,
+					c.preemptions_requested);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
