@@ -57,8 +57,12 @@ ALTER TABLE tinytemp.jobs
 CREATE INDEX jobs_rank_idx ON tinytemp.jobs ((coalesce(tenant, '')), priority DESC, rank_key)
 	WHERE state = 'pending';
 CREATE INDEX jobs_gang_idx ON tinytemp.jobs (gang_id) WHERE gang_id IS NOT NULL;
-CREATE INDEX jobs_depends_idx ON tinytemp.jobs USING gin (depends_on)
-	WHERE depends_on IS NOT NULL;
+-- What the planner checks each pass: pending jobs that wait on dependencies,
+-- and those no worker can fit.
+CREATE INDEX jobs_waiting_on_idx ON tinytemp.jobs (id)
+	WHERE state = 'pending' AND depends_on IS NOT NULL;
+CREATE INDEX jobs_unschedulable_idx ON tinytemp.jobs (unschedulable_since)
+	WHERE state = 'pending' AND unschedulable_since IS NOT NULL;
 
 -- Resources the planner holds back on a worker for a job that cannot start
 -- yet: other jobs may use them only if predicted to finish by start_at.

@@ -217,11 +217,6 @@ read_spec(HeapTuple t, TupleDesc d, int first, TinytempJobSpec *spec)
 	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus, j.gpus," \
 	" j.gpu_type, j.memory_mb, j.tenant, j.priority, j.predicted_runtime_s," \
 	" j.runtime_estimate_s, j.rank_key, j.gang_size"
-/* A job is ready: pending, due, and every job it depends on succeeded. */
-#define READY_CONDITION \
-	"j.state = 'pending' AND j.run_after <= tinytemp.now()" \
-	" AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d" \
-	"      WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
 
 /* Index of a tenant's name in tenants[0..*n), added when new. */
 static int
@@ -290,15 +285,10 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH RECURSIVE t(tenant) AS ("
-		"  SELECT min(coalesce(tenant, '')) FROM tinytemp.jobs WHERE state = 'pending'"
-		"  UNION ALL"
-		"  SELECT (SELECT min(coalesce(j.tenant, '')) FROM tinytemp.jobs j"
-		"          WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant)"
-		"  FROM t WHERE t.tenant IS NOT NULL"
-		") SELECT c.* FROM t CROSS JOIN LATERAL ("
+		TINYTEMP_PENDING_TENANTS_CTE
+		" SELECT c.* FROM t CROSS JOIN LATERAL ("
 		"  SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
-		"  WHERE coalesce(j.tenant, '') = t.tenant AND " READY_CONDITION
+		"  WHERE coalesce(j.tenant, '') = t.tenant AND " TINYTEMP_READY_CONDITION
 		"    AND j.gang_size = 1 AND j.cpus <= $1 AND j.memory_mb <= $2 AND j.gpus <= $3"
 		"    AND (j.gpus = 0 OR j.gpu_type IS NULL OR j.gpu_type = $4)"
 		"  ORDER BY j.priority DESC, j.rank_key"
@@ -371,11 +361,12 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 /*
  * Policy 'fifo': strict arrival order within priority classes, as Slurm's
  * builtin scheduler without backfill and Kueue's StrictFIFO.  Walk the
- * ready jobs in order: take a job that fits what the worker has left;
- * skip one that fits another worker's free resources now (it can start
- * there, so it is not held up); stop at the first that can start nowhere,
- * or at a gang the planner has not placed: no younger job starts while
- * an older one cannot.
+ * ready jobs in order, placing each on a copy of every worker's free
+ * resources: take a job that fits what this worker has left; count one
+ * that fits another worker there instead (it can start there, so it is not
+ * held up, and the jobs behind it cannot have that room); stop at the
+ * first that can start nowhere, or at a gang the planner has not placed:
+ * no younger job starts while an older one cannot.
  */
 static int
 choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
@@ -384,7 +375,7 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	static SPIPlanPtr others_plan = NULL;
 	static const char *sql =
 		"SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
-		" WHERE " READY_CONDITION
+		" WHERE " TINYTEMP_READY_CONDITION
 		" ORDER BY j.priority DESC, j.id LIMIT $1";
 	static const char *others_sql =
 		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
@@ -398,7 +389,8 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	Datum		values[1];
 	SPITupleTable *jobs;
 	uint64		njobs;
-	SPITupleTable *others = NULL;
+	TinytempResources *others = NULL;	/* other workers' free resources */
+	char	  **other_types = NULL;
 	uint64		nothers = 0;
 	TinytempResources avail = w->avail;
 	int			chosen = 0;
@@ -437,21 +429,28 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 			values[0] = Int64GetDatum(w->id);
 			tinytemp_spi_execute(tinytemp_plan(&others_plan, others_sql, 1, others_types),
 								 values, NULL, SPI_OK_SELECT);
-			others = SPI_tuptable;
 			nothers = SPI_processed;
-		}
-		for (uint64 k = 0; k < nothers && !elsewhere; k++)
-		{
-			HeapTuple	o = others->vals[k];
-			TupleDesc	od = others->tupdesc;
-			TinytempResources free_there;
+			others = palloc(sizeof(TinytempResources) * Max(nothers, 1));
+			other_types = palloc(sizeof(char *) * Max(nothers, 1));
+			for (uint64 k = 0; k < nothers; k++)
+			{
+				HeapTuple	o = SPI_tuptable->vals[k];
+				TupleDesc	od = SPI_tuptable->tupdesc;
 
-			free_there.cpus = tinytemp_get_int64(o, od, 1, 0);
-			free_there.memory_mb = tinytemp_get_int64(o, od, 2, 0);
-			free_there.gpus = tinytemp_get_int64(o, od, 3, 0);
-			elsewhere = tinytemp_fits(&req, &free_there) &&
-				tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, tinytemp_get_text(o, od, 4));
+				others[k].cpus = tinytemp_get_int64(o, od, 1, 0);
+				others[k].memory_mb = tinytemp_get_int64(o, od, 2, 0);
+				others[k].gpus = tinytemp_get_int64(o, od, 3, 0);
+				other_types[k] = tinytemp_get_text(o, od, 4);
+			}
 		}
+		/* It can start on another worker: count it there, for the jobs behind it. */
+		for (uint64 k = 0; k < nothers && !elsewhere; k++)
+			if (tinytemp_fits(&req, &others[k]) &&
+				tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, other_types[k]))
+			{
+				tinytemp_resources_sub(&others[k], &req);
+				elsewhere = true;
+			}
 		if (!elsewhere)
 			break;
 	}

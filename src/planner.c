@@ -33,7 +33,13 @@
 PG_FUNCTION_INFO_V1(tinytemp_schedule);
 
 /* How many ready jobs (gangs counting once per member) one pass looks at. */
-#define PLAN_WINDOW 2000
+#define PLAN_WINDOW 1000
+/*
+ * Seconds between two checks of which requests no worker can fit: the
+ * check reads every pending job, and its answer changes only with the
+ * workers or new requests, which the placement timeout outlasts anyway.
+ */
+#define UNSCHEDULABLE_CHECK_S 10
 /* How many jobs one pass may start preemptions for. */
 #define MAX_PREEMPTORS_PER_PASS 8
 
@@ -72,7 +78,9 @@ typedef struct PlanWorker
 	double		speed;
 	PlanJob    *jobs;			/* by predicted end */
 	int			njobs;
-	TinytempRunning *running;	/* the same, for policy.c */
+	TinytempRunning *running;	/* the same, for policy.c, and the jobs this pass placed */
+	int			nrunning;
+	int			running_cap;
 	TinytempReservation res[MAX_PREEMPTORS_PER_PASS + 1];
 	int			nres;
 } PlanWorker;
@@ -169,8 +177,9 @@ fail_broken_dependencies(void)
 
 /*
  * Note when each pending job's request stopped fitting every active worker
- * (or fewer workers than its gang needs), and fail those that stayed so
- * for their placement timeout.
+ * (or fewer workers than its gang needs), at most every
+ * UNSCHEDULABLE_CHECK_S seconds, and fail those that stayed so for their
+ * placement timeout.
  */
 static int
 fail_unschedulable(void)
@@ -181,7 +190,7 @@ fail_unschedulable(void)
 		"WITH s AS ("
 		"  SELECT DISTINCT cpus, memory_mb, gpus, gpu_type, gang_size FROM tinytemp.jobs"
 		"  WHERE state = 'pending'"
-		"), f AS ("
+		"), f AS MATERIALIZED ("
 		"  SELECT s.*, (SELECT count(*) FROM tinytemp.workers w"
 		"               WHERE w.state = 'active' AND w.cpus >= s.cpus AND w.memory_mb >= s.memory_mb"
 		"                 AND w.gpus >= s.gpus"
@@ -214,8 +223,16 @@ fail_unschedulable(void)
 		") SELECT count(*) FROM u";
 	Oid			argtypes[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum(tinytemp_placement_timeout_ms / 1000.0)};
+	static TimestampTz last_check = DT_NOBEGIN;
+	TimestampTz now = tinytemp_now();
 
-	tinytemp_spi_execute(tinytemp_plan(&mark_plan, mark_sql, 0, NULL), NULL, NULL, SPI_OK_UPDATE);
+	/* A virtual clock may also go back: then check at once. */
+	if (now < last_check || now >= last_check + (TimestampTz) UNSCHEDULABLE_CHECK_S * USECS_PER_SEC)
+	{
+		tinytemp_spi_execute(tinytemp_plan(&mark_plan, mark_sql, 0, NULL), NULL, NULL,
+							 SPI_OK_UPDATE);
+		last_check = now;
+	}
 	return run_counting(tinytemp_plan(&fail_plan, fail_sql, 1, argtypes), values);
 }
 
@@ -313,9 +330,11 @@ read_workers(int *nworkers, TimestampTz now)
 		PlanWorker *w = &workers[i];
 
 		qsort(w->jobs, w->njobs, sizeof(PlanJob), plan_job_cmp);
-		w->running = palloc(sizeof(TinytempRunning) * Max(w->njobs, 1));
+		w->running_cap = w->njobs + 8;
+		w->running = palloc(sizeof(TinytempRunning) * w->running_cap);
 		for (int k = 0; k < w->njobs; k++)
 			w->running[k] = w->jobs[k].run;
+		w->nrunning = w->njobs;
 	}
 	*nworkers = n;
 	return workers;
@@ -329,29 +348,33 @@ static PlanUnit *
 read_units(int *nunits)
 {
 	static SPIPlanPtr plans[2] = {NULL, NULL};
-	static const char *sql_head =
-		"SELECT j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus,"
-		"  j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id"
-		" FROM tinytemp.jobs j"
-		" WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
-		"  AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d"
-		"       WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
-		"  AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m"
-		"       WHERE m.gang_id = j.gang_id AND m.state IN ('assigned', 'running')))";
+#define UNIT_COLUMNS \
+	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus," \
+	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key"
+#define UNIT_CONDITION \
+	TINYTEMP_READY_CONDITION \
+	" AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m" \
+	"      WHERE m.gang_id = j.gang_id AND m.state IN ('assigned', 'running')))"
+	static const char *const sql[2] = {
+		/* tinytemp: the best of each tenant from jobs_rank_idx, then merged */
+		TINYTEMP_PENDING_TENANTS_CTE
+		" SELECT c.* FROM t CROSS JOIN LATERAL ("
+		"  SELECT " UNIT_COLUMNS " FROM tinytemp.jobs j"
+		"  WHERE coalesce(j.tenant, '') = t.tenant AND " UNIT_CONDITION
+		"  ORDER BY j.priority DESC, j.rank_key LIMIT $1"
+		" ) c WHERE t.tenant IS NOT NULL"
+		" ORDER BY c.priority DESC, c.rank_key, coalesce(c.gang_id, c.id), c.id LIMIT $1",
+		/* fifo: arrival order, from jobs_ready_idx */
+		"SELECT " UNIT_COLUMNS " FROM tinytemp.jobs j WHERE " UNIT_CONDITION
+		" ORDER BY j.priority DESC, j.id LIMIT $1"
+	};
 	int			fifo = tinytemp_policy == TINYTEMP_POLICY_FIFO;
-	char	   *sql;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(PLAN_WINDOW)};
 	PlanUnit   *units;
 	int			n = 0;
 
-	if (plans[fifo] == NULL)
-		sql = psprintf("%s ORDER BY j.priority DESC, %s LIMIT $1", sql_head,
-					   fifo ? "coalesce(j.gang_id, j.id), j.id" :
-					   "j.rank_key, coalesce(j.gang_id, j.id), j.id");
-	else
-		sql = NULL;
-	tinytemp_spi_execute(tinytemp_plan(&plans[fifo], sql, 1, argtypes), values, NULL,
+	tinytemp_spi_execute(tinytemp_plan(&plans[fifo], sql[fifo], 1, argtypes), values, NULL,
 						 SPI_OK_SELECT);
 	units = palloc0(sizeof(PlanUnit) * Max(SPI_processed, 1));
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -359,11 +382,14 @@ read_units(int *nunits)
 		HeapTuple	t = SPI_tuptable->vals[r];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		int64		gang_id = tinytemp_get_int64(t, d, 13, 0);
-		PlanUnit   *u;
+		PlanUnit   *u = NULL;
 
-		if (gang_id != 0 && n > 0 && units[n - 1].id == gang_id)
+		/* A gang's members join its unit, where its first member put it. */
+		for (int k = n - 1; k >= 0 && gang_id != 0 && u == NULL; k--)
+			if (units[k].id == gang_id)
+				u = &units[k];
+		if (u != NULL)
 		{
-			u = &units[n - 1];
 			u->members[u->size++] = tinytemp_get_int64(t, d, 1, 0);
 			continue;
 		}
@@ -465,6 +491,32 @@ workers_fitting_now(PlanWorker *workers, int nworkers, const PlanUnit *u, Timest
 	return n;
 }
 
+/*
+ * Count u's member as running on w from now until its predicted end, so
+ * that the jobs after it in the walk, and the earliest start of the job
+ * that gets the reservation, see the room it will take.
+ */
+static void
+place(PlanWorker *w, const PlanUnit *u, TimestampTz now)
+{
+	double		est = tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
+	TinytempRunning run;
+	int			k;
+
+	tinytemp_resources_sub(&w->avail, &u->req);
+	run.held = u->req;
+	run.end_at = now + (TimestampTz) (Min(Max(est, 0), 1e8) * USECS_PER_SEC);
+	if (w->nrunning == w->running_cap)
+	{
+		w->running_cap *= 2;
+		w->running = repalloc(w->running, sizeof(TinytempRunning) * w->running_cap);
+	}
+	for (k = w->nrunning; k > 0 && w->running[k - 1].end_at > run.end_at; k--)
+		w->running[k] = w->running[k - 1];
+	w->running[k] = run;
+	w->nrunning++;
+}
+
 /* ---------- decisions ---------- */
 
 /*
@@ -550,16 +602,16 @@ reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, Timesta
 }
 
 /*
- * Reserve for u, the highest-ranked job that cannot start, the workers
- * where it is predicted to fit soonest: a worker frees resources as its
- * running jobs reach their predicted ends.  Returns false when fewer
- * workers than u needs could ever run it.
+ * When u, which cannot start now, is predicted to: the workers where a
+ * member fits soonest (a worker frees resources as its running jobs, and
+ * those this pass placed, reach their predicted ends), in `keys`, and the
+ * latest of their times.  DT_NOEND when fewer workers than u needs could
+ * ever run it.
  */
-static bool
-reserve_earliest(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
-				 TimestampTz since)
+static TimestampTz
+earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
+			   WorkerKey *keys)
 {
-	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
 	int			n = 0;
 	TimestampTz start_at = now;
 
@@ -569,8 +621,8 @@ reserve_earliest(PlanWorker *workers, int nworkers, const PlanUnit *u, Timestamp
 
 		if (!capable(&workers[i], u))
 			continue;
-		t = tinytemp_earliest_fit(&u->req, workers[i].free_now, workers[i].running,
-								  workers[i].njobs, now);
+		t = tinytemp_earliest_fit(&u->req, workers[i].avail, workers[i].running,
+								  workers[i].nrunning, now);
 		if (t == DT_NOEND)
 			continue;
 		keys[n].index = i;
@@ -578,12 +630,11 @@ reserve_earliest(PlanWorker *workers, int nworkers, const PlanUnit *u, Timestamp
 		n++;
 	}
 	if (n < u->size)
-		return false;
+		return DT_NOEND;
 	qsort(keys, n, sizeof(WorkerKey), worker_key_cmp);
 	for (int k = 0; k < u->size; k++)
 		start_at = Max(start_at, now + (TimestampTz) keys[k].key);
-	reserve(workers, u, keys, start_at, "backfill", since);
-	return true;
+	return start_at;
 }
 
 /*
@@ -745,6 +796,7 @@ plan_placements(PassCounts *counts)
 		PlanUnit   *u = &units[ui];
 		int			fitting = workers_fitting_now(workers, nworkers, u, now, keys);
 		TimestampTz since = now;
+		TimestampTz start_at;
 
 		if (fitting >= u->size)
 		{
@@ -756,7 +808,7 @@ plan_placements(PassCounts *counts)
 			}
 			/* A single job is left to the claims; count what they will take. */
 			for (int k = 0; k < u->size; k++)
-				tinytemp_resources_sub(&workers[keys[k].index].avail, &u->req);
+				place(&workers[keys[k].index], u, now);
 			continue;
 		}
 
@@ -766,7 +818,13 @@ plan_placements(PassCounts *counts)
 		for (int k = 0; k < nold; k++)
 			if (old_jobs[k] == u->id)
 				since = old_since[k];
-		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->priority > lowest_running)
+		start_at = earliest_start(workers, nworkers, u, now, keys);
+		if (start_at == DT_NOEND)
+			continue;			/* left to the placement timeout */
+
+		/* Preempt only when waiting would take longer than the grace period. */
+		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->priority > lowest_running &&
+			start_at > now + (TimestampTz) tinytemp_preempt_grace_ms * 1000)
 		{
 			int			asked = preempt_for(workers, nworkers, u, now, since);
 
@@ -778,8 +836,9 @@ plan_placements(PassCounts *counts)
 				continue;
 			}
 		}
-		if (!reserved && reserve_earliest(workers, nworkers, u, now, since))
+		if (!reserved)
 		{
+			reserve(workers, u, keys, start_at, "backfill", since);
 			reserved = true;
 			counts->reservations++;
 		}
@@ -798,8 +857,8 @@ run_pass(PassCounts *counts)
 	memset(counts, 0, sizeof(*counts));
 	if (!tinytemp_try_lock(TINYTEMP_LOCK_PLANNER, 0))
 		return false;
-	counts->expired = tinytemp_expire_leases_internal();
 	counts->forced_preemptions = force_preemptions();
+	counts->expired = tinytemp_expire_leases_internal();
 	counts->released = tinytemp_release_stale_assignments();
 	counts->dependency_failed = fail_broken_dependencies();
 	counts->unschedulable = fail_unschedulable();

@@ -164,6 +164,26 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 										 const TinytempRunning *running, int nrunning,
 										 TimestampTz now);
 
+/*
+ * The tenants (NULL as '') that have pending jobs, one index probe each
+ * (a loose scan of jobs_rank_idx): the claim and the planner then read
+ * each tenant's best jobs from that index with a LATERAL subquery.
+ */
+#define TINYTEMP_PENDING_TENANTS_CTE \
+	"WITH RECURSIVE t(tenant) AS (" \
+	"  SELECT min(coalesce(tenant, '')) FROM tinytemp.jobs WHERE state = 'pending'" \
+	"  UNION ALL" \
+	"  SELECT (SELECT min(coalesce(j.tenant, '')) FROM tinytemp.jobs j" \
+	"          WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant)" \
+	"  FROM t WHERE t.tenant IS NOT NULL" \
+	")"
+
+/* A job is ready: pending, due, and every job it depends on succeeded. */
+#define TINYTEMP_READY_CONDITION \
+	"j.state = 'pending' AND j.run_after <= tinytemp.now()" \
+	" AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d" \
+	"      WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
+
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
 extern void tinytemp_retrain_from_history(void);
