@@ -11,7 +11,8 @@ CREATE FUNCTION tinytemp.now()
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'tinytemp_clock_now'
 LANGUAGE C STABLE PARALLEL SAFE;
-GRANT EXECUTE ON FUNCTION tinytemp.now() TO PUBLIC;
+REVOKE ALL ON FUNCTION tinytemp.now() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tinytemp.now() TO tinytemp_submitter, tinytemp_worker, tinytemp_admin;
 
 ALTER TABLE tinytemp.jobs
 	ALTER COLUMN run_after SET DEFAULT tinytemp.now(),
@@ -45,12 +46,30 @@ ALTER TABLE tinytemp.jobs
 	-- When a running job is expected to finish on its worker: backfill plans with it.
 	ADD COLUMN predicted_end_at timestamptz,
 	ADD COLUMN assigned_at timestamptz,
+	-- The planner wants the job's room; the job's heartbeat has told its worker.
 	ADD COLUMN preempt_requested_at timestamptz,
+	ADD COLUMN preempt_notified_at timestamptz,
 	ADD COLUMN preemptions int NOT NULL DEFAULT 0,
 	ADD COLUMN placement_timeout interval,
 	ADD COLUMN unschedulable_since timestamptz,
-	ADD CHECK (state <> 'assigned' OR assigned_at IS NOT NULL),
-	ADD CHECK ((gang_id IS NULL) = (gang_size = 1));
+	ADD CHECK (state <> 'assigned' OR assigned_at IS NOT NULL);
+
+-- Jobs enqueued before 0.3: pending ones take their place in the 'tinytemp'
+-- order (at the default aging rate); a gang, which 0.2 stored as one row and
+-- never started, becomes its members.
+UPDATE tinytemp.jobs
+SET rank_key = coalesce(predicted_runtime_s, 0) + extract(epoch FROM run_after)::float8;
+UPDATE tinytemp.jobs SET gang_id = id, gang_rank = 0 WHERE gang_size > 1;
+INSERT INTO tinytemp.jobs (queue, job_type, model, tenant, params, dataset_size, epochs,
+						   batch_size, cpus, memory_mb, gpus, gpu_type, gang_size, priority,
+						   max_attempts, run_after, predicted_runtime_s, created_at, rank_key,
+						   gang_id, gang_rank)
+SELECT j.queue, j.job_type, j.model, j.tenant, j.params, j.dataset_size, j.epochs, j.batch_size,
+	   j.cpus, j.memory_mb, j.gpus, j.gpu_type, j.gang_size, j.priority, j.max_attempts,
+	   j.run_after, j.predicted_runtime_s, j.created_at, j.rank_key, j.id, g
+FROM tinytemp.jobs j, generate_series(1, j.gang_size - 1) g
+WHERE j.gang_size > 1 AND j.state = 'pending';
+ALTER TABLE tinytemp.jobs ADD CHECK ((gang_id IS NULL) = (gang_size = 1));
 
 -- The ready rows in the 'tinytemp' policy's order, tenant by tenant, so that
 -- a claim can take the best few jobs of every tenant (dominant resource fairness).
@@ -165,13 +184,15 @@ WITH w AS (
 			WHERE w.free_cpus >= j.cpus AND w.free_memory_mb >= j.memory_mb AND w.free_gpus >= j.gpus
 			  AND (j.gpus = 0 OR j.gpu_type IS NULL OR j.gpu_type = w.gpu_type)
 			  AND NOT EXISTS (SELECT FROM tinytemp.reservations r
-							  WHERE r.worker_id = w.id AND r.job_id <> j.id)) AS unreserved_workers,
+							  WHERE r.worker_id = w.id AND r.job_id <> coalesce(j.gang_id, j.id))) AS unreserved_workers,
 		   EXISTS (SELECT FROM tinytemp.jobs o
 				   WHERE o.state = 'pending' AND o.priority > j.priority
 					 AND o.run_after <= tinytemp.now()) AS higher_priority_waiting,
-		   EXISTS (SELECT FROM tinytemp.reservations r WHERE r.job_id = j.id) AS holds_reservation,
+		   EXISTS (SELECT FROM tinytemp.reservations r WHERE r.job_id = coalesce(j.gang_id, j.id))
+			   AS holds_reservation,
 		   (SELECT bool_or(g.gang_size > 1) FROM tinytemp.reservations r
-			JOIN tinytemp.jobs g ON g.id = r.job_id WHERE r.job_id <> j.id) AS reserved_for_gang,
+			JOIN tinytemp.jobs g ON g.id = r.job_id WHERE r.job_id <> coalesce(j.gang_id, j.id))
+			   AS reserved_for_gang,
 		   (SELECT min(coalesce(s.dominant_share, 0)) FROM waiting_tenants t
 			LEFT JOIN share s USING (tenant)) AS lowest_waiting_share,
 		   coalesce((SELECT s.dominant_share FROM share s WHERE s.tenant = coalesce(j.tenant, '')), 0)

@@ -3,11 +3,10 @@
  *	  tinytemp_claim: hand a worker the next jobs it can run.
  *
  * A claim first takes the jobs the planner assigned to the worker (gang
- * members), then chooses among the ready jobs by tinytemp.policy, and
- * takes its choice with one statement that locks each chosen row with
- * SKIP LOCKED, so that claims never wait on each other and a job another
- * claim took meanwhile is simply not taken; the claim then chooses again
- * from what is left.  Claims of one worker take turns on a private lock
+ * members), then chooses among the ready jobs by tinytemp.policy, locking
+ * each job as it chooses it with SKIP LOCKED: claims never wait on each
+ * other, and a job another claim holds is passed over for the next best.
+ * One statement then starts the jobs it locked.  Claims of one worker take turns on a private lock
  * so that two of its sessions cannot both spend the same free resources;
  * the planner takes the same lock before it assigns jobs to a worker.
  *
@@ -25,8 +24,6 @@
 PG_FUNCTION_INFO_V1(tinytemp_claim);
 
 #define MAX_JOBS_PER_CLAIM 1000
-/* Rounds of choosing again after other claims took some of our choice. */
-#define MAX_CLAIM_ROUNDS 4
 /* How many jobs past max_jobs a FIFO claim looks at for ones it may skip. */
 #define FIFO_LOOKAHEAD 64
 
@@ -89,8 +86,10 @@ read_worker(ClaimWorker *w)
 	w->assigned = tinytemp_get_int64(t, d, 6, 0);
 
 	tinytemp_spi_execute(tinytemp_plan(&res_plan,
-									   "SELECT job_id, start_at, since, cpus, memory_mb, gpus"
-									   " FROM tinytemp.reservations WHERE worker_id = $1",
+									   "SELECT r.job_id, r.start_at, r.since, r.cpus, r.memory_mb, r.gpus"
+									   " FROM tinytemp.reservations r"
+									   " JOIN tinytemp.jobs j ON j.id = r.job_id AND j.state = 'pending'"
+									   " WHERE r.worker_id = $1",
 									   1, argtypes),
 						 values, NULL, SPI_OK_SELECT);
 	w->nres = (int) SPI_processed;
@@ -117,6 +116,33 @@ emit_rows(ReturnSetInfo *rsinfo)
 	for (int i = 0; i < n; i++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
 	return n;
+}
+
+/*
+ * Lock a ready job for this claim, unless another transaction holds it or
+ * it is no longer ready (a claim that committed meanwhile took it).
+ */
+static bool
+lock_ready_job(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT FROM tinytemp.jobs"
+									   " WHERE id = $1 AND state = 'pending' AND run_after <= tinytemp.now()"
+									   " FOR UPDATE SKIP LOCKED",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/* tinytemp_select's take(): lock the candidate. */
+static bool
+lock_candidate(const TinytempCandidate *cand)
+{
+	return lock_ready_job(cand->id);
 }
 
 /* Start the jobs the planner assigned to this worker; returns how many. */
@@ -153,25 +179,21 @@ take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
 }
 
 /*
- * Start the chosen jobs on the worker, those still pending and not locked
- * by another claim, with their estimated runtimes there; returns how many.
+ * Start the chosen jobs, which this claim has locked, on the worker, with
+ * their estimated runtimes there.
  */
-static int
+static void
 take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinfo)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH c AS ("
-		"  SELECT id FROM tinytemp.jobs"
-		"  WHERE id = ANY ($1) AND state = 'pending' AND run_after <= tinytemp.now()"
-		"  FOR UPDATE SKIP LOCKED"
-		"), u AS ("
+		"WITH u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
 		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
 		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
-		"    unschedulable_since = NULL,"
+		"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL,"
 		"    predicted_end_at = tinytemp.now() + make_interval(secs => e.est)"
-		"  FROM c, unnest($1, $4) e(id, est) WHERE j.id = c.id AND e.id = c.id"
+		"  FROM unnest($1, $4) e(id, est) WHERE j.id = e.id"
 		"  RETURNING j.*"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
@@ -194,7 +216,8 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsin
 	values[3] = PointerGetDatum(construct_array(est_datums, n, FLOAT8OID, sizeof(float8),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
-	return emit_rows(rsinfo);
+	if ((int) emit_rows(rsinfo) != n)
+		elog(ERROR, "a job locked by this claim changed");
 }
 
 /* Read a job's predictor inputs from columns first..first+8 of an SPI row. */
@@ -311,7 +334,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	values[2] = Int64GetDatum(w->avail.gpus);
 	values[3] = w->gpu_type ? CStringGetTextDatum(w->gpu_type) : (Datum) 0;
 	nulls[3] = w->gpu_type ? ' ' : 'n';
-	values[4] = Int32GetDatum(max_jobs + 8);
+	values[4] = Int32GetDatum(max_jobs + 16);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 5, argtypes), values, nulls, SPI_OK_SELECT);
 
 	ncands = (int) SPI_processed;
@@ -345,7 +368,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		read_shares(tenants, &ntenants, &total);
 
 	(void) tinytemp_select(cands, ncands, w->avail, w->res, w->nres, tenants, &total,
-						   max_jobs, now);
+						   max_jobs, now, lock_candidate);
 
 	/* In the order chosen: by class, then as tinytemp_select took them. */
 	for (int i = 0; i < ncands; i++)
@@ -415,7 +438,8 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		req.memory_mb = (int64) spec.memory_mb;
 		req.gpus = (int64) spec.gpus;
 		if (tinytemp_fits(&req, &avail) &&
-			tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, w->gpu_type))
+			tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, w->gpu_type) &&
+			lock_ready_job(tinytemp_get_int64(t, d, 1, 0)))
 		{
 			ids[chosen] = tinytemp_get_int64(t, d, 1, 0);
 			ests[chosen] = tinytemp_estimate_on(&spec, tinytemp_get_float8(t, d, 14, -1),
@@ -486,27 +510,22 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ids = palloc(sizeof(int64) * max_jobs);
 	ests = palloc(sizeof(double) * max_jobs);
-	for (int round = 0; round < MAX_CLAIM_ROUNDS && taken < max_jobs; round++)
+	read_worker(&w);
+	if (w.assigned > 0)
+	{
+		taken = take_assigned(&w, max_jobs, rsinfo);
+		read_worker(&w);
+	}
+	if (taken < max_jobs)
 	{
 		int			chosen;
-		int			got;
 
-		read_worker(&w);
-		if (w.assigned > 0)
-		{
-			taken += take_assigned(&w, max_jobs - taken, rsinfo);
-			continue;
-		}
 		if (tinytemp_policy == TINYTEMP_POLICY_FIFO)
 			chosen = choose_fifo(&w, max_jobs - taken, ids, ests);
 		else
 			chosen = choose_tinytemp(&w, max_jobs - taken, ids, ests);
-		if (chosen == 0)
-			break;
-		got = take_chosen(&w, ids, ests, chosen, rsinfo);
-		taken += got;
-		if (got == chosen)
-			break;
+		if (chosen > 0)
+			take_chosen(&w, ids, ests, chosen, rsinfo);
 	}
 	SPI_finish();
 

@@ -185,6 +185,12 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	char	   *queue;
 	double		predicted;
 
+	/* The 0.2 signature had 16 arguments: the .so may meet it before ALTER EXTENSION UPDATE. */
+	if (PG_NARGS() != ENQUEUE_NARGS)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("the tinytemp extension in this database is older than its library"),
+				errhint("Run ALTER EXTENSION tinytemp UPDATE."));
 	for (int i = 0; i < ENQUEUE_NARGS; i++)
 	{
 		if (required[i])
@@ -282,7 +288,8 @@ ack_jobs(Datum job_ids, int njobs, int64 worker_id, Datum results, bool results_
 	static const char *sql =
 		"WITH u AS ("
 		"  UPDATE tinytemp.jobs SET state = 'succeeded', result = ($3)[array_position($1, id)],"
-		"    finished_at = tinytemp.now(), updated_at = tinytemp.now(), lease_until = NULL"
+		"    finished_at = tinytemp.now(), updated_at = tinytemp.now(), lease_until = NULL,"
+		"    preempt_requested_at = NULL, preempt_notified_at = NULL"
 		"  WHERE id = ANY ($1) AND worker_id = $2 AND state = 'running'"
 		"  RETURNING id, attempts, started_at"
 		"), h AS ("
@@ -401,6 +408,7 @@ fail_gang_members(int64 gang_id, int64 failed_id, const char *new_state)
 		"  FOR UPDATE"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = $3, lease_until = NULL, preempt_requested_at = NULL,"
+		"    preempt_notified_at = NULL,"
 		"    worker_id = CASE WHEN $3 = 'pending' THEN NULL ELSE j.worker_id END,"
 		"    run_after = CASE WHEN $3 = 'pending'"
 		"      THEN (SELECT run_after FROM tinytemp.jobs WHERE id = $2) ELSE j.run_after END,"
@@ -435,7 +443,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	static const char *update_sql =
 		"WITH u AS ("
 		"  UPDATE tinytemp.jobs SET state = $2, last_error = $4, lease_until = NULL,"
-		"    updated_at = tinytemp.now(),"
+		"    updated_at = tinytemp.now(), preempt_requested_at = NULL, preempt_notified_at = NULL,"
 		"    run_after = CASE WHEN $2 = 'pending' THEN tinytemp.now() + make_interval(secs => $3)"
 		"                ELSE run_after END,"
 		"    worker_id = CASE WHEN $2 = 'pending' THEN NULL ELSE worker_id END,"
@@ -531,9 +539,10 @@ tinytemp_fail(PG_FUNCTION_ARGS)
  * tinytemp_checkpoint(job_id, worker_id, checkpoint): save where a running
  * job has got to.  The checkpoint stays with the job, so the run that
  * follows a failure, a lost lease or a preemption receives it in the
- * claimed row and resumes from it.  When the planner has asked to preempt
- * the job, this is the worker's answer: the job goes back to pending with
- * the checkpoint, and the preempted run does not count as an attempt.
+ * claimed row and resumes from it.  Once a heartbeat has answered
+ * 'preempt', this is the worker's answer: the job goes back to pending with
+ * the checkpoint, and the preempted run does not count as an attempt.  A
+ * checkpoint saved before the worker heard 'preempt' only saves.
  */
 Datum
 tinytemp_checkpoint(PG_FUNCTION_ARGS)
@@ -542,14 +551,16 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	static const char *sql =
 		"WITH u AS ("
 		"  UPDATE tinytemp.jobs j SET checkpoint = $3, updated_at = tinytemp.now(),"
-		"    state = CASE WHEN j.preempt_requested_at IS NOT NULL THEN 'pending' ELSE 'running' END,"
-		"    worker_id = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.worker_id END,"
-		"    lease_until = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.lease_until END,"
-		"    attempts = CASE WHEN j.preempt_requested_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END,"
-		"    preemptions = j.preemptions + (j.preempt_requested_at IS NOT NULL)::int,"
-		"    run_after = CASE WHEN j.preempt_requested_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END,"
-		"    predicted_end_at = CASE WHEN j.preempt_requested_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END,"
-		"    preempt_requested_at = NULL"
+		"    state = CASE WHEN j.preempt_notified_at IS NOT NULL THEN 'pending' ELSE 'running' END,"
+		"    worker_id = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.worker_id END,"
+		"    lease_until = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.lease_until END,"
+		"    attempts = CASE WHEN j.preempt_notified_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END,"
+		"    preemptions = j.preemptions + (j.preempt_notified_at IS NOT NULL)::int,"
+		"    run_after = CASE WHEN j.preempt_notified_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END,"
+		"    predicted_end_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END,"
+		"    preempt_requested_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL"
+		"      ELSE j.preempt_requested_at END,"
+		"    preempt_notified_at = NULL"
 		"  WHERE j.id = $1 AND j.worker_id = $2 AND j.state = 'running'"
 		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions"
 		"), h AS ("
@@ -617,7 +628,9 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 	tinytemp_spi_execute(tinytemp_plan(&renew_plan,
 									   "UPDATE tinytemp.jobs SET heartbeat_at = tinytemp.now(),"
 									   "  lease_until = tinytemp.now() + make_interval(secs => $3),"
-									   "  progress = coalesce($4, progress)"
+									   "  progress = coalesce($4, progress),"
+									   "  preempt_notified_at = CASE WHEN preempt_requested_at IS NOT NULL"
+									   "    THEN coalesce(preempt_notified_at, tinytemp.now()) END"
 									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'"
 									   " RETURNING preempt_requested_at IS NOT NULL",
 									   4, argtypes),
@@ -660,7 +673,8 @@ tinytemp_cancel(PG_FUNCTION_ARGS)
 		"  FOR UPDATE"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'cancelled', finished_at = tinytemp.now(),"
-		"    updated_at = tinytemp.now(), lease_until = NULL, preempt_requested_at = NULL"
+		"    updated_at = tinytemp.now(), lease_until = NULL, preempt_requested_at = NULL,"
+		"    preempt_notified_at = NULL"
 		"  FROM o WHERE j.id = o.id AND o.state IN ('pending', 'assigned', 'running')"
 		"  RETURNING j.id, o.state AS prior_state, o.worker_id"
 		"), h AS ("
@@ -692,7 +706,7 @@ tinytemp_cancel(PG_FUNCTION_ARGS)
 
 /*
  * tinytemp_retry(job_id): put a dead-lettered job back in the queue with
- * its attempts reset.  Returns false when the job is not dead-lettered.
+ * its attempts reset, with the rest of its gang.  Returns false when the job is not dead-lettered.
  */
 Datum
 tinytemp_retry(PG_FUNCTION_ARGS)
@@ -700,7 +714,9 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"WITH o AS ("
-		"  SELECT id, state, attempts FROM tinytemp.jobs WHERE id = $1 FOR UPDATE"
+		"  SELECT id, state, attempts FROM tinytemp.jobs"
+		"  WHERE id = $1 OR gang_id = (SELECT gang_id FROM tinytemp.jobs WHERE id = $1)"
+		"  FOR UPDATE"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'pending', attempts = 0, run_after = tinytemp.now(),"
 		"    finished_at = NULL, worker_id = NULL, updated_at = tinytemp.now()"
@@ -711,7 +727,8 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 		"  SELECT id, 'requeued', jsonb_build_object('reason', 'manual retry',"
 		"    'previous_attempts', attempts)"
 		"  FROM u"
-		") SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM u), (SELECT queue FROM u)";
+		") SELECT (SELECT count(*) FROM o WHERE id = $1), (SELECT count(*) FROM u),"
+		"  (SELECT queue FROM u LIMIT 1)";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;

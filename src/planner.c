@@ -89,7 +89,8 @@ typedef struct PlanWorker
 typedef struct PlanUnit
 {
 	int64		id;				/* the job's, or the gang's first member's */
-	int			size;
+	int			size;			/* pending members: 1 for a job */
+	bool		gang;
 	int64	   *members;
 	int32		priority;
 	TinytempResources req;		/* per member */
@@ -124,7 +125,8 @@ force_preemptions(void)
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'pending', worker_id = NULL, lease_until = NULL,"
 		"    attempts = j.attempts - 1, preemptions = j.preemptions + 1,"
-		"    preempt_requested_at = NULL, predicted_end_at = NULL, run_after = tinytemp.now(),"
+		"    preempt_requested_at = NULL, preempt_notified_at = NULL, predicted_end_at = NULL,"
+		"    run_after = tinytemp.now(),"
 		"    updated_at = tinytemp.now()"
 		"  FROM x WHERE j.id = x.id"
 		"  RETURNING j.id, x.worker_id, j.preemptions"
@@ -398,6 +400,7 @@ read_units(int *nunits)
 		u->members = palloc(sizeof(int64) * (gang_id != 0 ? SPI_processed - r : 1));
 		u->members[0] = tinytemp_get_int64(t, d, 1, 0);
 		u->size = 1;
+		u->gang = gang_id != 0;
 		u->spec.job_type = tinytemp_get_text(t, d, 2);
 		u->spec.model = tinytemp_get_text(t, d, 3);
 		u->spec.dataset_size = (double) tinytemp_get_int64(t, d, 4, -1);
@@ -800,7 +803,7 @@ plan_placements(PassCounts *counts)
 
 		if (fitting >= u->size)
 		{
-			if (u->size > 1)
+			if (u->gang)
 			{
 				if (!assign_gang(workers, u, keys))
 					continue;

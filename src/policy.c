@@ -145,15 +145,19 @@ better(const TinytempCandidate *a, double share_a, const TinytempCandidate *b, d
 /*
  * Choose up to max_jobs of the candidates for a worker with `avail` free
  * and these reservations: the best of the highest class that fits, from
- * the tenant of lowest dominant share, one at a time.  Marks the chosen
- * candidates taken, updates the tenants' usage, and returns how many.
+ * the tenant of lowest dominant share, one at a time.  Each choice must
+ * also be taken with take(), which fails when another claim has the job:
+ * then it is passed over and the next best chosen.  Marks the candidates
+ * taken, updates the tenants' usage, and returns how many were taken.
  */
 int
 tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 				const TinytempReservation *res, int nres,
 				TinytempTenant *tenants, const TinytempResources *total,
-				int max_jobs, TimestampTz now)
+				int max_jobs, TimestampTz now,
+				bool (*take) (const TinytempCandidate *cand))
 {
+	bool	   *passed = palloc0(sizeof(bool) * Max(ncands, 1));
 	int			chosen = 0;
 
 	while (chosen < max_jobs)
@@ -166,7 +170,7 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 			TinytempCandidate *c = &cands[i];
 			double		share;
 
-			if (c->taken || !tinytemp_fits(&c->req, &avail) ||
+			if (c->taken || passed[i] || !tinytemp_fits(&c->req, &avail) ||
 				!tinytemp_reservations_allow(c->id, &c->req, c->est_here, &avail, res, nres, now))
 				continue;
 			share = tinytemp_dominant_share(&tenants[c->tenant].used, total);
@@ -178,11 +182,17 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 		}
 		if (best < 0)
 			break;
+		if (!take(&cands[best]))
+		{
+			passed[best] = true;
+			continue;
+		}
 		cands[best].taken = true;
 		tinytemp_resources_sub(&avail, &cands[best].req);
 		tinytemp_resources_add(&tenants[cands[best].tenant].used, &cands[best].req);
 		chosen++;
 	}
+	pfree(passed);
 	return chosen;
 }
 

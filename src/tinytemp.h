@@ -157,7 +157,8 @@ extern double tinytemp_dominant_share(const TinytempResources *used, const Tinyt
 extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 							const TinytempReservation *res, int nres,
 							TinytempTenant *tenants, const TinytempResources *total,
-							int max_jobs, TimestampTz now);
+							int max_jobs, TimestampTz now,
+							bool (*take) (const TinytempCandidate *cand));
 extern double tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 								  const char *worker_gpu_type, double worker_speed);
 extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,

@@ -33,7 +33,8 @@ PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
 	"                THEN x.worker_id END," \
 	"    finished_at = CASE WHEN x.state = 'running' AND x.attempts >= x.max_attempts" \
 	"                  THEN tinytemp.now() END," \
-	"    lease_until = NULL, run_after = tinytemp.now(), last_error = $1, updated_at = tinytemp.now()" \
+	"    lease_until = NULL, run_after = tinytemp.now(), last_error = $1, updated_at = tinytemp.now()," \
+	"    preempt_requested_at = NULL, preempt_notified_at = NULL" \
 	"  FROM x WHERE j.id = x.id" \
 	"  RETURNING j.id, j.state, j.queue, x.worker_id AS old_worker, x.attempts" \
 	"), h AS (" \
@@ -177,7 +178,11 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 		release_values[0] = CStringGetTextDatum("worker re-registered");
 		release_values[1] = CStringGetTextDatum("worker_restarted");
 		(void) requeue(tinytemp_plan(&release_plan,
-									 REQUEUE_SQL("state IN ('assigned', 'running') AND worker_id = ANY ($3)",
+									 REQUEUE_SQL("id IN (SELECT id FROM tinytemp.jobs"
+											 "  WHERE state IN ('assigned', 'running') AND worker_id = ANY ($3)"
+											 " UNION SELECT m.id FROM tinytemp.jobs h JOIN tinytemp.jobs m"
+											 "  ON m.gang_id = h.gang_id AND m.state IN ('assigned', 'running')"
+											 "  WHERE h.state IN ('assigned', 'running') AND h.worker_id = ANY ($3))",
 											 "FOR UPDATE"),
 									 3, release_types),
 					   release_values);
@@ -195,9 +200,11 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 }
 
 /*
- * Requeue or dead-letter the running jobs whose lease ran out.  Rows that
- * another transaction holds (a heartbeat in flight) are left for the next
- * pass.  SPI must be connected.  Returns how many jobs were handled.
+ * Requeue or dead-letter the running jobs whose lease ran out, and the
+ * other members of their gangs (a gang never runs in part: their workers
+ * hear TT003 at their next report).  Rows that another transaction holds
+ * (a heartbeat in flight) are left for the next pass.  SPI must be
+ * connected.  Returns how many jobs were handled.
  */
 int
 tinytemp_expire_leases_internal(void)
@@ -209,8 +216,15 @@ tinytemp_expire_leases_internal(void)
 	values[0] = CStringGetTextDatum("lease expired");
 	values[1] = CStringGetTextDatum("lease_expired");
 	return requeue(tinytemp_plan(&plan,
-								 REQUEUE_SQL("state = 'running' AND lease_until < tinytemp.now()",
-											 "ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED"),
+								 REQUEUE_SQL("id IN (SELECT e.id FROM ("
+											 "  SELECT id, gang_id FROM tinytemp.jobs"
+											 "  WHERE state = 'running' AND lease_until < tinytemp.now()"
+											 "  ORDER BY lease_until LIMIT 1000) e"
+											 " UNION SELECT m.id FROM tinytemp.jobs m"
+											 "  WHERE m.state IN ('assigned', 'running') AND m.gang_id IN ("
+											 "   SELECT gang_id FROM tinytemp.jobs WHERE state = 'running'"
+											 "   AND lease_until < tinytemp.now()))",
+											 "FOR UPDATE SKIP LOCKED"),
 								 2, argtypes),
 				   values);
 }
@@ -231,7 +245,7 @@ tinytemp_release_stale_assignments(void)
 	values[1] = CStringGetTextDatum("assignment_expired");
 	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
 	return requeue(tinytemp_plan(&plan,
-								 REQUEUE_SQL("state = 'assigned' AND gang_id IN ("
+								 REQUEUE_SQL("state IN ('assigned', 'running') AND gang_id IN ("
 											 "  SELECT gang_id FROM tinytemp.jobs WHERE state = 'assigned'"
 											 "  AND assigned_at < tinytemp.now() - make_interval(secs => $3))",
 											 "FOR UPDATE SKIP LOCKED"),

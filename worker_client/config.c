@@ -87,7 +87,7 @@ static const char usage_text[] =
 "stderr.  Checkpoints: a stdout line that is a JSON object with a top-level\n"
 "key \"checkpoint\", such as {\"checkpoint\": {\"epoch\": 3, \"weights\": [...]}},\n"
 "makes the worker save that key's value with tinytemp_checkpoint: the latest\n"
-"one, at most once per heartbeat (just before it), and always before the job\n"
+"one, at most once per heartbeat (just after it), and always before the job\n"
 "is acked or failed.  The job keeps it, and the next attempt gets it in\n"
 "TINYTEMP_CHECKPOINT and the \"checkpoint\" field on stdin.  Such a line is\n"
 "neither progress nor the result.  Stderr lines are also logged (500 at most\n"
@@ -101,7 +101,10 @@ static const char usage_text[] =
 "Leases: a job's lease is the session's tinytemp.lease_timeout (a superuser may\n"
 "set it with PGOPTIONS='-c tinytemp.lease_timeout=2s'); the worker heartbeats\n"
 "every lease/3.  A report the server refuses because the worker no longer holds\n"
-"the job (SQLSTATE TT003) is logged and dropped, never retried.\n"
+"the job (SQLSTATE TT003) is logged and dropped, never retried.  A job that\n"
+"is cancelled or preempted gets SIGTERM, then SIGKILL after the grace period;\n"
+"once a preempted job's handler has exited, its latest checkpoint is saved,\n"
+"which puts the job back in the queue, and nothing else is reported.\n"
 "\n"
 "Log: one line per event on stderr: TIME worker=NAME job=ID EVENT DETAIL.\n";
 

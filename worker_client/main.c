@@ -275,6 +275,8 @@ start_job(Job *job, const PGresult *res, int row, int64_t now)
 	job->job_type = xstrdup(PQgetvalue(res, row, CLAIM_JOB_TYPE));
 	job->json = xstrdup(PQgetvalue(res, row, CLAIM_JSON));
 	job->env = job_env_from_row(res, row);
+	if (!PQgetisnull(res, row, CLAIM_CHECKPOINT))
+		job->saved_checkpoint = xstrdup(PQgetvalue(res, row, CLAIM_CHECKPOINT));
 	job->heartbeat_ms = now + db.lease_ms / 3;
 	job->kill_grace_s = cfg.kill_grace_s;
 	job->phase = JOB_RUNNING;
@@ -311,6 +313,38 @@ start_job(Job *job, const PGresult *res, int row, int64_t now)
 	}
 	if (job->simulate)
 		log_event(job->id, "started", "simulate runtime_s=%g", job->sim_runtime_s);
+}
+
+/* The job is no longer ours (TT003): stop its handler and report nothing. */
+static void
+lease_lost(Job *job, const char *error)
+{
+	log_event(job->id, "lease-lost", "%s", error);
+	if (job->phase == JOB_STOPPING)
+		job->stop = STOP_LEASE_LOST;
+	else if (job->phase == JOB_DONE)
+		job->report = REPORT_NONE;
+	job_stop(job, STOP_LEASE_LOST, now_ms());
+}
+
+/*
+ * A job we have just claimed cannot still be ours in another slot: that run
+ * lost the job without hearing it (a checkpoint saved while its preemption
+ * was requested put it back in the queue, and the claim took it again, with
+ * the same attempt number).  Stop that run and report nothing for it.
+ */
+static void
+drop_earlier_run(int64_t job_id)
+{
+	for (int i = 0; i < cfg.slots; i++)
+	{
+		Job		   *job = &jobs[i];
+
+		if (job->phase == JOB_FREE || job->id != job_id || job->stop == STOP_LEASE_LOST ||
+			(job->phase == JOB_DONE && job->report == REPORT_NONE))
+			continue;
+		lease_lost(job, "claimed again: the run in this slot is no longer ours");
+	}
 }
 
 /* Claim as many jobs as there are free slots, when it is time to. */
@@ -350,23 +384,12 @@ maybe_claim(int64_t now)
 	{
 		if (jobs[slot].phase != JOB_FREE)
 			continue;
+		drop_earlier_run(strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10));
 		start_job(&jobs[slot], res, row, now_ms());
 		row++;
 	}
 	PQclear(res);
 	log_debug(NO_JOB, "claim", "asked for %d, got %d", want, got);
-}
-
-/* The job is no longer ours (TT003): stop its handler and report nothing. */
-static void
-lease_lost(Job *job, const char *error)
-{
-	log_event(job->id, "lease-lost", "%s", error);
-	if (job->phase == JOB_STOPPING)
-		job->stop = STOP_LEASE_LOST;
-	else if (job->phase == JOB_DONE)
-		job->report = REPORT_NONE;
-	job_stop(job, STOP_LEASE_LOST, now_ms());
 }
 
 /*
@@ -389,6 +412,9 @@ save_checkpoint(Job *job, char **error)
 	{
 		case DB_OK:
 			log_event(job->id, "checkpointed", "%zu bytes", strlen(checkpoint));
+			free(job->saved_checkpoint);
+			job->saved_checkpoint = checkpoint;
+			checkpoint = NULL;
 			break;
 		case DB_TRANSIENT:
 			log_event(job->id, "checkpoint-retry", "%s", *error);
@@ -413,11 +439,13 @@ save_checkpoint(Job *job, char **error)
 
 /*
  * Before a job's ack or fail, save its latest unsaved checkpoint, so that a
- * failure after a checkpoint keeps it for the next attempt.  Returns 0 when
- * the report may go now; 1 when the job is dealt with for now (TT003: the
- * report would be discarded too, so the job is dropped; or a passing
- * refusal: retried soon); -1 when nothing more can be sent (the connection
- * broke, or TT001).
+ * failure after a checkpoint keeps it for the next attempt.  Not once a
+ * heartbeat answered 'preempt' (the job ended by itself meanwhile, or timed
+ * out while stopping): the checkpoint would put the job back in the queue
+ * and get the report refused, so it is dropped.  Returns 0 when the report
+ * may go now; 1 when the job is dealt with for now (TT003: the report would
+ * be discarded too, so the job is dropped; or a passing refusal: retried
+ * soon); -1 when nothing more can be sent (the connection broke, or TT001).
  */
 static int
 flush_checkpoint(Job *job, int64_t now)
@@ -427,6 +455,13 @@ flush_checkpoint(Job *job, int64_t now)
 
 	if (job->checkpoint == NULL)
 		return 0;
+	if (job->preempt_asked)
+	{
+		log_event(job->id, "checkpoint-dropped", "the job is being preempted; reporting how it ended");
+		free(job->checkpoint);
+		job->checkpoint = NULL;
+		return 0;
+	}
 	switch (save_checkpoint(job, &error))
 	{
 		case DB_LOST:
@@ -454,8 +489,12 @@ flush_checkpoint(Job *job, int64_t now)
 }
 
 /*
- * Heartbeat the jobs whose time has come, and act on the answers.  The
- * latest unsaved checkpoint goes first, so at most one per heartbeat.
+ * Heartbeat the jobs whose time has come, act on the answers, then save the
+ * job's latest unsaved checkpoint, so at most one per heartbeat.  The
+ * heartbeat goes first: a save while the job's preemption is requested puts
+ * the job back in the queue, so a preempted job's checkpoint waits until
+ * its handler has stopped (see send_preempted), and a cancelled job's is
+ * not wanted.  A job that is no longer ours is not heartbeaten.
  */
 static void
 send_heartbeats(int64_t now)
@@ -467,24 +506,9 @@ send_heartbeats(int64_t now)
 		char	   *error = NULL;
 		DbOutcome	o;
 
-		if ((job->phase != JOB_RUNNING && job->phase != JOB_STOPPING) || now < job->heartbeat_ms)
+		if ((job->phase != JOB_RUNNING && job->phase != JOB_STOPPING) ||
+			job->stop == STOP_LEASE_LOST || now < job->heartbeat_ms)
 			continue;
-		if (job->checkpoint && job->stop != STOP_CANCEL && job->stop != STOP_LEASE_LOST)
-		{
-			o = save_checkpoint(job, &error);
-			if (o == DB_NOT_HELD || o == DB_NOT_WORKER)
-			{
-				if (o == DB_NOT_HELD)
-					lease_lost(job, error);
-				else
-					worker_replaced(error);
-				job->heartbeat_ms = now_ms() + db.lease_ms / 3;
-				free(error);
-				continue;
-			}
-			free(error);
-			error = NULL;
-		}
 		o = db_heartbeat(&db, worker_id, job->id, job->progress, &answer, &error);
 		if (o == DB_BAD_INPUT && job->progress)
 		{
@@ -515,7 +539,12 @@ send_heartbeats(int64_t now)
 				}
 				else if (strcmp(answer, "preempt") == 0)
 				{
-					log_event(job->id, "preempt", "the scheduler preempts the job");
+					if (!job->preempt_asked)
+						log_event(job->id, "preempt", "the scheduler preempts the job");
+					job->preempt_asked = true;
+					/* A preempted job goes back to the queue without using up an attempt. */
+					if (job->phase == JOB_STOPPING && job->stop == STOP_SHUTDOWN)
+						job->stop = STOP_PREEMPT;
 					job_stop(job, STOP_PREEMPT, now_ms());
 				}
 				else if (strcmp(answer, "continue") != 0)
@@ -536,7 +565,81 @@ send_heartbeats(int64_t now)
 		}
 		free(answer);
 		free(error);
+		error = NULL;
+
+		if (o == DB_OK && job->checkpoint && !job->preempt_asked &&
+			(job->phase == JOB_RUNNING || job->phase == JOB_STOPPING) &&
+			job->stop != STOP_CANCEL && job->stop != STOP_LEASE_LOST)
+		{
+			o = save_checkpoint(job, &error);
+			if (o == DB_NOT_HELD)
+				lease_lost(job, error);
+			else if (o == DB_NOT_WORKER)
+				worker_replaced(error);
+			free(error);
+		}
 	}
+}
+
+/*
+ * A preempted job's handler has stopped: save its checkpoint, which puts
+ * the job back in the queue without using up an attempt.  That is the
+ * handler's latest (a refused one gives way to the one before), else the
+ * one the job was claimed with, else {}.  The job is then no longer ours:
+ * nothing else is reported.  TT003 means it was put back already (the
+ * scheduler's grace ran out): it is dropped.  Returns false when the
+ * checkpoint must wait for the connection.
+ */
+static bool
+send_preempted(Job *job, int64_t now)
+{
+	const char *checkpoint;
+	char	   *error = NULL;
+	DbOutcome	o;
+
+	for (;;)
+	{
+		checkpoint = job->checkpoint ? job->checkpoint :
+			job->saved_checkpoint ? job->saved_checkpoint : "{}";
+		o = db_checkpoint(&db, worker_id, job->id, checkpoint, &error);
+		if (o != DB_BAD_INPUT || job->checkpoint == NULL)
+			break;
+		log_event(job->id, "checkpoint-refused", "%s; saving the one before", error);
+		free(error);
+		error = NULL;
+		free(job->checkpoint);
+		job->checkpoint = NULL;
+	}
+
+	switch (o)
+	{
+		case DB_OK:
+			log_event(job->id, "preempted", "after %.3fs; checkpoint of %zu bytes saved, the job is back in the queue",
+					  (double) (now - job->started_ms) / 1000.0, strlen(checkpoint));
+			break;
+		case DB_LOST:
+			free(error);
+			return false;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error);
+			break;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			free(error);
+			return false;
+		case DB_TRANSIENT:
+			log_event(job->id, "report-retry", "%s", error);
+			job->report_ms = now + RETRY_SOON_MS;
+			free(error);
+			return true;
+		default:
+			log_event(job->id, "report-failed", "%s; giving up on this checkpoint", error);
+			break;
+	}
+	free(error);
+	job_reset(job);
+	claim_now = true;
+	return true;
 }
 
 /* Send the report of one finished job; returns false when it must wait for the connection. */
@@ -546,8 +649,11 @@ send_report(Job *job, int64_t now)
 	char	   *error = NULL;
 	char	   *state = NULL;
 	DbOutcome	o;
-	int			flushed = flush_checkpoint(job, now);
+	int			flushed;
 
+	if (job->report == REPORT_PREEMPTED)
+		return send_preempted(job, now);
+	flushed = flush_checkpoint(job, now);
 	if (flushed != 0)
 		return flushed > 0;
 	if (job->report == REPORT_ACK)

@@ -59,6 +59,7 @@ job_reset(Job *job)
 	free(job->last_line);
 	free(job->progress);
 	free(job->checkpoint);
+	free(job->saved_checkpoint);
 	free(job->result);
 	free(job->error);
 	memset(job, 0, sizeof(*job));
@@ -420,7 +421,8 @@ job_conclude(Job *job)
 			job_finish(job, REPORT_NONE, NULL, NULL, false);
 			return;
 		case STOP_PREEMPT:
-			job_finish(job, REPORT_FAIL, NULL, failure_text(job, "preempted"), true);
+			/* Whatever its exit status: the latest checkpoint is where the next run resumes. */
+			job_finish(job, REPORT_PREEMPTED, NULL, NULL, false);
 			return;
 		case STOP_TIMEOUT:
 			what = xasprintf("timed out after %gs", job->timeout_s);

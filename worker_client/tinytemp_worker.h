@@ -158,7 +158,8 @@ typedef enum StopReason
 	STOP_NONE = 0,
 	STOP_TIMEOUT,				/* past the handler's timeout: fail, retryable */
 	STOP_CANCEL,				/* the job was cancelled: nothing to report */
-	STOP_PREEMPT,				/* the scheduler wants the slot: fail, retryable */
+	STOP_PREEMPT,				/* the scheduler wants the slot: save a checkpoint, which
+								 * puts the job back in the queue, and report nothing else */
 	STOP_LEASE_LOST,			/* another worker may own it now: report nothing */
 	STOP_SHUTDOWN				/* the worker is exiting: fail, retryable */
 } StopReason;
@@ -175,7 +176,8 @@ typedef enum Report
 {
 	REPORT_NONE = 0,			/* nothing to send: drop the job */
 	REPORT_ACK,
-	REPORT_FAIL
+	REPORT_FAIL,
+	REPORT_PREEMPTED			/* the checkpoint that hands the job back */
 } Report;
 
 /* One claimed job in a slot, from claim to report. */
@@ -207,6 +209,7 @@ typedef struct Job
 	char	   *last_line;		/* the last complete non-blank stdout line, checkpoints aside */
 	char	   *progress;		/* the latest JSON-object stdout line not yet sent */
 	char	   *checkpoint;		/* the latest {"checkpoint": VALUE} line's VALUE not yet saved */
+	char	   *saved_checkpoint;	/* the latest one saved, else the one claimed with, or NULL */
 	StrBuf		err_line;		/* the stderr line being read, for the log */
 	int			err_lines;		/* stderr lines logged so far */
 	char		err_tail[TT_STDERR_TAIL];	/* ring of the last stderr bytes */
@@ -222,6 +225,7 @@ typedef struct Job
 	double		timeout_s;
 	double		kill_grace_s;
 	StopReason	stop;
+	bool		preempt_asked;	/* a heartbeat answered 'preempt' */
 
 	/* the outcome, once done */
 	Report		report;

@@ -8,18 +8,19 @@ SELECT plan(48);
 
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;
 
--- Claims take only what fits what the worker has left.
+-- Claims take only what fits what the worker has left.  The jobs carry
+-- equal runtime estimates, so that the claim order is the order of arrival.
 SELECT tinytemp_register_worker('reg-gpu', 8, 16384, 2, 'a100') AS g \gset
-SELECT tinytemp_enqueue('r1', cpus => 4, memory_mb => 4096, gpus => 1, gpu_type => 'a100') AS r1 \gset
-SELECT tinytemp_enqueue('r2', cpus => 1, memory_mb => 1024, gpus => 1, gpu_type => 'h100') AS r2 \gset
-SELECT tinytemp_enqueue('r3', cpus => 2, memory_mb => 8192) AS r3 \gset
-SELECT tinytemp_enqueue('r4', cpus => 3, memory_mb => 1024) AS r4 \gset
-SELECT tinytemp_enqueue('r5', cpus => 1, memory_mb => 8192) AS r5 \gset
-SELECT tinytemp_enqueue('r6', cpus => 1, memory_mb => 1024, gpus => 2) AS r6 \gset
-SELECT tinytemp_enqueue('r7', cpus => 1, memory_mb => 1024, gpus => 1) AS r7 \gset
-SELECT tinytemp_enqueue('r8', cpus => 1, memory_mb => 1024) AS r8 \gset
-SELECT tinytemp_enqueue('r9', cpus => 9, memory_mb => 1024) AS r9 \gset
-SELECT tinytemp_enqueue('r10', cpus => 1, memory_mb => 1000000) AS r10 \gset
+SELECT tinytemp_enqueue('r1', runtime_estimate_s => 60, cpus => 4, memory_mb => 4096, gpus => 1, gpu_type => 'a100') AS r1 \gset
+SELECT tinytemp_enqueue('r2', runtime_estimate_s => 60, cpus => 1, memory_mb => 1024, gpus => 1, gpu_type => 'h100') AS r2 \gset
+SELECT tinytemp_enqueue('r3', runtime_estimate_s => 60, cpus => 2, memory_mb => 8192) AS r3 \gset
+SELECT tinytemp_enqueue('r4', runtime_estimate_s => 60, cpus => 3, memory_mb => 1024) AS r4 \gset
+SELECT tinytemp_enqueue('r5', runtime_estimate_s => 60, cpus => 1, memory_mb => 8192) AS r5 \gset
+SELECT tinytemp_enqueue('r6', runtime_estimate_s => 60, cpus => 1, memory_mb => 1024, gpus => 2) AS r6 \gset
+SELECT tinytemp_enqueue('r7', runtime_estimate_s => 60, cpus => 1, memory_mb => 1024, gpus => 1) AS r7 \gset
+SELECT tinytemp_enqueue('r8', runtime_estimate_s => 60, cpus => 1, memory_mb => 1024) AS r8 \gset
+SELECT tinytemp_enqueue('r9', runtime_estimate_s => 60, cpus => 9, memory_mb => 1024) AS r9 \gset
+SELECT tinytemp_enqueue('r10', runtime_estimate_s => 60, cpus => 1, memory_mb => 1000000) AS r10 \gset
 
 -- Free resources of a worker as the claim must see them.
 CREATE TEMP VIEW tt_free AS

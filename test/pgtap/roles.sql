@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(79);
+SELECT plan(83);
 
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;
 
@@ -22,7 +22,8 @@ CREATE ROLE tt_test_admin NOLOGIN IN ROLE tinytemp_admin;
 CREATE TEMP TABLE tt_api (fn text PRIMARY KEY);
 INSERT INTO tt_api VALUES
 	('tinytemp_register_worker(text, int, bigint, int, text, jsonb)'),
-	('tinytemp_enqueue(text, text, jsonb, int, bigint, int, int, int, bigint, int, text, int, int, text, text, timestamptz)'),
+	('tinytemp_enqueue(text, text, jsonb, int, bigint, int, int, int, bigint, int, text, int, int, text, text, timestamptz, bigint[], float8, interval)'),
+	('tinytemp_schedule()'),
 	('tinytemp_claim(bigint, int)'),
 	('tinytemp_ack(bigint, bigint, jsonb)'),
 	('tinytemp_fail(bigint, bigint, text, boolean)'),
@@ -144,6 +145,8 @@ SELECT throws_ok($$SELECT tinytemp_register_worker('roles-x', 1, 1)$$, '42501', 
 	'a submitter may not register a worker');
 SELECT throws_ok(format('SELECT * FROM tinytemp_claim(%s)', :wsu), '42501', NULL, 'a submitter may not claim');
 SELECT throws_ok(format('SELECT tinytemp_ack(%s, %s)', :jsu, :wsu), '42501', NULL, 'a submitter may not ack');
+SELECT throws_ok('SELECT tinytemp_schedule()', '42501', NULL, 'a submitter may not run the planner');
+SELECT lives_ok('SELECT count(*) FROM tinytemp.pending_reasons', 'a submitter reads why jobs wait');
 SELECT throws_ok(format('SELECT tinytemp_fail(%s, %s, %L)', :jsu, :wsu, 'x'), '42501', NULL,
 	'a submitter may not fail');
 SELECT throws_ok(format('SELECT tinytemp_heartbeat(%s, %s)', :jsu, :wsu), '42501', NULL,
@@ -209,6 +212,7 @@ SELECT is((SELECT id FROM tinytemp_claim(:wa)), :ja::bigint, 'an admin claims it
 SELECT lives_ok(format('SELECT tinytemp_ack(%s, %s)', :ja, :wa), 'an admin acks');
 SELECT is(tinytemp_cancel(:ja2), true, 'an admin cancels');
 SELECT lives_ok('SELECT tinytemp_expire_leases()', 'an admin runs a lease-expiry pass');
+SELECT lives_ok('SELECT tinytemp_schedule()', 'an admin runs a planner pass');
 SELECT lives_ok('SELECT tinytemp_retry_delay(3)', 'an admin computes a retry delay');
 SELECT lives_ok(format('UPDATE tinytemp.jobs SET priority = 99 WHERE id = %s', :jsu), 'an admin updates tinytemp.jobs');
 SELECT lives_ok(format($$UPDATE tinytemp.workers SET labels = '{"rack": "r1"}' WHERE id = %s$$, :wa),

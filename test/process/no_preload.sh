@@ -44,14 +44,32 @@ got=$( ( sleep 0.5; q -c "SET client_min_messages = error" -c "SELECT tinytemp_e
 check "without a background worker, enqueue notifies itself with the queue as payload" \
 	grep -q 'notification "tinytemp_jobs" with payload "gpu" received' <<<"$got"
 
-# The upgrade chain: 0.1 then ALTER EXTENSION UPDATE gives what 0.2 installs.
+# The upgrade chain: 0.1 then ALTER EXTENSION UPDATE gives what the default version installs.
 q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.1'" >/dev/null 2>&1
 check "version 0.1 installs without the predictor" \
 	test "$(q -c "SELECT extversion || ' ' || (to_regproc('tinytemp_predict_runtime') IS NULL) FROM pg_extension WHERE extname = 'tinytemp'")" = "0.1 true"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "ALTER EXTENSION tinytemp UPDATE reaches 0.2 with a bootstrap model" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.2 tinytemp.bootstrap_jobs"
+check "ALTER EXTENSION tinytemp UPDATE reaches 0.3 with a bootstrap model" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.3 tinytemp.bootstrap_jobs"
 check "the updated extension predicts" \
 	test "$(q -c "SELECT tinytemp_predict_runtime('training', 'resnet50', 50000, 5, 64, 8, 1, 'a100', 32000) > 0")" = t
+check "the updated extension plans: tinytemp_schedule() runs a pass" \
+	test "$(q -c "SELECT tinytemp_schedule()->>'ran'")" = true
+
+# A 0.2 installation with jobs in it keeps them through the update to 0.3,
+# a gang that 0.2 stored as one row becomes its members; until the update,
+# the new library refuses the old enqueue clearly instead of misreading it.
+q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.2'" >/dev/null 2>&1
+err=$(q -c "SELECT tinytemp_enqueue('early')" 2>&1)
+check "before the update, enqueue says to run ALTER EXTENSION UPDATE" \
+	grep -q 'HINT:  Run ALTER EXTENSION tinytemp UPDATE' <<<"$err"
+q -c "INSERT INTO tinytemp.jobs (job_type) VALUES ('kept')" \
+	-c "INSERT INTO tinytemp.jobs (job_type, gang_size) VALUES ('pair', 2)" >/dev/null
+q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
+q -c "SELECT tinytemp_register_worker('upgrader', 2, 2048)" >/dev/null 2>&1
+check "0.2 to 0.3 keeps the pending job, and a claim takes it" \
+	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'upgrader'))")" = kept
+check "the 0.2 gang of two became two members" \
+	test "$(q -c "SELECT count(*) || ' ' || count(DISTINCT gang_id) FROM tinytemp.jobs WHERE job_type = 'pair'")" = "2 1"
 echo "1..$n"
 [ $failures = 0 ]
