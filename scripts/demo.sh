@@ -6,9 +6,12 @@
 # job's life: workers register, ML jobs are enqueued, claimed on hardware
 # that fits them, heartbeated, acked, failed and retried with backoff,
 # dead-lettered, retried by hand, cancelled, and lost by a worker that died.
-# Then three tinytemp-worker processes run a mix of ML jobs for real: a
-# CPU-bound training loop, simulated evaluation and inference, a job that
-# fails once and is retried, and one that ends in the dead-letter queue.
+# Then the scheduler's policies in SQL: dominant resource fairness, shortest
+# predicted runtime first, a gang placed by the planner, a preemption with a
+# checkpoint, a pipeline of dependent jobs.  Then three tinytemp-worker
+# processes run a mix of ML jobs for real: a CPU-bound training loop,
+# simulated evaluation and inference, a job that fails once and is retried,
+# one that ends in the dead-letter queue, a gang and a pipeline.
 # The workers and the cluster are stopped at the end.
 set -eu
 source "$(dirname "$0")/lib.sh"
@@ -83,7 +86,55 @@ step "Every state change is in the history" \
 "SELECT job_id, event, worker_id, at::time(0) AS at, detail FROM tinytemp.jobs_history ORDER BY id;"
 step "The queue at a glance" "SELECT * FROM tinytemp.queue_summary ORDER BY queue, state;"
 
-tt_log "Part 2: real workers run ML jobs"
+tt_log "Part 2: scheduling"
+# A database of its own, which the background worker does not serve: here
+# the planner runs only when a step calls tinytemp_schedule(), so each step
+# shows its effect.
+$TT_PGBIN/createdb tinytemp_planning
+export PGDATABASE=tinytemp_planning PGOPTIONS='-c client_min_messages=error'
+step "Install the extension in a second database" "CREATE EXTENSION tinytemp;"
+step "Dominant Resource Fairness: one node with 9 CPUs and 18 GB; tenant A's jobs need <1 CPU, 4 GB>, B's <3 CPUs, 1 GB>" \
+"SELECT tinytemp_register_worker('drf-node', 9, 18432) AS node \\gset
+SELECT count(tinytemp_enqueue('training', tenant => 'A', cpus => 1, memory_mb => 4096)) AS a_jobs,
+       count(tinytemp_enqueue('training', tenant => 'B', cpus => 3, memory_mb => 1024)) AS b_jobs
+FROM generate_series(1, 20);
+SELECT tenant, count(*) AS jobs, sum(cpus) AS cpus, sum(memory_mb) AS memory_mb
+FROM tinytemp_claim(:node, 10) GROUP BY tenant ORDER BY tenant;"
+step "Why the other jobs wait" "SELECT reason, tenant, count(*) FROM tinytemp.pending_reasons GROUP BY 1, 2 ORDER BY 1, 2;"
+step "Shortest predicted runtime first: a new 2-minute job goes before an hour-long one" \
+"TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers, tinytemp.reservations;
+SELECT tinytemp_register_worker('gpu-a', 16, 128000, 2, 'a100') AS a \\gset
+SELECT tinytemp_enqueue('training', 'vit-base', gpus => 2, cpus => 8, runtime_estimate_s => 3600) AS long_job,
+       tinytemp_enqueue('evaluation', 'resnet18', gpus => 2, cpus => 8, runtime_estimate_s => 120) AS short_job;
+SELECT id, job_type, runtime_estimate_s FROM tinytemp_claim(:a, 2);"
+step "A gang of two members starts on two workers at once, placed by the planner" \
+"SELECT tinytemp_register_worker('gpu-b', 16, 128000, 2, 'a100') AS b \\gset
+SELECT tinytemp_register_worker('gpu-c', 16, 128000, 2, 'a100') AS c \\gset
+SELECT tinytemp_enqueue('training', 'gpt2-small', gpus => 2, cpus => 8, gang_size => 2) AS gang \\gset
+SELECT tinytemp_schedule()->'gangs_assigned' AS gangs_assigned;
+SELECT id, gang_id, gang_rank, state, worker_id FROM tinytemp.jobs WHERE gang_id = :gang ORDER BY gang_rank;"
+step "Preemption: an urgent job needs gpu-a's GPUs; the running job is asked to checkpoint and yields" \
+"SELECT id AS a FROM tinytemp.workers WHERE name = 'gpu-a' \\gset
+SET tinytemp.preempt_grace = '0';
+SELECT tinytemp_enqueue('inference', 'bert-base', priority => 10, gpus => 2, cpus => 4, gpu_type => 'a100',
+                        runtime_estimate_s => 30) AS urgent \\gset
+SELECT id AS running FROM tinytemp.jobs WHERE worker_id = :a AND state = 'running' \\gset
+SELECT tinytemp_schedule()->'preemptions_requested' AS preemptions_requested;
+RESET tinytemp.preempt_grace;
+SELECT tinytemp_heartbeat(:running, :a) AS heartbeat_answer;
+SELECT tinytemp_checkpoint(:running, :a, '{\"step\": 4200}');
+SELECT id, state, attempts, preemptions, checkpoint FROM tinytemp.jobs WHERE id = :running;
+SELECT id, job_type, priority FROM tinytemp_claim(:a);"
+step "A pipeline: each step starts only after the one before it succeeded" \
+"SELECT tinytemp_enqueue('data-processing', 'ingest') AS ingest \\gset
+SELECT tinytemp_enqueue('data-processing', 'tokenize', depends_on => ARRAY[:ingest]::bigint[]) AS prep \\gset
+SELECT tinytemp_enqueue('training', 'bert-base', depends_on => ARRAY[:prep]::bigint[]) AS train \\gset
+SELECT job_id, reason FROM tinytemp.pending_reasons WHERE job_id IN (:ingest, :prep, :train) ORDER BY job_id;"
+
+export PGDATABASE=tinytemp_demo
+unset PGOPTIONS
+
+tt_log "Part 3: real workers run ML jobs"
 WORKER=$TT_PGBIN/tinytemp-worker
 LOGDIR=$TT_STATE/demo-workers
 rm -rf "$LOGDIR"
@@ -119,7 +170,15 @@ step "Submit a mix of ML jobs" \
        tinytemp_enqueue('training', 'flaky-once', '{\"fail_attempts\": 1}', dataset_size => 1000,
                         epochs => 2, max_attempts => 3) AS fails_once_then_succeeds,
        tinytemp_enqueue('training', 'always-broken', '{\"fail_attempts\": 9}', dataset_size => 500,
-                        epochs => 1, max_attempts => 2) AS dead_letter;"
+                        epochs => 1, max_attempts => 2) AS dead_letter,
+       tinytemp_enqueue('evaluation', 'allreduce-check', '{\"runtime_s\": 1}', gpus => 1,
+                        gang_size => 2) AS gang_on_both_gpu_nodes;"
+step "A pipeline that the workers run in order: preprocess, then train, then evaluate" \
+"SELECT tinytemp_enqueue('evaluation', 'preprocess', '{\"runtime_s\": 0.5}', cpus => 1) AS prep \\gset
+SELECT tinytemp_enqueue('training', 'logreg-small', '{\"features\": 8}', dataset_size => 2000, epochs => 4,
+                        cpus => 2, depends_on => ARRAY[:prep]::bigint[]) AS train \\gset
+SELECT tinytemp_enqueue('evaluation', 'logreg-small', '{\"runtime_s\": 0.5}',
+                        depends_on => ARRAY[:train]::bigint[]) AS evaluate;"
 # Wait for every job to finish (succeeded or dead-lettered), at most 90 s.
 for _ in $(seq 1 180); do
 	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
@@ -138,6 +197,12 @@ FROM tinytemp.jobs_history h JOIN tinytemp.jobs j ON j.id = h.job_id
 LEFT JOIN tinytemp.workers w ON w.id = h.worker_id
 WHERE j.model = 'flaky-once' ORDER BY h.id;"
 step "The dead-letter queue" "SELECT id, model, attempts, last_error FROM tinytemp.dead_letter;"
+step "The gang's two members started together, one on each GPU node" \
+"SELECT j.id, j.gang_rank, w.name AS worker, j.started_at::time(3) AS started, j.state
+FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id WHERE j.gang_id IS NOT NULL ORDER BY j.gang_rank;"
+step "The pipeline ran in order" \
+"SELECT id, job_type, model, depends_on, started_at::time(3) AS started, finished_at::time(3) AS finished, state
+FROM tinytemp.jobs WHERE model IN ('preprocess') OR depends_on IS NOT NULL ORDER BY id;"
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait "${pids[@]}" 2>/dev/null || true
 echo

@@ -129,16 +129,19 @@ force_preemptions(void)
 		"    run_after = tinytemp.now(),"
 		"    updated_at = tinytemp.now()"
 		"  FROM x WHERE j.id = x.id"
-		"  RETURNING j.id, x.worker_id, j.preemptions"
+		"  RETURNING j.id, x.worker_id, j.preemptions, j.queue"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'preempted', worker_id,"
 		"    jsonb_build_object('preemptions', preemptions, 'forced', true) FROM u"
-		") SELECT count(*) FROM u";
+		") SELECT count(*), min(queue) FROM u";
 	Oid			argtypes[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum(tinytemp_preempt_grace_ms / 1000.0)};
+	int			n = run_counting(tinytemp_plan(&plan, sql, 1, argtypes), values);
 
-	return run_counting(tinytemp_plan(&plan, sql, 1, argtypes), values);
+	if (n > 0)
+		tinytemp_notify_enqueued(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	return n;
 }
 
 /*
@@ -538,12 +541,12 @@ assign_gang(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen)
 		"  UPDATE tinytemp.jobs j SET state = 'assigned', worker_id = a.worker_id,"
 		"    assigned_at = tinytemp.now(), updated_at = tinytemp.now(), unschedulable_since = NULL"
 		"  FROM a WHERE j.id = a.id AND j.state = 'pending'"
-		"  RETURNING j.id, j.worker_id, j.gang_id, j.gang_rank"
+		"  RETURNING j.id, j.worker_id, j.gang_id, j.gang_rank, j.queue"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'assigned', worker_id, jsonb_build_object('gang_id', gang_id,"
 		"    'gang_rank', gang_rank) FROM u"
-		") SELECT count(*) FROM u";
+		") SELECT count(*), min(queue) FROM u";
 	Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[2];
 	Datum	   *ids = palloc(sizeof(Datum) * u->size);
@@ -563,6 +566,8 @@ assign_gang(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen)
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (run_counting(tinytemp_plan(&plan, sql, 2, argtypes), values) != u->size)
 		elog(ERROR, "gang " INT64_FORMAT " changed while it was being assigned", u->id);
+	/* Wake the workers, so that they claim their members at once. */
+	tinytemp_notify_enqueued(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	return true;
 }
 

@@ -582,6 +582,45 @@ send_heartbeats(int64_t now)
 }
 
 /*
+ * Act on the outcome `o` of a job's last report (its ack, fail, or the
+ * checkpoint that hands a preempted job back), whose error text is
+ * `error` (freed here): the job is done with, unless the report must wait
+ * for the connection (returns false) or be retried soon.  `giving_up`
+ * ends the log line of a report refused for good.
+ */
+static bool
+settle_report(Job *job, DbOutcome o, char *error, int64_t now, const char *giving_up)
+{
+	switch (o)
+	{
+		case DB_OK:
+			break;
+		case DB_LOST:
+			free(error);
+			return false;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error);
+			break;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			free(error);
+			return false;
+		case DB_TRANSIENT:
+			log_event(job->id, "report-retry", "%s", error);
+			job->report_ms = now + RETRY_SOON_MS;
+			free(error);
+			return true;
+		default:
+			log_event(job->id, "report-failed", "%s; %s", error, giving_up);
+			break;
+	}
+	free(error);
+	job_reset(job);
+	claim_now = true;
+	return true;
+}
+
+/*
  * A preempted job's handler has stopped: save its checkpoint, which puts
  * the job back in the queue without using up an attempt.  That is the
  * handler's latest (a refused one gives way to the one before), else the
@@ -611,35 +650,10 @@ send_preempted(Job *job, int64_t now)
 		job->checkpoint = NULL;
 	}
 
-	switch (o)
-	{
-		case DB_OK:
-			log_event(job->id, "preempted", "after %.3fs; checkpoint of %zu bytes saved, the job is back in the queue",
-					  (double) (now - job->started_ms) / 1000.0, strlen(checkpoint));
-			break;
-		case DB_LOST:
-			free(error);
-			return false;
-		case DB_NOT_HELD:
-			log_event(job->id, "report-discarded", "%s", error);
-			break;
-		case DB_NOT_WORKER:
-			worker_replaced(error);
-			free(error);
-			return false;
-		case DB_TRANSIENT:
-			log_event(job->id, "report-retry", "%s", error);
-			job->report_ms = now + RETRY_SOON_MS;
-			free(error);
-			return true;
-		default:
-			log_event(job->id, "report-failed", "%s; giving up on this checkpoint", error);
-			break;
-	}
-	free(error);
-	job_reset(job);
-	claim_now = true;
-	return true;
+	if (o == DB_OK)
+		log_event(job->id, "preempted", "after %.3fs; checkpoint of %zu bytes saved, the job is back in the queue",
+				  (double) (now - job->started_ms) / 1000.0, strlen(checkpoint));
+	return settle_report(job, o, error, now, "giving up on this checkpoint");
 }
 
 /* Send the report of one finished job; returns false when it must wait for the connection. */
@@ -678,35 +692,8 @@ send_report(Job *job, int64_t now)
 			log_event(job->id, "failed", "new_state=%s retryable=%s error=%s", state,
 					  job->retryable ? "yes" : "no", job->error);
 	}
-
-	switch (o)
-	{
-		case DB_OK:
-			break;
-		case DB_LOST:
-			free(error);
-			return false;
-		case DB_NOT_HELD:
-			log_event(job->id, "report-discarded", "%s", error);
-			break;
-		case DB_NOT_WORKER:
-			worker_replaced(error);
-			free(error);
-			return false;
-		case DB_TRANSIENT:
-			log_event(job->id, "report-retry", "%s", error);
-			job->report_ms = now + RETRY_SOON_MS;
-			free(error);
-			return true;
-		default:
-			log_event(job->id, "report-failed", "%s; giving up on this report", error);
-			break;
-	}
 	free(state);
-	free(error);
-	job_reset(job);
-	claim_now = true;
-	return true;
+	return settle_report(job, o, error, now, "giving up on this report");
 }
 
 /* Whether a job's ack is ready to go now (not waiting out a retry delay). */

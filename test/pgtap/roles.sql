@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(83);
+SELECT plan(82);
 
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;
 

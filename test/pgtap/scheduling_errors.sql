@@ -5,15 +5,7 @@ BEGIN;
 SET client_min_messages = warning;
 SELECT plan(32);
 
--- Hold the planner's lock until this file rolls back (see scheduling_placement.sql).
-DO $$
-BEGIN
-	FOR i IN 1..1000 LOOP
-		EXIT WHEN (tinytemp_schedule()->>'ran')::boolean;
-		PERFORM pg_sleep(0.01);
-		IF i = 1000 THEN RAISE 'the planner lock stayed busy'; END IF;
-	END LOOP;
-END $$;
+\ir scheduling_setup.psql
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers, tinytemp.reservations;
 
 -- ENQUEUE.

@@ -9,18 +9,7 @@ BEGIN;
 SET client_min_messages = warning;
 SELECT plan(30);
 
--- The background worker runs planner passes too.  A pass holds the planner's
--- lock until its transaction ends: take it first, so that until this file
--- rolls back only its own passes run.
-DO $$
-BEGIN
-	FOR i IN 1..1000 LOOP
-		EXIT WHEN (tinytemp_schedule()->>'ran')::boolean;
-		PERFORM pg_sleep(0.01);
-		IF i = 1000 THEN RAISE 'the planner lock stayed busy'; END IF;
-	END LOOP;
-END $$;
-\set reset 'TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers, tinytemp.reservations;'
+\ir scheduling_setup.psql
 :reset
 \set T0 '2026-01-01 00:00:00+00'
 SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';

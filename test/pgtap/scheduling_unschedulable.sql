@@ -8,16 +8,7 @@ BEGIN;
 SET client_min_messages = warning;
 SELECT plan(33);
 
--- Hold the planner's lock until this file rolls back (see scheduling_placement.sql).
-DO $$
-BEGIN
-	FOR i IN 1..1000 LOOP
-		EXIT WHEN (tinytemp_schedule()->>'ran')::boolean;
-		PERFORM pg_sleep(0.01);
-		IF i = 1000 THEN RAISE 'the planner lock stayed busy'; END IF;
-	END LOOP;
-END $$;
-\set reset 'TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers, tinytemp.reservations;'
+\ir scheduling_setup.psql
 :reset
 SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';
 SET LOCAL tinytemp.policy = 'tinytemp';
