@@ -86,7 +86,8 @@ read_worker(ClaimWorker *w)
 	w->assigned = tinytemp_get_int64(t, d, 6, 0);
 
 	tinytemp_spi_execute(tinytemp_plan(&res_plan,
-									   "SELECT r.job_id, r.start_at, r.since, r.cpus, r.memory_mb, r.gpus"
+									   "SELECT r.job_id, r.start_at, r.since, r.cpus, r.memory_mb, r.gpus,"
+									   "  j.priority, j.rank_key"
 									   " FROM tinytemp.reservations r"
 									   " JOIN tinytemp.jobs j ON j.id = r.job_id AND j.state = 'pending'"
 									   " WHERE r.worker_id = $1",
@@ -104,6 +105,8 @@ read_worker(ClaimWorker *w)
 		w->res[i].held.cpus = tinytemp_get_int64(t, d, 4, 0);
 		w->res[i].held.memory_mb = tinytemp_get_int64(t, d, 5, 0);
 		w->res[i].held.gpus = tinytemp_get_int64(t, d, 6, 0);
+		w->res[i].rank.priority = (int32) tinytemp_get_int64(t, d, 7, 0);
+		w->res[i].rank.rank_key = tinytemp_get_float8(t, d, 8, 0);
 	}
 }
 
@@ -298,6 +301,70 @@ read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
 	}
 }
 
+/* The free room, GPU type and speed of every other active worker. */
+typedef struct OtherWorkers
+{
+	int			n;
+	TinytempResources *avail;
+	char	  **gpu_type;
+	double	   *speed;
+} OtherWorkers;
+
+static void
+read_other_workers(const ClaimWorker *w, OtherWorkers *o)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
+		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type, w.speed"
+		" FROM tinytemp.workers w"
+		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		" WHERE w.state = 'active' AND w.id <> $1"
+		" GROUP BY w.id";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(w->id)};
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	o->n = (int) SPI_processed;
+	o->avail = palloc(sizeof(TinytempResources) * Max(o->n, 1));
+	o->gpu_type = palloc(sizeof(char *) * Max(o->n, 1));
+	o->speed = palloc(sizeof(double) * Max(o->n, 1));
+	for (int k = 0; k < o->n; k++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[k];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		o->avail[k].cpus = tinytemp_get_int64(t, d, 1, 0);
+		o->avail[k].memory_mb = tinytemp_get_int64(t, d, 2, 0);
+		o->avail[k].gpus = tinytemp_get_int64(t, d, 3, 0);
+		o->gpu_type[k] = tinytemp_get_text(t, d, 4);
+		o->speed[k] = tinytemp_get_float8(t, d, 5, 1.0);
+	}
+}
+
+/*
+ * Whether another worker with room for the job now would run it much
+ * faster than this one (see tinytemp_much_faster): then this worker leaves
+ * it to that one, so that long jobs do not land on slow hardware while
+ * fast hardware idles.
+ */
+static bool
+faster_elsewhere(const TinytempJobSpec *spec, const TinytempCandidate *c,
+				 double runtime_estimate_s, const OtherWorkers *o)
+{
+	for (int k = 0; k < o->n; k++)
+	{
+		if (!tinytemp_fits(&c->req, &o->avail[k]) ||
+			!tinytemp_gpu_type_matches(c->req.gpus, spec->gpu_type, o->gpu_type[k]))
+			continue;
+		if (tinytemp_much_faster(tinytemp_estimate_on(spec, runtime_estimate_s, o->gpu_type[k],
+													  o->speed[k]),
+								 c->est_here))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Policy 'tinytemp': read the best few ready jobs of every tenant that fit
  * the worker, score them on its hardware, and choose by policy.c's rules.
@@ -321,6 +388,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	SPITupleTable *tab;
+	OtherWorkers others = {0, NULL, NULL, NULL};
 	TinytempCandidate *cands;
 	TinytempTenant *tenants;
 	TinytempResources total = {0, 0, 0};
@@ -357,6 +425,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		cands[i].req.gpus = (int64) spec.gpus;
 		cands[i].tenant = tenant_index(tenants, &ntenants, tinytemp_get_text(t, d, 11));
 		cands[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
+		cands[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
 		est = tinytemp_get_float8(t, d, 14, -1);
 		if (est < 0)
 			est = tinytemp_get_float8(t, d, 13, -1);
@@ -366,6 +435,25 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	}
 	if (ntenants > 1)
 		read_shares(tenants, &ntenants, &total);
+
+	/* Candidates this worker runs much slower than a typical one: is faster room free? */
+	for (int i = 0; i < ncands; i++)
+	{
+		HeapTuple	t = tab->vals[i];
+		TupleDesc	d = tab->tupdesc;
+		TinytempJobSpec spec;
+		double		est = tinytemp_get_float8(t, d, 14, -1);
+
+		if (est < 0)
+			est = tinytemp_get_float8(t, d, 13, -1);
+		if (!(est > 0) || !tinytemp_much_faster(est, cands[i].est_here))
+			continue;
+		if (others.avail == NULL)
+			read_other_workers(w, &others);
+		read_spec(t, d, 2, &spec);
+		if (faster_elsewhere(&spec, &cands[i], tinytemp_get_float8(t, d, 14, -1), &others))
+			cands[i].declined = true;
+	}
 
 	(void) tinytemp_select(cands, ncands, w->avail, w->res, w->nres, tenants, &total,
 						   max_jobs, now, lock_candidate);
@@ -395,26 +483,15 @@ static int
 choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 {
 	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr others_plan = NULL;
 	static const char *sql =
 		"SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
 		" WHERE " TINYTEMP_READY_CONDITION
 		" ORDER BY j.priority DESC, j.id LIMIT $1";
-	static const char *others_sql =
-		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
-		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type"
-		" FROM tinytemp.workers w"
-		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
-		" WHERE w.state = 'active' AND w.id <> $1"
-		" GROUP BY w.id";
 	Oid			argtypes[1] = {INT4OID};
-	Oid			others_types[1] = {INT8OID};
 	Datum		values[1];
 	SPITupleTable *jobs;
 	uint64		njobs;
-	TinytempResources *others = NULL;	/* other workers' free resources */
-	char	  **other_types = NULL;
-	uint64		nothers = 0;
+	OtherWorkers others = {0, NULL, NULL, NULL};
 	TinytempResources avail = w->avail;
 	int			chosen = 0;
 
@@ -448,31 +525,14 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 			chosen++;
 			continue;
 		}
-		if (others == NULL)
-		{
-			values[0] = Int64GetDatum(w->id);
-			tinytemp_spi_execute(tinytemp_plan(&others_plan, others_sql, 1, others_types),
-								 values, NULL, SPI_OK_SELECT);
-			nothers = SPI_processed;
-			others = palloc(sizeof(TinytempResources) * Max(nothers, 1));
-			other_types = palloc(sizeof(char *) * Max(nothers, 1));
-			for (uint64 k = 0; k < nothers; k++)
-			{
-				HeapTuple	o = SPI_tuptable->vals[k];
-				TupleDesc	od = SPI_tuptable->tupdesc;
-
-				others[k].cpus = tinytemp_get_int64(o, od, 1, 0);
-				others[k].memory_mb = tinytemp_get_int64(o, od, 2, 0);
-				others[k].gpus = tinytemp_get_int64(o, od, 3, 0);
-				other_types[k] = tinytemp_get_text(o, od, 4);
-			}
-		}
+		if (others.avail == NULL)
+			read_other_workers(w, &others);
 		/* It can start on another worker: count it there, for the jobs behind it. */
-		for (uint64 k = 0; k < nothers && !elsewhere; k++)
-			if (tinytemp_fits(&req, &others[k]) &&
-				tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, other_types[k]))
+		for (int k = 0; k < others.n && !elsewhere; k++)
+			if (tinytemp_fits(&req, &others.avail[k]) &&
+				tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, others.gpu_type[k]))
 			{
-				tinytemp_resources_sub(&others[k], &req);
+				tinytemp_resources_sub(&others.avail[k], &req);
 				elsewhere = true;
 			}
 		if (!elsewhere)

@@ -92,7 +92,7 @@ typedef struct PlanUnit
 	int			size;			/* pending members: 1 for a job */
 	bool		gang;
 	int64	   *members;
-	int32		priority;
+	TinytempRank rank;
 	TinytempResources req;		/* per member */
 	TinytempJobSpec spec;
 	double		runtime_estimate_s;	/* -1: none */
@@ -413,7 +413,8 @@ read_units(int *nunits)
 		u->spec.gpus = (double) tinytemp_get_int64(t, d, 8, -1);
 		u->spec.gpu_type = tinytemp_get_text(t, d, 9);
 		u->spec.memory_mb = (double) tinytemp_get_int64(t, d, 10, -1);
-		u->priority = (int32) tinytemp_get_int64(t, d, 11, 0);
+		u->rank.priority = (int32) tinytemp_get_int64(t, d, 11, 0);
+		u->rank.rank_key = tinytemp_get_float8(t, d, 14, 0);
 		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);
 		u->req.cpus = (int64) u->spec.cpus;
 		u->req.memory_mb = (int64) u->spec.memory_mb;
@@ -487,7 +488,8 @@ workers_fitting_now(PlanWorker *workers, int nworkers, const PlanUnit *u, Timest
 			continue;
 		est = w->nres == 0 ? -1 :
 			tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
-		if (!tinytemp_reservations_allow(u->id, &u->req, est, &w->avail, w->res, w->nres, now))
+		if (!tinytemp_reservations_allow(u->id, u->rank, &u->req, est, &w->avail, w->res, w->nres,
+										 now))
 			continue;
 		out[n].index = i;
 		out[n].key = fit_waste(w, u);
@@ -594,6 +596,7 @@ reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, Timesta
 			continue;
 		r = &w->res[w->nres++];
 		r->job_id = u->id;
+		r->rank = u->rank;
 		r->start_at = start_at;
 		r->since = since;
 		r->held = u->req;
@@ -700,7 +703,7 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 				PlanJob    *j = &w->jobs[k];
 
 				if (used[k] || j->preempt_requested || j->in_gang ||
-					j->priority >= u->priority || j->preemptions >= tinytemp_max_preemptions)
+					j->priority >= u->rank.priority || j->preemptions >= tinytemp_max_preemptions)
 					continue;
 				if (best < 0 || j->priority < w->jobs[best].priority ||
 					(j->priority == w->jobs[best].priority &&
@@ -744,7 +747,7 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = Int64GetDatum(u->id);
-	values[2] = Int32GetDatum(u->priority);
+	values[2] = Int32GetDatum(u->rank.priority);
 	return run_counting(tinytemp_plan(&plan, sql, 3, argtypes), values);
 }
 
@@ -831,7 +834,7 @@ plan_placements(PassCounts *counts)
 			continue;			/* left to the placement timeout */
 
 		/* Preempt only when waiting would take longer than the grace period. */
-		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->priority > lowest_running &&
+		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->rank.priority > lowest_running &&
 			start_at > now + (TimestampTz) tinytemp_preempt_grace_ms * 1000)
 		{
 			int			asked = preempt_for(workers, nworkers, u, now, since);

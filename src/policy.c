@@ -27,13 +27,21 @@
  * then recomputes the shares with that job counted: progressive filling,
  * as in Dominant Resource Fairness (Ghodsi et al., NSDI 2011).
  *
- * Reservations.  Resources reserved on a worker for another job may be
- * used only by a job predicted to finish before the reservation starts,
- * and by none once the reservation is older than tinytemp.reservation_horizon.
+ * Slow hardware.  A worker passes over a job that another worker with room
+ * for it now would run over SLOW_FACTOR times faster: long jobs should not
+ * land on slow hardware while fast hardware idles.
+ *
+ * Reservations.  Resources reserved on a worker for a job may be used by a
+ * job ranked after it only if that job is predicted to finish before the
+ * reservation starts, and by none once the reservation is older than
+ * tinytemp.reservation_horizon.
  */
 #include "tinytemp.h"
 
 #include <math.h>
+
+/* How much slower than elsewhere a worker may run a job before it leaves it. */
+#define SLOW_FACTOR 2.0
 
 /* Whether req fits in avail. */
 bool
@@ -68,12 +76,25 @@ tinytemp_resources_add(TinytempResources *a, const TinytempResources *b)
 	a->gpus += b->gpus;
 }
 
+/* Whether rank a goes before rank b in the policy's order. */
+static bool
+outranks(TinytempRank a, TinytempRank b)
+{
+	if (a.priority != b.priority)
+		return a.priority > b.priority;
+	return a.rank_key < b.rank_key;
+}
+
 /*
- * Whether job_id may take req out of `avail` on a worker with these
- * reservations, given its estimated runtime there (negative: unknown).
+ * Whether job_id, of this rank, may take req out of `avail` on a worker
+ * with these reservations, given its estimated runtime there (negative:
+ * unknown).  A reservation binds only the jobs ranked after the job it is
+ * for: the planner reserves for the highest-ranked job that cannot start,
+ * counting every job ranked before it as started.
  */
 bool
-tinytemp_reservations_allow(int64 job_id, const TinytempResources *req, double est_here,
+tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
+							const TinytempResources *req, double est_here,
 							const TinytempResources *avail,
 							const TinytempReservation *res, int nres, TimestampTz now)
 {
@@ -81,7 +102,7 @@ tinytemp_reservations_allow(int64 job_id, const TinytempResources *req, double e
 	bool		any = false;
 
 	for (int i = 0; i < nres; i++)
-		if (res[i].job_id != job_id)
+		if (res[i].job_id != job_id && !outranks(rank, res[i].rank))
 		{
 			tinytemp_resources_sub(&unreserved, &res[i].held);
 			any = true;
@@ -92,7 +113,7 @@ tinytemp_reservations_allow(int64 job_id, const TinytempResources *req, double e
 		return false;
 	for (int i = 0; i < nres; i++)
 	{
-		if (res[i].job_id == job_id)
+		if (res[i].job_id == job_id || outranks(rank, res[i].rank))
 			continue;
 		if (now + (TimestampTz) (est_here * USECS_PER_SEC) > res[i].start_at)
 			return false;
@@ -112,6 +133,13 @@ tinytemp_score(double rank_key, double est, double est_here)
 	if (!(est > 0) || est_here < 0)
 		return rank_key;
 	return rank_key - est + est_here * (est_here / est);
+}
+
+/* Whether a run of est_there seconds beats one of est_here by over SLOW_FACTOR. */
+bool
+tinytemp_much_faster(double est_there, double est_here)
+{
+	return est_there >= 0 && est_here >= 0 && est_there * SLOW_FACTOR < est_here;
 }
 
 /* A tenant's dominant share of the cluster's resources. */
@@ -170,8 +198,9 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 			TinytempCandidate *c = &cands[i];
 			double		share;
 
-			if (c->taken || passed[i] || !tinytemp_fits(&c->req, &avail) ||
-				!tinytemp_reservations_allow(c->id, &c->req, c->est_here, &avail, res, nres, now))
+			if (c->taken || c->declined || passed[i] || !tinytemp_fits(&c->req, &avail) ||
+				!tinytemp_reservations_allow(c->id, (TinytempRank) {c->priority, c->rank_key},
+											 &c->req, c->est_here, &avail, res, nres, now))
 				continue;
 			share = tinytemp_dominant_share(&tenants[c->tenant].used, total);
 			if (best < 0 || better(c, share, &cands[best], best_share))

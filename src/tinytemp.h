@@ -110,10 +110,18 @@ typedef struct TinytempResources
 	int64		gpus;
 } TinytempResources;
 
+/* Where a job stands in the policy's order: its class, then its rank_key. */
+typedef struct TinytempRank
+{
+	int32		priority;
+	double		rank_key;
+} TinytempRank;
+
 /* Resources held back on a worker for job_id from start_at; planned at since. */
 typedef struct TinytempReservation
 {
 	int64		job_id;
+	TinytempRank rank;			/* the job's */
 	TimestampTz start_at;
 	TimestampTz since;
 	TinytempResources held;
@@ -132,9 +140,11 @@ typedef struct TinytempCandidate
 	int64		id;
 	int			tenant;			/* index into the tenants array */
 	int32		priority;
+	double		rank_key;
 	TinytempResources req;
 	double		est_here;		/* estimated seconds on this worker, -1 unknown */
 	double		score;
+	bool		declined;		/* left to a much faster worker with room */
 	bool		taken;
 } TinytempCandidate;
 
@@ -149,10 +159,12 @@ extern bool tinytemp_fits(const TinytempResources *req, const TinytempResources 
 extern bool tinytemp_gpu_type_matches(int64 gpus, const char *gpu_type, const char *worker_gpu_type);
 extern void tinytemp_resources_sub(TinytempResources *a, const TinytempResources *b);
 extern void tinytemp_resources_add(TinytempResources *a, const TinytempResources *b);
-extern bool tinytemp_reservations_allow(int64 job_id, const TinytempResources *req, double est_here,
+extern bool tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
+										const TinytempResources *req, double est_here,
 										const TinytempResources *avail,
 										const TinytempReservation *res, int nres, TimestampTz now);
 extern double tinytemp_score(double rank_key, double est, double est_here);
+extern bool tinytemp_much_faster(double est_there, double est_here);
 extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
 extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 							const TinytempReservation *res, int nres,

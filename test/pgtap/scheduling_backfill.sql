@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(26);
+SELECT plan(29);
 
 \ir scheduling_setup.psql
 :reset
@@ -92,6 +92,27 @@ SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s, 5)', :wf), 'a 2002 s j
 SELECT tinytemp_enqueue('inference', cpus => 2, runtime_estimate_s => 2000) AS j2000 \gset
 SELECT is((SELECT array_agg(id) FROM tinytemp_claim(:wf, 5)), ARRAY[:j2000::bigint],
 	'a 2000 s job runs 1000 s there: backfilled');
+
+-- A reservation binds only the jobs ranked after its job.  A whole-node job
+-- goes first in the walk, so the gang ranked after it cannot start and gets
+-- the reservation; the whole-node job must still start, even past the
+-- reservation's horizon, or neither would ever run.
+:reset
+SET LOCAL tinytemp.policy = 'tinytemp';
+SELECT count(tinytemp_register_worker('l4-' || i, 64, 524288, 4, 'l4')) FROM generate_series(1, 4) i;
+SELECT tinytemp_enqueue('training', gpus => 4, cpus => 64, memory_mb => 151552, gpu_type => 'l4',
+						runtime_estimate_s => 600) AS node_job \gset
+SELECT tinytemp_enqueue('training', gpus => 2, cpus => 8, memory_mb => 18432, gpu_type => 'l4',
+						gang_size => 4, runtime_estimate_s => 7200) AS gang \gset
+SELECT is(tinytemp_schedule()->'gangs_assigned', '0'::jsonb, 'the gang waits for the whole-node job');
+SELECT is((SELECT count(DISTINCT worker_id) FROM tinytemp.reservations WHERE job_id = :gang), 4::bigint,
+	'and reserves the four nodes');
+SET LOCAL tinytemp.clock = '2026-01-03 00:00:00+00';
+SELECT tinytemp_schedule() AS pass \gset
+SELECT is((SELECT count(*) FROM generate_series(1, 4) k,
+		   LATERAL tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'l4-' || k)) c
+		   WHERE c.id = :node_job), 1::bigint,
+	'the whole-node job, ranked before the gang, starts despite the gang''s old reservation');
 
 -- Policy 'fifo': no reservations.
 :reset

@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(33);
 
 \ir scheduling_setup.psql
 :reset
@@ -181,6 +181,19 @@ SELECT tinytemp_enqueue('training', tenant => 'A', cpus => 1, runtime_estimate_s
 SELECT tinytemp_enqueue('training', tenant => 'B', cpus => 1, runtime_estimate_s => 1000) AS b_long \gset
 SELECT is((SELECT id FROM tinytemp_claim(:w)), :b_long::bigint,
 	'a tenant with nothing running goes before one holding half the cluster, however short its job');
+
+-- SLOW HARDWARE: a worker passes over a job that a worker with room now
+-- would run over twice as fast; with no faster room free, it takes it.
+:reset
+SELECT tinytemp_register_worker('slow', 8, 16384, labels => '{"speed": 0.2}') AS slow \gset
+SELECT tinytemp_register_worker('fast', 8, 16384, labels => '{"speed": 1.0}') AS fast \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 3600) AS long_job \gset
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
+	'a worker 5x slower leaves the job while a faster worker has room for it');
+SELECT is((SELECT id FROM tinytemp_claim(:fast)), :long_job::bigint, 'the fast worker takes it');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 3600) AS next_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:slow)), :next_job::bigint,
+	'with the fast worker full, the slow worker takes the next one');
 
 SELECT * FROM finish();
 ROLLBACK;
