@@ -14,8 +14,9 @@
  *		   statement, so a gang is placed whole or not at all and two gangs
  *		   never hold parts of the same workers (no deadlock);
  *		 - under 'fifo', stop at the first job that cannot start;
- *		 - under 'tinytemp', reserve resources for the highest-ranked job
- *		   that cannot start yet, on the workers where it is predicted to
+ *		 - under 'tinytemp', reserve resources for the highest-ranked jobs
+ *		   that cannot start yet (up to MAX_BACKFILL_RESERVATIONS, each on
+ *		   workers of its own), on the workers where each is predicted to
  *		   fit soonest, from then on (backfill: see policy.c), and preempt
  *		   lower-priority running jobs for a job of a higher class.
  *
@@ -42,6 +43,8 @@ PG_FUNCTION_INFO_V1(tinytemp_schedule);
 #define UNSCHEDULABLE_CHECK_S 10
 /* How many jobs one pass may start preemptions for. */
 #define MAX_PREEMPTORS_PER_PASS 8
+/* How many of the jobs that cannot start one pass reserves for, on distinct workers. */
+#define MAX_BACKFILL_RESERVATIONS 8
 
 /* What the pass did, for its caller. */
 typedef struct PassCounts
@@ -81,7 +84,7 @@ typedef struct PlanWorker
 	TinytempRunning *running;	/* the same, for policy.c, and the jobs this pass placed */
 	int			nrunning;
 	int			running_cap;
-	TinytempReservation res[MAX_PREEMPTORS_PER_PASS + 1];
+	TinytempReservation res[MAX_PREEMPTORS_PER_PASS + MAX_BACKFILL_RESERVATIONS];
 	int			nres;
 } PlanWorker;
 
@@ -324,8 +327,15 @@ read_workers(int *nworkers, TimestampTz now)
 		j->run.held.cpus = tinytemp_get_int64(t, d, 4, 0);
 		j->run.held.memory_mb = tinytemp_get_int64(t, d, 5, 0);
 		j->run.held.gpus = tinytemp_get_int64(t, d, 6, 0);
-		j->run.end_at = Max(tinytemp_get_timestamptz(t, d, 7, now), now);
 		j->started_at = tinytemp_get_timestamptz(t, d, 8, now);
+		j->run.end_at = tinytemp_get_timestamptz(t, d, 7, now);
+		/*
+		 * A job running past its predicted end was underestimated; expect
+		 * it to run as long again as it has run, rather than to end now,
+		 * or every reservation would wait on it.
+		 */
+		if (j->run.end_at <= now)
+			j->run.end_at = now + Max(now - j->started_at, USECS_PER_SEC);
 		j->preemptions = (int) tinytemp_get_int64(t, d, 9, 0);
 		j->preempt_requested = DatumGetBool(SPI_getbinval(t, d, 10, &(bool){false}));
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
@@ -616,12 +626,13 @@ reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, Timesta
  * When u, which cannot start now, is predicted to: the workers where a
  * member fits soonest (a worker frees resources as its running jobs, and
  * those this pass placed, reach their predicted ends), in `keys`, and the
- * latest of their times.  DT_NOEND when fewer workers than u needs could
- * ever run it.
+ * latest of their times; with skip_reserved, among the workers that hold
+ * no reservation of this pass yet.  DT_NOEND when fewer workers than u
+ * needs could ever run it.
  */
 static TimestampTz
 earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
-			   WorkerKey *keys)
+			   bool skip_reserved, WorkerKey *keys)
 {
 	int			n = 0;
 	TimestampTz start_at = now;
@@ -630,7 +641,7 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 	{
 		TimestampTz t;
 
-		if (!capable(&workers[i], u))
+		if (!capable(&workers[i], u) || (skip_reserved && workers[i].nres > 0))
 			continue;
 		t = tinytemp_earliest_fit(&u->req, workers[i].avail, workers[i].running,
 								  workers[i].nrunning, now);
@@ -788,7 +799,7 @@ plan_placements(PassCounts *counts)
 	PlanUnit   *units;
 	int			nunits;
 	WorkerKey  *keys;
-	bool		reserved = false;
+	int			reserved = 0;
 	int			preemptors = 0;
 	int32		lowest_running = PG_INT32_MAX;
 
@@ -829,7 +840,7 @@ plan_placements(PassCounts *counts)
 		for (int k = 0; k < nold; k++)
 			if (old_jobs[k] == u->id)
 				since = old_since[k];
-		start_at = earliest_start(workers, nworkers, u, now, keys);
+		start_at = earliest_start(workers, nworkers, u, now, false, keys);
 		if (start_at == DT_NOEND)
 			continue;			/* left to the placement timeout */
 
@@ -847,10 +858,19 @@ plan_placements(PassCounts *counts)
 				continue;
 			}
 		}
-		if (!reserved)
+		/*
+		 * Reserve for the first jobs that cannot start, each on workers no
+		 * earlier one holds, so that several big jobs wait for room in
+		 * parallel rather than one after the other.
+		 */
+		if (reserved < MAX_BACKFILL_RESERVATIONS)
 		{
+			if (reserved > 0)
+				start_at = earliest_start(workers, nworkers, u, now, true, keys);
+			if (start_at == DT_NOEND)
+				continue;
 			reserve(workers, u, keys, start_at, "backfill", since);
-			reserved = true;
+			reserved++;
 			counts->reservations++;
 		}
 	}

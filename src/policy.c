@@ -229,8 +229,8 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
  * When a worker is expected to have req free: now if it fits `avail`
  * already, else the predicted end of the running job after which enough
  * has been released, the jobs ending in the order of their predicted ends
- * (sorted by the caller).  A job past its predicted end is taken to end
- * now.  DT_NOEND when the worker could never fit req.
+ * (sorted by the caller, none before now).  DT_NOEND when the worker could
+ * never fit req.
  */
 TimestampTz
 tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
@@ -251,7 +251,8 @@ tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
  * A job's estimated runtime in seconds on a worker with this GPU type and
  * speed: its runtime_estimate_s (given for a worker of speed 1.0) divided
  * by the speed when the submitter gave one (a negative value: none), else
- * the predictor's estimate on that GPU type; -1 when there is neither.
+ * the predictor's estimate, on that GPU type for a GPU job, divided by the
+ * speed for a CPU job; -1 when there is neither.
  */
 double
 tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
@@ -260,9 +261,17 @@ tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 	TinytempJobSpec here = *spec;
 	double		seconds;
 
+	if (worker_speed <= 0)
+		worker_speed = 1.0;
 	if (runtime_estimate_s >= 0)
-		return runtime_estimate_s / (worker_speed > 0 ? worker_speed : 1.0);
-	if (here.gpus > 0 && worker_gpu_type != NULL)
-		here.gpu_type = worker_gpu_type;
-	return tinytemp_predict_spec(&here, &seconds) ? seconds : -1;
+		return runtime_estimate_s / worker_speed;
+	if (here.gpus > 0)
+	{
+		/* The GPU type is the predictor's own measure of a GPU job's hardware. */
+		if (worker_gpu_type != NULL)
+			here.gpu_type = worker_gpu_type;
+		return tinytemp_predict_spec(&here, &seconds) ? seconds : -1;
+	}
+	/* For CPU work the predictor knows no hardware: the worker's speed tells. */
+	return tinytemp_predict_spec(&here, &seconds) ? seconds / worker_speed : -1;
 }

@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(29);
+SELECT plan(32);
 
 \ir scheduling_setup.psql
 :reset
@@ -113,6 +113,24 @@ SELECT is((SELECT count(*) FROM generate_series(1, 4) k,
 		   LATERAL tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'l4-' || k)) c
 		   WHERE c.id = :node_job), 1::bigint,
 	'the whole-node job, ranked before the gang, starts despite the gang''s old reservation');
+
+-- Several jobs that cannot start get reservations, each on workers of its
+-- own, so that they wait for room side by side rather than one by one.
+:reset
+SET LOCAL tinytemp.policy = 'tinytemp';
+SELECT tinytemp_register_worker('n1', 8, 16384) AS n1 \gset
+SELECT tinytemp_register_worker('n2', 8, 16384) AS n2 \gset
+SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 100) AS s1 \gset
+SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 200) AS s2 \gset
+SELECT count(*) AS started FROM tinytemp_claim(:n1) \gset
+SELECT count(*) AS started FROM tinytemp_claim(:n2) \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1000) AS whole1 \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 2000) AS whole2 \gset
+SELECT is(tinytemp_schedule()->'reservations', '2'::jsonb, 'two whole-node jobs, two reservations');
+SELECT is((SELECT count(DISTINCT worker_id) || ' ' || count(DISTINCT job_id) FROM tinytemp.reservations),
+	'2 2', 'on two distinct workers, one each');
+SELECT is((SELECT start_at FROM tinytemp.reservations WHERE job_id = :whole1),
+	'2026-01-03 00:01:40+00'::timestamptz, 'the first where room frees first (the 100 s job''s end)');
 
 -- Policy 'fifo': no reservations.
 :reset
