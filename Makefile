@@ -47,10 +47,18 @@ install-worker: worker
 clean-worker:
 	$(MAKE) -C worker_client clean
 
-.PHONY: test demo bench
+.PHONY: test demo bench simulate bench-sim clean-simulate
 test:
 	scripts/test.sh
 demo:
 	scripts/demo.sh
 bench:
 	bench/queue_bench.sh
+# The trace-driven simulator and its benchmark (fifo against tinytemp).
+simulate:
+	$(MAKE) -C bench PG_CONFIG=$(PG_CONFIG)
+bench-sim:
+	bench/sim_bench.sh
+clean: clean-simulate
+clean-simulate:
+	$(MAKE) -C bench clean
