@@ -116,11 +116,16 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'tinytemp_enqueue'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
+-- A claim reads its candidates tenant by tenant; the planner cannot count
+-- tenants, guesses a hundred, and would JIT-compile a statement that runs
+-- in well under a millisecond: JIT costs more than the claim itself.
+ALTER FUNCTION tinytemp_claim(bigint, int) SET jit = off;
+
 -- One pass of the planner, as the background worker runs it: see src/planner.c.
 CREATE FUNCTION tinytemp_schedule()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tinytemp_schedule'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off;
 
 REVOKE ALL ON tinytemp.reservations FROM PUBLIC;
 REVOKE ALL ON FUNCTION

@@ -38,6 +38,7 @@ tt_log "starting a throwaway cluster"
 tt_cluster_start "$CLUSTER" "$PORT" "tinytemp.database = '$TT_DB'
 tinytemp.naptime = '200ms'
 tinytemp.retrain_after = 50
+tinytemp.retrain_interval = 0
 fsync = off
 synchronous_commit = off" || exit 1
 $TT_PGBIN/createdb "$TT_DB"

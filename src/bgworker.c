@@ -5,7 +5,8 @@
  *	  each maintenance pass runs in its own transaction: it expires the
  *	  leases whose heartbeat stopped, runs the planner (planner.c: gangs,
  *	  backfill, preemption, placement timeouts), and retrains the runtime predictor
- *	  once tinytemp.retrain_after jobs have succeeded since it last did.
+ *	  once tinytemp.retrain_after jobs have succeeded since it last did, at
+ *	  most once every tinytemp.retrain_interval.
  */
 #include "tinytemp.h"
 
@@ -49,7 +50,26 @@ tinytemp_register_bgworker(void)
 static void
 run_pass(void)
 {
+	static TimestampTz last_retrain = 0;
 	int			expired = 0;
+	bool		retrain = false;
+	uint64		counted;
+
+	/*
+	 * Decide on retraining before the pass's snapshot: acks are counted
+	 * once they are visible, so the snapshot taken next sees every runtime
+	 * counted here, and none is counted away unseen.
+	 */
+	counted = pg_atomic_read_u64(&tinytemp_shared->new_runtimes);
+	if (tinytemp_retrain_after > 0 && counted >= (uint64) tinytemp_retrain_after &&
+		(last_retrain == 0 ||
+		 GetCurrentTimestamp() >= TimestampTzPlusMilliseconds(last_retrain,
+															   tinytemp_retrain_interval_ms)))
+	{
+		retrain = true;
+		last_retrain = GetCurrentTimestamp();
+		pg_atomic_fetch_sub_u64(&tinytemp_shared->new_runtimes, counted);
+	}
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -61,10 +81,8 @@ run_pass(void)
 	{
 		pgstat_report_activity(STATE_RUNNING, "tinytemp: planning");
 		expired = tinytemp_schedule_pass();
-		if (tinytemp_retrain_after > 0 &&
-			pg_atomic_read_u64(&tinytemp_shared->new_runtimes) >= (uint64) tinytemp_retrain_after)
+		if (retrain)
 		{
-			pg_atomic_write_u64(&tinytemp_shared->new_runtimes, 0);
 			pgstat_report_activity(STATE_RUNNING, "tinytemp: retraining the predictor");
 			tinytemp_retrain_from_history();
 		}
@@ -96,6 +114,8 @@ tinytemp_bgworker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(tinytemp_database, NULL, 0);
+	/* The passes' statements are quick; JIT compiling them would not be. */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	tinytemp_notify_attach_scheduler();
 	elog(LOG, "tinytemp scheduler started in database \"%s\"", tinytemp_database);
 	next_pass = GetCurrentTimestamp();

@@ -6,7 +6,9 @@
  * members), then chooses among the ready jobs by tinytemp.policy, locking
  * each job as it chooses it with SKIP LOCKED: claims never wait on each
  * other, and a job another claim holds is passed over for the next best.
- * One statement then starts the jobs it locked.  Claims of one worker take turns on a private lock
+ * One statement then starts the jobs it locked.  When the candidates it
+ * read run out because other claims held them, it reads again past those,
+ * in rounds.  Claims of one worker take turns on a private lock
  * so that two of its sessions cannot both spend the same free resources;
  * the planner takes the same lock before it assigns jobs to a worker.
  *
@@ -26,6 +28,8 @@ PG_FUNCTION_INFO_V1(tinytemp_claim);
 #define MAX_JOBS_PER_CLAIM 1000
 /* How many jobs past max_jobs a FIFO claim looks at for ones it may skip. */
 #define FIFO_LOOKAHEAD 64
+/* Rounds of choosing again past the jobs other claims held. */
+#define MAX_CLAIM_ROUNDS 8
 
 /* What a claim knows of its worker. */
 typedef struct ClaimWorker
@@ -38,6 +42,15 @@ typedef struct ClaimWorker
 	TinytempReservation *res;	/* reservations on it */
 	int			nres;
 } ClaimWorker;
+
+/*
+ * The ready jobs this claim chose but found held by other claims: its
+ * next round reads past them.  One list serves, as a claim never nests in
+ * another; it lives in TopMemoryContext and is emptied by each claim.
+ */
+static int64 *busy_ids = NULL;
+static int	nbusy = 0;
+static int	busy_size = 0;
 
 /*
  * Raise TT001 for a worker that cannot claim: unknown, or replaced by a
@@ -63,7 +76,8 @@ read_worker(ClaimWorker *w)
 	static const char *sql =
 		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
 		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type, w.speed,"
-		"  count(h.id) FILTER (WHERE h.state = 'assigned')"
+		"  count(h.id) FILTER (WHERE h.state = 'assigned'),"
+		"  EXISTS (SELECT FROM tinytemp.reservations r WHERE r.worker_id = w.id)"
 		" FROM tinytemp.workers w"
 		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
 		" WHERE w.id = $1 AND w.state = 'active'"
@@ -84,6 +98,10 @@ read_worker(ClaimWorker *w)
 	w->gpu_type = tinytemp_get_text(t, d, 4);
 	w->speed = tinytemp_get_float8(t, d, 5, 1.0);
 	w->assigned = tinytemp_get_int64(t, d, 6, 0);
+	w->nres = 0;
+	w->res = palloc0(sizeof(TinytempReservation));
+	if (!DatumGetBool(SPI_getbinval(t, d, 7, &(bool) {false})))
+		return;
 
 	tinytemp_spi_execute(tinytemp_plan(&res_plan,
 									   "SELECT r.job_id, r.start_at, r.since, r.cpus, r.memory_mb, r.gpus,"
@@ -122,8 +140,9 @@ emit_rows(ReturnSetInfo *rsinfo)
 }
 
 /*
- * Lock a ready job for this claim, unless another transaction holds it or
- * it is no longer ready (a claim that committed meanwhile took it).
+ * Lock a ready job for this claim.  When another claim holds it, or it is
+ * no longer ready (a claim that committed meanwhile took it), put it on
+ * the busy list instead and return false.
  */
 static bool
 lock_ready_job(int64 id)
@@ -138,7 +157,15 @@ lock_ready_job(int64 id)
 									   " FOR UPDATE SKIP LOCKED",
 									   1, argtypes),
 						 values, NULL, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	if (SPI_processed > 0)
+		return true;
+	if (nbusy == busy_size)
+	{
+		busy_size = Max(busy_size * 2, 64);
+		busy_ids = repalloc(busy_ids, sizeof(int64) * busy_size);
+	}
+	busy_ids[nbusy++] = id;
+	return false;
 }
 
 /* tinytemp_select's take(): lock the candidate. */
@@ -147,6 +174,19 @@ lock_candidate(const TinytempCandidate *cand)
 {
 	return lock_ready_job(cand->id);
 }
+
+/* The busy list as a bigint[] for the candidate queries. */
+static Datum
+busy_array(void)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(nbusy, 1));
+
+	for (int i = 0; i < nbusy; i++)
+		d[i] = Int64GetDatum(busy_ids[i]);
+	return PointerGetDatum(construct_array(d, nbusy, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 
 /* Start the jobs the planner assigned to this worker; returns how many. */
 static int
@@ -219,7 +259,7 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsin
 	values[3] = PointerGetDatum(construct_array(est_datums, n, FLOAT8OID, sizeof(float8),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
-	if ((int) emit_rows(rsinfo) != n)
+	if (emit_rows(rsinfo) != n)
 		elog(ERROR, "a job locked by this claim changed");
 }
 
@@ -380,13 +420,14 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		"  SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
 		"  WHERE coalesce(j.tenant, '') = t.tenant AND " TINYTEMP_READY_CONDITION
 		"    AND j.gang_size = 1 AND j.cpus <= $1 AND j.memory_mb <= $2 AND j.gpus <= $3"
+		"    AND j.id <> ALL ($6)"
 		"    AND (j.gpus = 0 OR j.gpu_type IS NULL OR j.gpu_type = $4)"
 		"  ORDER BY j.priority DESC, j.rank_key"
 		"  LIMIT $5"
 		") c WHERE t.tenant IS NOT NULL";
-	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	SPITupleTable *tab;
 	OtherWorkers others = {0, NULL, NULL, NULL};
 	TinytempCandidate *cands;
@@ -403,7 +444,8 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	values[3] = w->gpu_type ? CStringGetTextDatum(w->gpu_type) : (Datum) 0;
 	nulls[3] = w->gpu_type ? ' ' : 'n';
 	values[4] = Int32GetDatum(max_jobs + 16);
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 5, argtypes), values, nulls, SPI_OK_SELECT);
+	values[5] = busy_array();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 6, argtypes), values, nulls, SPI_OK_SELECT);
 
 	ncands = (int) SPI_processed;
 	tab = SPI_tuptable;
@@ -485,10 +527,10 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
-		" WHERE " TINYTEMP_READY_CONDITION
+		" WHERE " TINYTEMP_READY_CONDITION " AND j.id <> ALL ($2)"
 		" ORDER BY j.priority DESC, j.id LIMIT $1";
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1];
+	Oid			argtypes[2] = {INT4OID, INT8ARRAYOID};
+	Datum		values[2];
 	SPITupleTable *jobs;
 	uint64		njobs;
 	OtherWorkers others = {0, NULL, NULL, NULL};
@@ -496,7 +538,8 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	int			chosen = 0;
 
 	values[0] = Int32GetDatum(max_jobs + FIFO_LOOKAHEAD);
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	values[1] = busy_array();
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 	jobs = SPI_tuptable;
 	njobs = SPI_processed;
 
@@ -570,22 +613,39 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ids = palloc(sizeof(int64) * max_jobs);
 	ests = palloc(sizeof(double) * max_jobs);
+	if (busy_ids == NULL)
+		busy_ids = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (busy_size = 64));
+	nbusy = 0;
 	read_worker(&w);
 	if (w.assigned > 0)
 	{
 		taken = take_assigned(&w, max_jobs, rsinfo);
 		read_worker(&w);
 	}
-	if (taken < max_jobs)
+
+	/*
+	 * Each round chooses from the best ready jobs that no other claim was
+	 * found holding, and starts what it locked; the next round, if it got
+	 * fewer than it wanted because others held some, reads past those.
+	 * The started jobs count in the worker's room and its tenant's share
+	 * from the next round on: they are this transaction's own updates.
+	 */
+	for (int round = 0; round < MAX_CLAIM_ROUNDS && taken < max_jobs; round++)
 	{
+		int			busy_before = nbusy;
 		int			chosen;
 
+		if (round > 0)
+			read_worker(&w);
 		if (tinytemp_policy == TINYTEMP_POLICY_FIFO)
 			chosen = choose_fifo(&w, max_jobs - taken, ids, ests);
 		else
 			chosen = choose_tinytemp(&w, max_jobs - taken, ids, ests);
 		if (chosen > 0)
 			take_chosen(&w, ids, ests, chosen, rsinfo);
+		taken += chosen;
+		if (nbusy == busy_before)
+			break;
 	}
 	SPI_finish();
 

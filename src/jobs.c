@@ -143,31 +143,41 @@ check_dependencies(ArrayType *deps)
 Datum
 tinytemp_enqueue(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
+	static SPIPlanPtr plans[2] = {NULL, NULL};
+#define ENQUEUE_COLUMNS \
+	"job_type, model, params, priority, dataset_size, epochs, batch_size, cpus, memory_mb," \
+	" gpus, gpu_type, gang_size, max_attempts, queue, tenant, run_after, depends_on," \
+	" runtime_estimate_s, placement_timeout, predicted_runtime_s, rank_key, created_at, updated_at"
+#define ENQUEUE_VALUES \
+	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15," \
+	" coalesce($16, tinytemp.now()), $17, $18, $19, $20," \
+	" coalesce($18, $20, 0) + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8," \
+	" tinytemp.now(), tinytemp.now()"
+#define ENQUEUE_HISTORY \
+	"), h AS (" \
+	"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)" \
+	"  SELECT id, 'enqueued'," \
+	"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END" \
+	"  FROM j" \
+	") SELECT min(id) FROM j"
+	static const char *const sql[2] = {
+		/* one job */
+		"WITH j AS ("
+		"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS ") VALUES (" ENQUEUE_VALUES ")"
+		"  RETURNING id, run_after"
+		ENQUEUE_HISTORY,
+		/* a gang: its members' ids drawn first, so that every row knows the first */
 		"WITH ids AS MATERIALIZED ("
 		"  SELECT nextval('tinytemp.jobs_id_seq') AS id, g AS rank"
 		"  FROM generate_series(0, $12 - 1) g"
 		"), j AS ("
-		"  INSERT INTO tinytemp.jobs (id, job_type, model, params, priority, dataset_size, epochs,"
-		"    batch_size, cpus, memory_mb, gpus, gpu_type, gang_size, max_attempts, queue, tenant,"
-		"    run_after, depends_on, runtime_estimate_s, placement_timeout, predicted_runtime_s,"
-		"    gang_id, gang_rank, rank_key, created_at, updated_at)"
-		"  SELECT ids.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-		"    coalesce($16, tinytemp.now()), $17, $18, $19, $20,"
-		"    CASE WHEN $12 > 1 THEN (SELECT min(id) FROM ids) END,"
-		"    CASE WHEN $12 > 1 THEN ids.rank END,"
-		"    coalesce($18, $20, 0)"
-		"      + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8,"
-		"    tinytemp.now(), tinytemp.now()"
+		"  INSERT INTO tinytemp.jobs (id, gang_id, gang_rank, " ENQUEUE_COLUMNS ")"
+		"  SELECT ids.id, (SELECT min(id) FROM ids), ids.rank, " ENQUEUE_VALUES
 		"  FROM ids"
 		"  RETURNING id, run_after"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
-		"  SELECT id, 'enqueued',"
-		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END"
-		"  FROM j"
-		") SELECT min(id) FROM j";
+		ENQUEUE_HISTORY
+	};
+	int			gang;
 	Oid			argtypes[ENQUEUE_NARGS + 2] = {
 		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
@@ -233,7 +243,8 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (!PG_ARGISNULL(16))
 		check_dependencies(PG_GETARG_ARRAYTYPE_P(16));
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, ENQUEUE_NARGS + 2, argtypes),
+	gang = PG_GETARG_INT32(11) > 1;
+	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 2, argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

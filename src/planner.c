@@ -187,7 +187,9 @@ fail_broken_dependencies(void)
  * Note when each pending job's request stopped fitting every active worker
  * (or fewer workers than its gang needs), at most every
  * UNSCHEDULABLE_CHECK_S seconds, and fail those that stayed so for their
- * placement timeout.
+ * placement timeout.  Without any active worker nothing is marked or
+ * failed: the fleet is down (or not up yet), which says nothing of the
+ * requests, and marking a whole queue would lock every row of it.
  */
 static int
 fail_unschedulable(void)
@@ -210,12 +212,14 @@ fail_unschedulable(void)
 		"  FROM f"
 		"  WHERE j.state = 'pending' AND j.cpus = f.cpus AND j.memory_mb = f.memory_mb"
 		"    AND j.gpus = f.gpus AND j.gpu_type IS NOT DISTINCT FROM f.gpu_type"
-		"    AND j.gang_size = f.gang_size AND (j.unschedulable_since IS NULL) <> f.fits";
+		"    AND j.gang_size = f.gang_size AND (j.unschedulable_since IS NULL) <> f.fits"
+		"    AND EXISTS (SELECT FROM tinytemp.workers WHERE state = 'active')";
 	static const char *fail_sql =
 		"WITH x AS ("
 		"  SELECT id, coalesce(placement_timeout, make_interval(secs => $1)) AS timeout"
 		"  FROM tinytemp.jobs"
 		"  WHERE state = 'pending' AND unschedulable_since IS NOT NULL"
+		"    AND EXISTS (SELECT FROM tinytemp.workers WHERE state = 'active')"
 		"  FOR UPDATE SKIP LOCKED"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'failed', finished_at = tinytemp.now(),"

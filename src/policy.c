@@ -185,7 +185,6 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 				int max_jobs, TimestampTz now,
 				bool (*take) (const TinytempCandidate *cand))
 {
-	bool	   *passed = palloc0(sizeof(bool) * Max(ncands, 1));
 	int			chosen = 0;
 
 	while (chosen < max_jobs)
@@ -198,7 +197,7 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 			TinytempCandidate *c = &cands[i];
 			double		share;
 
-			if (c->taken || c->declined || passed[i] || !tinytemp_fits(&c->req, &avail) ||
+			if (c->taken || c->declined || !tinytemp_fits(&c->req, &avail) ||
 				!tinytemp_reservations_allow(c->id, (TinytempRank) {c->priority, c->rank_key},
 											 &c->req, c->est_here, &avail, res, nres, now))
 				continue;
@@ -213,7 +212,7 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 			break;
 		if (!take(&cands[best]))
 		{
-			passed[best] = true;
+			cands[best].declined = true;
 			continue;
 		}
 		cands[best].taken = true;
@@ -221,7 +220,6 @@ tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 		tinytemp_resources_add(&tenants[cands[best].tenant].used, &cands[best].req);
 		chosen++;
 	}
-	pfree(passed);
 	return chosen;
 }
 

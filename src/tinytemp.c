@@ -15,6 +15,7 @@ int			tinytemp_retry_base_ms = 2000;
 int			tinytemp_retry_cap_ms = 600000;
 int			tinytemp_naptime_ms = 1000;
 int			tinytemp_retrain_after = 500;
+int			tinytemp_retrain_interval_ms = 600000;
 char	   *tinytemp_database = NULL;
 int			tinytemp_policy = TINYTEMP_POLICY_TINYTEMP;
 double		tinytemp_aging_rate = 1.0;
@@ -76,6 +77,14 @@ _PG_init(void)
 							&tinytemp_retrain_after,
 							500, 0, INT_MAX,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.retrain_interval",
+							"Shortest time between two retrainings of the predictor by the background worker.",
+							"Training reads the whole history: a busy queue would retrain without pause.",
+							&tinytemp_retrain_interval_ms,
+							600000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("tinytemp.policy",

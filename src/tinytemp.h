@@ -40,6 +40,7 @@ extern int	tinytemp_retry_base_ms;
 extern int	tinytemp_retry_cap_ms;
 extern int	tinytemp_naptime_ms;
 extern int	tinytemp_retrain_after;
+extern int	tinytemp_retrain_interval_ms;
 extern char *tinytemp_database;
 extern bool tinytemp_preloaded;
 extern int	tinytemp_policy;
@@ -144,7 +145,7 @@ typedef struct TinytempCandidate
 	TinytempResources req;
 	double		est_here;		/* estimated seconds on this worker, -1 unknown */
 	double		score;
-	bool		declined;		/* left to a much faster worker with room */
+	bool		declined;		/* left to a much faster worker, or held by another claim */
 	bool		taken;
 } TinytempCandidate;
 

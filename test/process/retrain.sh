@@ -11,6 +11,7 @@ check() {	# check DESCRIPTION COMMAND...: one TAP line
 q() { /usr/lib/postgresql/15/bin/psql -XAtq -v ON_ERROR_STOP=1 "$@"; }
 
 check "tinytemp.retrain_after is low enough for this test" test "$(q -c 'SHOW tinytemp.retrain_after')" -le 80
+check "and tinytemp.retrain_interval lets it retrain at once" test "$(q -c 'SHOW tinytemp.retrain_interval')" = 0
 before=$(q -c "SELECT coalesce(max(version), 0) FROM tinytemp.predictor_models")
 q >/dev/null <<'SQL'
 SET client_min_messages = error;
