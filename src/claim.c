@@ -74,12 +74,10 @@ read_worker(ClaimWorker *w)
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr res_plan = NULL;
 	static const char *sql =
-		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
-		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type, w.speed,"
+		"SELECT " TINYTEMP_WORKER_ROOM ", w.gpu_type, w.speed,"
 		"  count(h.id) FILTER (WHERE h.state = 'assigned'),"
 		"  EXISTS (SELECT FROM tinytemp.reservations r WHERE r.worker_id = w.id)"
-		" FROM tinytemp.workers w"
-		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		TINYTEMP_WORKERS_WITH_HELD
 		" WHERE w.id = $1 AND w.state = 'active'"
 		" GROUP BY w.id";
 	Oid			argtypes[1] = {INT8OID};
@@ -355,10 +353,8 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
-		"  w.gpus - coalesce(sum(h.gpus), 0), w.gpu_type, w.speed"
-		" FROM tinytemp.workers w"
-		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		"SELECT " TINYTEMP_WORKER_ROOM ", w.gpu_type, w.speed"
+		TINYTEMP_WORKERS_WITH_HELD
 		" WHERE w.state = 'active' AND w.id <> $1"
 		" GROUP BY w.id";
 	Oid			argtypes[1] = {INT8OID};

@@ -269,11 +269,8 @@ read_workers(int *nworkers, TimestampTz now)
 	static SPIPlanPtr worker_plan = NULL;
 	static SPIPlanPtr job_plan = NULL;
 	static const char *worker_sql =
-		"SELECT w.id, w.cpus, w.memory_mb, w.gpus, w.gpu_type, w.speed,"
-		"  w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0),"
-		"  w.gpus - coalesce(sum(h.gpus), 0)"
-		" FROM tinytemp.workers w"
-		" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+		"SELECT w.id, w.cpus, w.memory_mb, w.gpus, w.gpu_type, w.speed, " TINYTEMP_WORKER_ROOM
+		TINYTEMP_WORKERS_WITH_HELD
 		" WHERE w.state = 'active'"
 		" GROUP BY w.id ORDER BY w.id";
 	static const char *job_sql =

@@ -192,6 +192,18 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 	"  FROM t WHERE t.tenant IS NOT NULL" \
 	")"
 
+/*
+ * A worker's free room: its capacity less what its assigned and running
+ * jobs hold.  Select TINYTEMP_WORKER_ROOM from TINYTEMP_WORKERS_WITH_HELD
+ * and GROUP BY w.id.
+ */
+#define TINYTEMP_WORKER_ROOM \
+	"w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0)," \
+	" w.gpus - coalesce(sum(h.gpus), 0)"
+#define TINYTEMP_WORKERS_WITH_HELD \
+	" FROM tinytemp.workers w" \
+	" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
+
 /* A job is ready: pending, due, and every job it depends on succeeded. */
 #define TINYTEMP_READY_CONDITION \
 	"j.state = 'pending' AND j.run_after <= tinytemp.now()" \
