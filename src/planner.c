@@ -3,8 +3,9 @@
  *	  The planner's pass, run by the background worker after each lease
  *	  check and by tinytemp_schedule() (the simulator calls it directly):
  *
- *	  1. force back the preempted jobs whose grace period ran out;
- *	  2. release gang members assigned to a worker that never claimed them;
+ *	  1. force back the preempted jobs whose grace period ran out, and
+ *		 requeue the jobs whose lease ran out (with the rest of their gang);
+ *	  2. release gangs assigned to a worker that never claimed its member;
  *	  3. fail the jobs whose dependency failed, and the jobs no worker can
  *		 take within their placement timeout ('unschedulable');
  *	  4. walk the ready jobs in the policy's order, as the claims will take
