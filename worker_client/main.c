@@ -329,9 +329,9 @@ lease_lost(Job *job, const char *error)
 
 /*
  * A job we have just claimed cannot still be ours in another slot: that run
- * lost the job without hearing it (a checkpoint saved while its preemption
- * was requested put it back in the queue, and the claim took it again, with
- * the same attempt number).  Stop that run and report nothing for it.
+ * lost the job without hearing it (its lease ran out, or the planner put it
+ * back, and the claim took it again).  Stop that run and report nothing
+ * for it.
  */
 static void
 drop_earlier_run(int64_t job_id)
@@ -491,10 +491,10 @@ flush_checkpoint(Job *job, int64_t now)
 /*
  * Heartbeat the jobs whose time has come, act on the answers, then save the
  * job's latest unsaved checkpoint, so at most one per heartbeat.  The
- * heartbeat goes first: a save while the job's preemption is requested puts
- * the job back in the queue, so a preempted job's checkpoint waits until
- * its handler has stopped (see send_preempted), and a cancelled job's is
- * not wanted.  A job that is no longer ours is not heartbeaten.
+ * heartbeat goes first: once it has answered 'preempt', a save puts the
+ * job back in the queue, so a preempted job's checkpoint waits until its
+ * handler has stopped (see send_preempted), and a cancelled job's is not
+ * wanted.  A job that is no longer ours is not heartbeaten.
  */
 static void
 send_heartbeats(int64_t now)
