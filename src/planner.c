@@ -27,6 +27,8 @@
  */
 #include "tinytemp.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -42,6 +44,12 @@ PG_FUNCTION_INFO_V1(tinytemp_schedule);
  * workers or new requests, which the placement timeout outlasts anyway.
  */
 #define UNSCHEDULABLE_CHECK_S 10
+/*
+ * Weight of a worker's speed against its fit when the planner places a
+ * gang: each halving of the gang's estimated runtime there counts as much
+ * as leaving this many workers' worth of idle room.
+ */
+#define GANG_SPEED_WEIGHT 4.0
 /* How many jobs one pass may start preemptions for. */
 #define MAX_PREEMPTORS_PER_PASS 8
 /* How many of the jobs that cannot start one pass reserves for, on distinct workers. */
@@ -498,13 +506,16 @@ workers_fitting_now(PlanWorker *workers, int nworkers, const PlanUnit *u, Timest
 
 		if (!capable(w, u) || !tinytemp_fits(&u->req, &w->avail))
 			continue;
-		est = w->nres == 0 ? -1 :
+		est = w->nres == 0 && !u->gang ? -1 :
 			tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
 		if (!tinytemp_reservations_allow(u->id, u->rank, &u->req, est, &w->avail, w->res, w->nres,
 										 now))
 			continue;
 		out[n].index = i;
 		out[n].key = fit_waste(w, u);
+		/* A gang is placed for real: on the fastest workers first, then the best fit. */
+		if (u->gang && est > 0)
+			out[n].key += GANG_SPEED_WEIGHT * log2(Max(est, 1.0));
 		n++;
 	}
 	qsort(out, n, sizeof(WorkerKey), worker_key_cmp);

@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(51);
+SELECT plan(53);
 
 \ir scheduling_setup.psql
 :reset
@@ -191,6 +191,15 @@ SELECT is_empty(format($$SELECT id FROM tinytemp.jobs WHERE gang_id = %s AND sta
 	'and the member that still runs is taken back with it: a gang never runs in part');
 SELECT throws_ok(format('SELECT tinytemp_heartbeat(%s, %s)', :gl_m1, :w1), 'TT003', NULL,
 	'its worker hears TT003 at its next heartbeat');
+
+-- A gang goes to the fastest workers that can hold it.
+:reset
+SELECT tinytemp_register_worker('slow-' || i, 8, 16384, labels => '{"speed": 0.2}') FROM generate_series(1, 2) i;
+SELECT tinytemp_register_worker('fast-' || i, 8, 16384, labels => '{"speed": 2.0}') FROM generate_series(1, 2) i;
+SELECT tinytemp_enqueue('training', cpus => 4, gang_size => 2, runtime_estimate_s => 3600) AS gf \gset
+SELECT is(tinytemp_schedule()->'gangs_assigned', '1'::jsonb, 'the gang is assigned');
+SELECT is((SELECT array_agg(w.name ORDER BY w.name) FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id
+		   WHERE j.gang_id = :gf), ARRAY['fast-1', 'fast-2'], 'to the two fast workers, not the slow ones');
 
 SELECT * FROM finish();
 ROLLBACK;
