@@ -25,6 +25,9 @@ REGRESS_OPTS = --use-existing
 
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
+# PGXS tracks no header dependencies: every source includes this one.
+$(OBJS): src/tinytemp.h
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

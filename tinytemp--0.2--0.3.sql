@@ -152,14 +152,8 @@ GRANT INSERT, UPDATE, DELETE ON tinytemp.reservations TO tinytemp_admin;
 -- 'ready' means the next claim of a worker with room can take it.
 CREATE VIEW tinytemp.pending_reasons AS
 WITH w AS (
-	SELECT w.id, w.cpus, w.memory_mb, w.gpus, w.gpu_type,
-		   w.cpus - coalesce(sum(h.cpus), 0) AS free_cpus,
-		   w.memory_mb - coalesce(sum(h.memory_mb), 0) AS free_memory_mb,
-		   w.gpus - coalesce(sum(h.gpus), 0) AS free_gpus
-	FROM tinytemp.workers w
-	LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')
-	WHERE w.state = 'active'
-	GROUP BY w.id
+	SELECT id, cpus, memory_mb, gpus, gpu_type, free_cpus, free_memory_mb, free_gpus
+	FROM tinytemp.worker_status
 ), total AS (
 	SELECT greatest(sum(cpus), 1) AS cpus, greatest(sum(memory_mb), 1) AS memory_mb,
 		   greatest(sum(gpus), 1) AS gpus

@@ -19,7 +19,6 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -30,6 +29,18 @@ PG_FUNCTION_INFO_V1(tinytemp_claim);
 #define FIFO_LOOKAHEAD 64
 /* Rounds of choosing again past the jobs other claims held. */
 #define MAX_CLAIM_ROUNDS 8
+
+/*
+ * A worker's free room, as a claim reads it for its own worker and for the
+ * others: its capacity less what its assigned and running jobs hold.
+ * Select WORKER_ROOM from WORKERS_WITH_HELD and GROUP BY w.id.
+ */
+#define WORKER_ROOM \
+	"w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0)," \
+	" w.gpus - coalesce(sum(h.gpus), 0)"
+#define WORKERS_WITH_HELD \
+	" FROM tinytemp.workers w" \
+	" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
 
 /* What a claim knows of its worker. */
 typedef struct ClaimWorker
@@ -74,10 +85,10 @@ read_worker(ClaimWorker *w)
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr res_plan = NULL;
 	static const char *sql =
-		"SELECT " TINYTEMP_WORKER_ROOM ", w.gpu_type, w.speed,"
+		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed,"
 		"  count(h.id) FILTER (WHERE h.state = 'assigned'),"
 		"  EXISTS (SELECT FROM tinytemp.reservations r WHERE r.worker_id = w.id)"
-		TINYTEMP_WORKERS_WITH_HELD
+		WORKERS_WITH_HELD
 		" WHERE w.id = $1 AND w.state = 'active'"
 		" GROUP BY w.id";
 	Oid			argtypes[1] = {INT8OID};
@@ -93,11 +104,11 @@ read_worker(ClaimWorker *w)
 	w->avail.cpus = tinytemp_get_int64(t, d, 1, 0);
 	w->avail.memory_mb = tinytemp_get_int64(t, d, 2, 0);
 	w->avail.gpus = tinytemp_get_int64(t, d, 3, 0);
-	w->gpu_type = tinytemp_get_text(t, d, 4);
+	w->gpu_type = SPI_getvalue(t, d, 4);
 	w->speed = tinytemp_get_float8(t, d, 5, 1.0);
 	w->assigned = tinytemp_get_int64(t, d, 6, 0);
 	w->nres = 0;
-	w->res = palloc0(sizeof(TinytempReservation));
+	w->res = NULL;
 	if (!DatumGetBool(SPI_getbinval(t, d, 7, &(bool) {false})))
 		return;
 
@@ -173,18 +184,6 @@ lock_candidate(const TinytempCandidate *cand)
 	return lock_ready_job(cand->id);
 }
 
-/* The busy list as a bigint[] for the candidate queries. */
-static Datum
-busy_array(void)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(nbusy, 1));
-
-	for (int i = 0; i < nbusy; i++)
-		d[i] = Int64GetDatum(busy_ids[i]);
-	return PointerGetDatum(construct_array(d, nbusy, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 
 /* Start the jobs the planner assigned to this worker; returns how many. */
 static int
@@ -242,38 +241,17 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsin
 		") SELECT * FROM u ORDER BY array_position($1, id)";
 	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
 	Datum		values[4];
-	Datum	   *id_datums = palloc(sizeof(Datum) * n);
-	Datum	   *est_datums = palloc(sizeof(Datum) * n);
+	double	   *secs = palloc(sizeof(double) * n);
 
 	for (int i = 0; i < n; i++)
-	{
-		id_datums[i] = Int64GetDatum(ids[i]);
-		est_datums[i] = Float8GetDatum(ests[i] >= 0 ? Min(ests[i], 1e8) : 0);
-	}
-	values[0] = PointerGetDatum(construct_array(id_datums, n, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
+	values[0] = tinytemp_int8_array(ids, n);
 	values[1] = Int64GetDatum(w->id);
 	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-	values[3] = PointerGetDatum(construct_array(est_datums, n, FLOAT8OID, sizeof(float8),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = tinytemp_float8_array(secs, n);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
 	if (emit_rows(rsinfo) != n)
 		elog(ERROR, "a job locked by this claim changed");
-}
-
-/* Read a job's predictor inputs from columns first..first+8 of an SPI row. */
-static void
-read_spec(HeapTuple t, TupleDesc d, int first, TinytempJobSpec *spec)
-{
-	spec->job_type = tinytemp_get_text(t, d, first);
-	spec->model = tinytemp_get_text(t, d, first + 1);
-	spec->dataset_size = (double) tinytemp_get_int64(t, d, first + 2, -1);
-	spec->epochs = (double) tinytemp_get_int64(t, d, first + 3, -1);
-	spec->batch_size = (double) tinytemp_get_int64(t, d, first + 4, -1);
-	spec->cpus = (double) tinytemp_get_int64(t, d, first + 5, -1);
-	spec->gpus = (double) tinytemp_get_int64(t, d, first + 6, -1);
-	spec->gpu_type = tinytemp_get_text(t, d, first + 7);
-	spec->memory_mb = (double) tinytemp_get_int64(t, d, first + 8, -1);
 }
 
 /* The columns a claim reads of a candidate: id, then the predictor's inputs, then these. */
@@ -326,7 +304,7 @@ read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
 			*total = r;
 		else
 		{
-			char	   *name = tinytemp_get_text(t, d, 1);
+			char	   *name = SPI_getvalue(t, d, 1);
 			int			k;
 
 			/* Only tenants with candidates matter; the others are not in the array. */
@@ -353,8 +331,8 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT " TINYTEMP_WORKER_ROOM ", w.gpu_type, w.speed"
-		TINYTEMP_WORKERS_WITH_HELD
+		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed"
+		WORKERS_WITH_HELD
 		" WHERE w.state = 'active' AND w.id <> $1"
 		" GROUP BY w.id";
 	Oid			argtypes[1] = {INT8OID};
@@ -373,7 +351,7 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 		o->avail[k].cpus = tinytemp_get_int64(t, d, 1, 0);
 		o->avail[k].memory_mb = tinytemp_get_int64(t, d, 2, 0);
 		o->avail[k].gpus = tinytemp_get_int64(t, d, 3, 0);
-		o->gpu_type[k] = tinytemp_get_text(t, d, 4);
+		o->gpu_type[k] = SPI_getvalue(t, d, 4);
 		o->speed[k] = tinytemp_get_float8(t, d, 5, 1.0);
 	}
 }
@@ -440,7 +418,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	values[3] = w->gpu_type ? CStringGetTextDatum(w->gpu_type) : (Datum) 0;
 	nulls[3] = w->gpu_type ? ' ' : 'n';
 	values[4] = Int32GetDatum(max_jobs + 16);
-	values[5] = busy_array();
+	values[5] = tinytemp_int8_array(busy_ids, nbusy);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 6, argtypes), values, nulls, SPI_OK_SELECT);
 
 	ncands = (int) SPI_processed;
@@ -454,44 +432,30 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		HeapTuple	t = tab->vals[i];
 		TupleDesc	d = tab->tupdesc;
 		TinytempJobSpec spec;
-		double		est;
+		double		estimate;	/* the submitter's, at speed 1.0 */
+		double		est;		/* on a typical worker */
 
-		read_spec(t, d, 2, &spec);
+		tinytemp_get_spec(t, d, 2, &spec);
 		cands[i].id = tinytemp_get_int64(t, d, 1, 0);
-		cands[i].req.cpus = (int64) spec.cpus;
-		cands[i].req.memory_mb = (int64) spec.memory_mb;
-		cands[i].req.gpus = (int64) spec.gpus;
-		cands[i].tenant = tenant_index(tenants, &ntenants, tinytemp_get_text(t, d, 11));
+		cands[i].req = tinytemp_spec_request(&spec);
+		cands[i].tenant = tenant_index(tenants, &ntenants, SPI_getvalue(t, d, 11));
 		cands[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
 		cands[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
-		est = tinytemp_get_float8(t, d, 14, -1);
-		if (est < 0)
-			est = tinytemp_get_float8(t, d, 13, -1);
-		cands[i].est_here = tinytemp_estimate_on(&spec, tinytemp_get_float8(t, d, 14, -1),
-												 w->gpu_type, w->speed);
-		cands[i].score = tinytemp_score(tinytemp_get_float8(t, d, 15, 0), est, cands[i].est_here);
+		estimate = tinytemp_get_float8(t, d, 14, -1);
+		est = estimate >= 0 ? estimate : tinytemp_get_float8(t, d, 13, -1);
+		cands[i].est_here = tinytemp_estimate_on(&spec, estimate, w->gpu_type, w->speed);
+		cands[i].score = tinytemp_score(cands[i].rank_key, est, cands[i].est_here);
+
+		/* Much slower here than on a typical worker: is faster room free? */
+		if (est > 0 && tinytemp_much_faster(est, cands[i].est_here))
+		{
+			if (others.avail == NULL)
+				read_other_workers(w, &others);
+			cands[i].declined = faster_elsewhere(&spec, &cands[i], estimate, &others);
+		}
 	}
 	if (ntenants > 1)
 		read_shares(tenants, &ntenants, &total);
-
-	/* Candidates this worker runs much slower than a typical one: is faster room free? */
-	for (int i = 0; i < ncands; i++)
-	{
-		HeapTuple	t = tab->vals[i];
-		TupleDesc	d = tab->tupdesc;
-		TinytempJobSpec spec;
-		double		est = tinytemp_get_float8(t, d, 14, -1);
-
-		if (est < 0)
-			est = tinytemp_get_float8(t, d, 13, -1);
-		if (!(est > 0) || !tinytemp_much_faster(est, cands[i].est_here))
-			continue;
-		if (others.avail == NULL)
-			read_other_workers(w, &others);
-		read_spec(t, d, 2, &spec);
-		if (faster_elsewhere(&spec, &cands[i], tinytemp_get_float8(t, d, 14, -1), &others))
-			cands[i].declined = true;
-	}
 
 	(void) tinytemp_select(cands, ncands, w->avail, w->res, w->nres, tenants, &total,
 						   max_jobs, now, lock_candidate);
@@ -534,7 +498,7 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	int			chosen = 0;
 
 	values[0] = Int32GetDatum(max_jobs + FIFO_LOOKAHEAD);
-	values[1] = busy_array();
+	values[1] = tinytemp_int8_array(busy_ids, nbusy);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 	jobs = SPI_tuptable;
 	njobs = SPI_processed;
@@ -549,10 +513,8 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 
 		if (tinytemp_get_int64(t, d, 16, 1) > 1)
 			break;
-		read_spec(t, d, 2, &spec);
-		req.cpus = (int64) spec.cpus;
-		req.memory_mb = (int64) spec.memory_mb;
-		req.gpus = (int64) spec.gpus;
+		tinytemp_get_spec(t, d, 2, &spec);
+		req = tinytemp_spec_request(&spec);
 		if (tinytemp_fits(&req, &avail) &&
 			tinytemp_gpu_type_matches(req.gpus, spec.gpu_type, w->gpu_type) &&
 			lock_ready_job(tinytemp_get_int64(t, d, 1, 0)))

@@ -90,6 +90,7 @@ typedef struct PlanWorker
 	double		speed;
 	PlanJob    *jobs;			/* by predicted end */
 	int			njobs;
+	int			jobs_cap;
 	TinytempRunning *running;	/* the same, for policy.c, and the jobs this pass placed */
 	int			nrunning;
 	int			running_cap;
@@ -278,10 +279,8 @@ read_workers(int *nworkers, TimestampTz now)
 	static SPIPlanPtr worker_plan = NULL;
 	static SPIPlanPtr job_plan = NULL;
 	static const char *worker_sql =
-		"SELECT w.id, w.cpus, w.memory_mb, w.gpus, w.gpu_type, w.speed, " TINYTEMP_WORKER_ROOM
-		TINYTEMP_WORKERS_WITH_HELD
-		" WHERE w.state = 'active'"
-		" GROUP BY w.id ORDER BY w.id";
+		"SELECT id, cpus, memory_mb, gpus, gpu_type, speed FROM tinytemp.workers"
+		" WHERE state = 'active' ORDER BY id";
 	static const char *job_sql =
 		"SELECT worker_id, id, priority, cpus, memory_mb, gpus,"
 		"  coalesce(predicted_end_at, tinytemp.now()"
@@ -292,12 +291,13 @@ read_workers(int *nworkers, TimestampTz now)
 		" ORDER BY worker_id";
 	PlanWorker *workers;
 	int			n;
+	int			i;
 
 	tinytemp_spi_execute(tinytemp_plan(&worker_plan, worker_sql, 0, NULL), NULL, NULL,
 						 SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	workers = palloc0(sizeof(PlanWorker) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
@@ -307,14 +307,15 @@ read_workers(int *nworkers, TimestampTz now)
 		w->capacity.cpus = tinytemp_get_int64(t, d, 2, 0);
 		w->capacity.memory_mb = tinytemp_get_int64(t, d, 3, 0);
 		w->capacity.gpus = tinytemp_get_int64(t, d, 4, 0);
-		w->gpu_type = tinytemp_get_text(t, d, 5);
+		w->gpu_type = SPI_getvalue(t, d, 5);
 		w->speed = tinytemp_get_float8(t, d, 6, 1.0);
-		w->free_now.cpus = tinytemp_get_int64(t, d, 7, 0);
-		w->free_now.memory_mb = tinytemp_get_int64(t, d, 8, 0);
-		w->free_now.gpus = tinytemp_get_int64(t, d, 9, 0);
-		w->avail = w->free_now;
-		w->jobs = palloc0(sizeof(PlanJob));
+		w->free_now = w->capacity;
+		w->jobs_cap = 8;
+		w->jobs = palloc(sizeof(PlanJob) * w->jobs_cap);
 	}
+
+	/* Both lists are by worker id: walk them together. */
+	i = 0;
 
 	tinytemp_spi_execute(tinytemp_plan(&job_plan, job_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -322,15 +323,19 @@ read_workers(int *nworkers, TimestampTz now)
 		HeapTuple	t = SPI_tuptable->vals[r];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		int64		worker_id = tinytemp_get_int64(t, d, 1, 0);
-		PlanWorker *w = NULL;
+		PlanWorker *w;
 		PlanJob    *j;
 
-		for (int i = 0; i < n && w == NULL; i++)
-			if (workers[i].id == worker_id)
-				w = &workers[i];
-		if (w == NULL)
+		while (i < n && workers[i].id < worker_id)
+			i++;
+		if (i == n || workers[i].id != worker_id)
 			continue;			/* a retired worker's job, released elsewhere */
-		w->jobs = repalloc(w->jobs, sizeof(PlanJob) * (w->njobs + 1));
+		w = &workers[i];
+		if (w->njobs == w->jobs_cap)
+		{
+			w->jobs_cap *= 2;
+			w->jobs = repalloc(w->jobs, sizeof(PlanJob) * w->jobs_cap);
+		}
 		j = &w->jobs[w->njobs++];
 		j->id = tinytemp_get_int64(t, d, 2, 0);
 		j->priority = (int32) tinytemp_get_int64(t, d, 3, 0);
@@ -349,11 +354,13 @@ read_workers(int *nworkers, TimestampTz now)
 		j->preemptions = (int) tinytemp_get_int64(t, d, 9, 0);
 		j->preempt_requested = DatumGetBool(SPI_getbinval(t, d, 10, &(bool){false}));
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
+		tinytemp_resources_sub(&w->free_now, &j->run.held);
 	}
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 	{
 		PlanWorker *w = &workers[i];
 
+		w->avail = w->free_now;
 		qsort(w->jobs, w->njobs, sizeof(PlanJob), plan_job_cmp);
 		w->running_cap = w->njobs + 8;
 		w->running = palloc(sizeof(TinytempRunning) * w->running_cap);
@@ -424,21 +431,11 @@ read_units(int *nunits)
 		u->members[0] = tinytemp_get_int64(t, d, 1, 0);
 		u->size = 1;
 		u->gang = gang_id != 0;
-		u->spec.job_type = tinytemp_get_text(t, d, 2);
-		u->spec.model = tinytemp_get_text(t, d, 3);
-		u->spec.dataset_size = (double) tinytemp_get_int64(t, d, 4, -1);
-		u->spec.epochs = (double) tinytemp_get_int64(t, d, 5, -1);
-		u->spec.batch_size = (double) tinytemp_get_int64(t, d, 6, -1);
-		u->spec.cpus = (double) tinytemp_get_int64(t, d, 7, -1);
-		u->spec.gpus = (double) tinytemp_get_int64(t, d, 8, -1);
-		u->spec.gpu_type = tinytemp_get_text(t, d, 9);
-		u->spec.memory_mb = (double) tinytemp_get_int64(t, d, 10, -1);
+		tinytemp_get_spec(t, d, 2, &u->spec);
 		u->rank.priority = (int32) tinytemp_get_int64(t, d, 11, 0);
 		u->rank.rank_key = tinytemp_get_float8(t, d, 14, 0);
 		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);
-		u->req.cpus = (int64) u->spec.cpus;
-		u->req.memory_mb = (int64) u->spec.memory_mb;
-		u->req.gpus = (int64) u->spec.gpus;
+		u->req = tinytemp_spec_request(&u->spec);
 	}
 	*nunits = n;
 	return units;
@@ -574,21 +571,16 @@ assign_gang(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen)
 		") SELECT count(*), min(queue) FROM u";
 	Oid			argtypes[2] = {INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[2];
-	Datum	   *ids = palloc(sizeof(Datum) * u->size);
-	Datum	   *wids = palloc(sizeof(Datum) * u->size);
+	int64	   *wids = palloc(sizeof(int64) * u->size);
 
 	for (int k = 0; k < u->size; k++)
-		if (!tinytemp_try_lock(TINYTEMP_LOCK_WORKER, (uint64) workers[chosen[k].index].id))
-			return false;
-	for (int k = 0; k < u->size; k++)
 	{
-		ids[k] = Int64GetDatum(u->members[k]);
-		wids[k] = Int64GetDatum(workers[chosen[k].index].id);
+		wids[k] = workers[chosen[k].index].id;
+		if (!tinytemp_try_lock(TINYTEMP_LOCK_WORKER, (uint64) wids[k]))
+			return false;
 	}
-	values[0] = PointerGetDatum(construct_array(ids, u->size, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(wids, u->size, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = tinytemp_int8_array(u->members, u->size);
+	values[1] = tinytemp_int8_array(wids, u->size);
 	if (run_counting(tinytemp_plan(&plan, sql, 2, argtypes), values) != u->size)
 		elog(ERROR, "gang " INT64_FORMAT " changed while it was being assigned", u->id);
 	/* Wake the workers, so that they claim their members at once. */
@@ -701,7 +693,7 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
 	int		  **victims = palloc0(sizeof(int *) * Max(nworkers, 1));
 	int		   *nvictims = palloc0(sizeof(int) * Max(nworkers, 1));
-	Datum	   *ids;
+	int64	   *ids;
 	int			nids = 0;
 	int			n = 0;
 
@@ -750,26 +742,25 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 		return -1;
 	qsort(keys, n, sizeof(WorkerKey), worker_key_cmp);
 
-	ids = palloc(sizeof(Datum) * Max(nworkers, 1) * 1);
+	ids = palloc(sizeof(int64));
 	for (int k = 0; k < u->size; k++)
 	{
 		int			i = keys[k].index;
 
-		ids = repalloc(ids, sizeof(Datum) * (nids + nvictims[i] + 1));
+		ids = repalloc(ids, sizeof(int64) * (nids + nvictims[i] + 1));
 		for (int v = 0; v < nvictims[i]; v++)
 		{
 			PlanJob    *j = &workers[i].jobs[victims[i][v]];
 
 			j->preempt_requested = true;
-			ids[nids++] = Int64GetDatum(j->id);
+			ids[nids++] = j->id;
 		}
 	}
 	reserve(workers, u, keys,
 			now + (TimestampTz) tinytemp_preempt_grace_ms * 1000, "preemption", since);
 	if (nids == 0)
 		return 0;
-	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = tinytemp_int8_array(ids, nids);
 	values[1] = Int64GetDatum(u->id);
 	values[2] = Int32GetDatum(u->rank.priority);
 	return run_counting(tinytemp_plan(&plan, sql, 3, argtypes), values);

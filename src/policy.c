@@ -59,6 +59,15 @@ tinytemp_gpu_type_matches(int64 gpus, const char *gpu_type, const char *worker_g
 		(worker_gpu_type != NULL && strcmp(gpu_type, worker_gpu_type) == 0);
 }
 
+/* What a job asks of a worker. */
+TinytempResources
+tinytemp_spec_request(const TinytempJobSpec *spec)
+{
+	TinytempResources r = {(int64) spec->cpus, (int64) spec->memory_mb, (int64) spec->gpus};
+
+	return r;
+}
+
 /* a - b, and a + b, resource by resource */
 void
 tinytemp_resources_sub(TinytempResources *a, const TinytempResources *b)

@@ -78,7 +78,7 @@ extern int64 tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 
 extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
 extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
 											TimestampTz dflt);
-extern char *tinytemp_get_text(HeapTuple tuple, TupleDesc desc, int col);
+
 
 /* workers.c */
 extern bool tinytemp_worker_is_active(int64 worker_id);
@@ -102,6 +102,11 @@ typedef struct TinytempJobSpec
 	double		gpus;
 	double		memory_mb;
 } TinytempJobSpec;
+
+/* util.c, on the struct above */
+extern void tinytemp_get_spec(HeapTuple tuple, TupleDesc desc, int first, TinytempJobSpec *spec);
+extern Datum tinytemp_int8_array(const int64 *values, int n);
+extern Datum tinytemp_float8_array(const double *values, int n);
 
 /* policy.c: the placement policy, on plain structs */
 typedef struct TinytempResources
@@ -164,6 +169,7 @@ extern bool tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
 										const TinytempResources *req, double est_here,
 										const TinytempResources *avail,
 										const TinytempReservation *res, int nres, TimestampTz now);
+extern TinytempResources tinytemp_spec_request(const TinytempJobSpec *spec);
 extern double tinytemp_score(double rank_key, double est, double est_here);
 extern bool tinytemp_much_faster(double est_there, double est_here);
 extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
@@ -191,18 +197,6 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 	"          WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant)" \
 	"  FROM t WHERE t.tenant IS NOT NULL" \
 	")"
-
-/*
- * A worker's free room: its capacity less what its assigned and running
- * jobs hold.  Select TINYTEMP_WORKER_ROOM from TINYTEMP_WORKERS_WITH_HELD
- * and GROUP BY w.id.
- */
-#define TINYTEMP_WORKER_ROOM \
-	"w.cpus - coalesce(sum(h.cpus), 0), w.memory_mb - coalesce(sum(h.memory_mb), 0)," \
-	" w.gpus - coalesce(sum(h.gpus), 0)"
-#define TINYTEMP_WORKERS_WITH_HELD \
-	" FROM tinytemp.workers w" \
-	" LEFT JOIN tinytemp.jobs h ON h.worker_id = w.id AND h.state IN ('assigned', 'running')"
 
 /* A job is ready: pending, due, and every job it depends on succeeded. */
 #define TINYTEMP_READY_CONDITION \

@@ -5,6 +5,7 @@
 #include "tinytemp.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
@@ -124,9 +125,45 @@ tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col, TimestampTz d
 	return DatumGetTimestampTz(d);
 }
 
-/* Column `col` of an SPI row as a C string (NULL when NULL), in the current context. */
-char *
-tinytemp_get_text(HeapTuple tuple, TupleDesc desc, int col)
+/*
+ * A job's predictor inputs from columns first..first+8 of an SPI row, in
+ * the order job_type, model, dataset_size, epochs, batch_size, cpus, gpus,
+ * gpu_type, memory_mb.
+ */
+void
+tinytemp_get_spec(HeapTuple tuple, TupleDesc desc, int first, TinytempJobSpec *spec)
 {
-	return SPI_getvalue(tuple, desc, col);
+	spec->job_type = SPI_getvalue(tuple, desc, first);
+	spec->model = SPI_getvalue(tuple, desc, first + 1);
+	spec->dataset_size = (double) tinytemp_get_int64(tuple, desc, first + 2, -1);
+	spec->epochs = (double) tinytemp_get_int64(tuple, desc, first + 3, -1);
+	spec->batch_size = (double) tinytemp_get_int64(tuple, desc, first + 4, -1);
+	spec->cpus = (double) tinytemp_get_int64(tuple, desc, first + 5, -1);
+	spec->gpus = (double) tinytemp_get_int64(tuple, desc, first + 6, -1);
+	spec->gpu_type = SPI_getvalue(tuple, desc, first + 7);
+	spec->memory_mb = (double) tinytemp_get_int64(tuple, desc, first + 8, -1);
+}
+
+/* A bigint[] of n values, for an SPI parameter. */
+Datum
+tinytemp_int8_array(const int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A float8[] of n values, for an SPI parameter. */
+Datum
+tinytemp_float8_array(const double *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float8GetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, FLOAT8OID, sizeof(float8),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
