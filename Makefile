@@ -7,6 +7,7 @@ OBJS = \
 	src/claim.o \
 	src/clock.o \
 	src/jobs.o \
+	src/model_codec.o \
 	src/notify.o \
 	src/planner.o \
 	src/policy.o \
@@ -25,12 +26,14 @@ REGRESS_OPTS = --use-existing
 
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
-# PGXS tracks no header dependencies: every source includes this one.
-$(OBJS): src/tinytemp.h
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every source includes this one.  (After
+# the include, so that PGXS's "all" stays the default target.)
+$(OBJS): src/tinytemp.h
+src/predictor.o src/model_codec.o: src/model_codec.h
 
 # The test script creates this database before starting the background worker in it.
 CONTRIB_TESTDB = tinytemp_regress

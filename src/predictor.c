@@ -22,6 +22,8 @@
 
 #include <math.h>
 
+#include "model_codec.h"
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -41,14 +43,7 @@ PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
 PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_check);
 
-#define NFEATURES		13
-#define NCATEGORICAL	3
 #define MAX_BINS		64
-#define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	2
-#define MAX_TREES		10000
-#define MAX_DEPTH		12
-#define MAX_CATEGORIES	100000
 #define MIN_TRAIN_ROWS	30
 #define CV_FOLDS		3
 
@@ -64,35 +59,6 @@ typedef struct TrainParams
 } TrainParams;
 
 static const TrainParams default_params = {200, 6, 0.1, 5, 0.8, 42};
-
-/* Category -> encoding, sorted by name for binary search. */
-typedef struct CategoryMap
-{
-	int			n;
-	char	  **names;
-	int		   *lengths;
-	float8	   *codes;
-	float8		fallback;		/* unseen categories and NULL */
-} CategoryMap;
-
-/*
- * The trees are oblivious: all the nodes of one level of a tree split on
- * the same feature and threshold, so a tree is `depth` splits and 2^depth
- * leaves.  Evaluating one is `depth` independent comparisons that build
- * the leaf's index bit by bit, with no branch to mispredict, which is what
- * lets a backend predict well over a million rows a second.
- */
-typedef struct Model
-{
-	int64		version;
-	float8		base;
-	CategoryMap categories[NCATEGORICAL];
-	int			ntrees;
-	int			depth;
-	int32	   *split_feature;	/* ntrees x depth */
-	float4	   *split_value;	/* ntrees x depth: x <= value is bit 0 */
-	float4	   *leaf;			/* ntrees x 2^depth */
-} Model;
 
 /* One job's inputs, as the SQL functions receive them. */
 typedef struct JobFeatures
@@ -114,15 +80,6 @@ static bool invalidation_registered = false;
 static MemoryContext model_context = NULL;
 
 /* ---------- features ---------- */
-
-/* Order of two category names given with their lengths. */
-static int
-name_cmp(const char *a, int alen, const char *b, int blen)
-{
-	int			cmp = memcmp(a, b, Min(alen, blen));
-
-	return cmp != 0 ? cmp : alen - blen;
-}
 
 /* Encoding of one category value by binary search, or the fallback. */
 static double
@@ -506,156 +463,6 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 }
 
 /* ---------- storage ---------- */
-
-/* Append a model's bytes to buf; native byte order. */
-static void
-serialize(const Model *m, StringInfo buf)
-{
-	uint32		header[5] = {MODEL_MAGIC, MODEL_FORMAT, NFEATURES, (uint32) m->ntrees, (uint32) m->depth};
-
-	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
-	appendBinaryStringInfo(buf, (char *) &m->base, sizeof(float8));
-	for (int c = 0; c < NCATEGORICAL; c++)
-	{
-		const CategoryMap *map = &m->categories[c];
-		uint32		n = map->n;
-
-		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
-		appendBinaryStringInfo(buf, (char *) &map->fallback, sizeof(float8));
-		for (int i = 0; i < map->n; i++)
-		{
-			uint32		len = map->lengths[i];
-
-			appendBinaryStringInfo(buf, (char *) &len, sizeof(uint32));
-			appendBinaryStringInfo(buf, map->names[i], len);
-			appendBinaryStringInfo(buf, (char *) &map->codes[i], sizeof(float8));
-		}
-	}
-	appendBinaryStringInfo(buf, (char *) m->split_feature, sizeof(int32) * m->ntrees * m->depth);
-	appendBinaryStringInfo(buf, (char *) m->split_value, sizeof(float4) * m->ntrees * m->depth);
-	appendBinaryStringInfo(buf, (char *) m->leaf, sizeof(float4) * ((size_t) m->ntrees << m->depth));
-}
-
-/* Bounds-checked reading of a stored model. */
-typedef struct Reader
-{
-	const char *data;
-	size_t		len;
-	size_t		pos;
-	int64		version;
-} Reader;
-
-/* Raise the error for a stored model that cannot be used. */
-static void
-pg_attribute_noreturn()
-corrupt(const Reader *r, const char *why)
-{
-	ereport(ERROR,
-			errcode(ERRCODE_DATA_CORRUPTED),
-			r->version > 0 ?
-			errmsg("predictor model version " INT64_FORMAT " is corrupt", r->version) :
-			errmsg("predictor model is corrupt"),
-			errdetail("%s", why),
-			errhint("Train a new model with tinytemp_train_predictor()."));
-}
-
-/* Copy n bytes out of the reader, or raise. */
-static void
-read_bytes(Reader *r, void *out, size_t n)
-{
-	if (n > r->len - r->pos)
-		corrupt(r, "The model ends early.");
-	memcpy(out, r->data + r->pos, n);
-	r->pos += n;
-}
-
-/* Read a finite float8, or raise. */
-static double
-read_finite(Reader *r)
-{
-	float8		v;
-
-	read_bytes(r, &v, sizeof(v));
-	if (!isfinite(v))
-		corrupt(r, "The model holds a value that is not a finite number.");
-	return v;
-}
-
-/*
- * Decode a stored model into memory of the current context, checking every
- * count, index and value, so that evaluation can never leave the arrays or
- * loop: a child's index is always greater than its parent's and within its
- * tree, and no tree is deeper than MAX_DEPTH.
- */
-static Model *
-deserialize(const char *data, size_t len, int64 version)
-{
-	Reader		r = {data, len, 0, version};
-	Model	   *m = palloc0(sizeof(Model));
-	uint32		header[5];
-
-	m->version = version;
-	read_bytes(&r, header, sizeof(header));
-	if (header[0] != MODEL_MAGIC || header[1] != MODEL_FORMAT || header[2] != NFEATURES)
-		corrupt(&r, "The model's header is not that of this version of tinytemp.");
-	if (header[3] < 1 || header[3] > MAX_TREES || header[4] < 1 || header[4] > MAX_DEPTH)
-		corrupt(&r, "The model's tree count or depth is out of range.");
-	m->ntrees = header[3];
-	m->depth = header[4];
-	m->base = read_finite(&r);
-
-	for (int c = 0; c < NCATEGORICAL; c++)
-	{
-		CategoryMap *map = &m->categories[c];
-		uint32		n;
-
-		read_bytes(&r, &n, sizeof(n));
-		if (n > MAX_CATEGORIES)
-			corrupt(&r, "The model has too many categories.");
-		map->n = n;
-		map->fallback = read_finite(&r);
-		map->names = palloc(sizeof(char *) * Max(n, 1));
-		map->lengths = palloc(sizeof(int) * Max(n, 1));
-		map->codes = palloc(sizeof(float8) * Max(n, 1));
-		for (uint32 i = 0; i < n; i++)
-		{
-			uint32		l;
-
-			read_bytes(&r, &l, sizeof(l));
-			if (l > len)
-				corrupt(&r, "A category name is longer than the model.");
-			map->names[i] = palloc(l + 1);
-			read_bytes(&r, map->names[i], l);
-			map->names[i][l] = '\0';
-			map->lengths[i] = l;
-			map->codes[i] = read_finite(&r);
-			if (i > 0 && name_cmp(map->names[i - 1], map->lengths[i - 1], map->names[i], l) >= 0)
-				corrupt(&r, "The model's categories are not in strictly increasing order.");
-		}
-	}
-
-	{
-		size_t		nsplits = (size_t) m->ntrees * m->depth;
-		size_t		nleaves = (size_t) m->ntrees << m->depth;
-
-		if (r.len - r.pos != nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4))
-			corrupt(&r, "The model's size does not match its tree count and depth.");
-		m->split_feature = palloc(sizeof(int32) * nsplits);
-		m->split_value = palloc(sizeof(float4) * nsplits);
-		m->leaf = palloc_extended(sizeof(float4) * nleaves, MCXT_ALLOC_HUGE);
-		read_bytes(&r, m->split_feature, sizeof(int32) * nsplits);
-		read_bytes(&r, m->split_value, sizeof(float4) * nsplits);
-		read_bytes(&r, m->leaf, sizeof(float4) * nleaves);
-		for (size_t i = 0; i < nsplits; i++)
-			if (m->split_feature[i] < 0 || m->split_feature[i] >= NFEATURES ||
-				!isfinite(m->split_value[i]))
-				corrupt(&r, "A split names an unknown feature or a value that is not a finite number.");
-		for (size_t i = 0; i < nleaves; i++)
-			if (!isfinite(m->leaf[i]))
-				corrupt(&r, "A leaf holds a value that is not a finite number.");
-	}
-	return m;
-}
 
 /* Relcache callback: a new model was stored, or everything is being reset. */
 static void
