@@ -5,7 +5,7 @@
  *	  scheduling figures as one JSON line.
  *
  *	  simulate --trace T --cluster C --policy fifo|tinytemp [--oracle]
- *			   [--conninfo S] [--tick S] [--progress] [--detail FILE]
+ *			   [--conninfo S] [--tick S] [--lease S] [--progress] [--detail FILE]
  *
  * It creates a scratch database (tinytemp_sim_<pid>) in the cluster that
  * libpq's PG* variables or --conninfo reach, installs tinytemp there,
@@ -22,6 +22,21 @@
  * it gets nothing.  Every decision is the extension's; the simulator only
  * keeps the workers' books (what each holds, when it finishes) so that it
  * can skip the claims that could not succeed.
+ *
+ * Its workers heartbeat as real ones do.  A claim leases a job for
+ * tinytemp.lease_timeout (--lease, 10 min by default), and the planner's
+ * pass requeues a running job whose lease ran out.  Since the clock jumps,
+ * each step ends by heartbeating, in one statement, every running job whose
+ * lease would come within a third of a lease of running out by the next
+ * step, and no step jumps further than two thirds of a lease while jobs
+ * run: no lease ever runs out, however long a job runs.
+ *
+ * A job that no worker of the cluster can ever hold (or, for a gang, fewer
+ * workers than its members) is named on stderr when the trace is read;
+ * the extension fails it as unschedulable after its placement timeout, and
+ * it counts among the failed jobs.  Should the extension leave such jobs
+ * waiting (tinytemp.placement_timeout 0), the simulator cancels them once
+ * nothing else is left, rather than stalling.
  *
  * A job runs runtime_s / speed seconds on a worker of that speed; a job
  * resumed from a checkpoint {"done_s": d} runs (runtime_s - d) / speed.
@@ -117,6 +132,7 @@ typedef struct TraceJob
 	double		first_start;	/* -1 until a member starts */
 	double		last_end;
 	int			last_worker;	/* where a member last started, for --detail */
+	bool		never_fits;		/* no worker (or too few for the gang) can hold a member */
 } TraceJob;
 
 /* One worker of the simulated cluster, and the simulator's books on it. */
@@ -144,6 +160,7 @@ typedef struct Run
 	double		start;
 	double		done_at_start;	/* work done before, in speed-1.0 seconds */
 	double		end;
+	double		lease_until;	/* as the extension has it: the claim or last heartbeat + lease */
 	int			cpus;
 	int64_t		memory_mb;
 	int			gpus;
@@ -160,6 +177,7 @@ typedef struct Sim
 	bool		oracle;
 	bool		progress;
 	double		tick_s;
+	double		lease_s;
 
 	/* input */
 	TraceJob   *jobs;			/* sorted by submit_s, then row */
@@ -192,6 +210,9 @@ typedef struct Sim
 	double		busy_cpu_arrivals_s;
 	int			preemptions;
 	int			failed;
+	int			never_fit;		/* trace jobs that can never fit the cluster */
+	int			cancelled;		/* never-fitting jobs the simulator cancelled */
+	long		heartbeats;
 	long		steps;
 	long		claims;
 	double		schedule_wall_s;	/* real time in tinytemp_schedule, for --progress */
@@ -482,10 +503,11 @@ load_trace(void)
 			fatal("\"%s\" line %s: job_type must not be empty", p, ln);
 		j->submit_s = parse_num(p, ln, "submit_s", r[COL_SUBMIT_S], 0, false);
 		j->runtime_s = parse_num(p, ln, "runtime_s", r[COL_RUNTIME_S], 0, true);
-		j->cpus = parse_int(p, ln, "cpus", r[COL_CPUS], 0, INT32_MAX, 1);
-		j->memory_mb = parse_int(p, ln, "memory_mb", r[COL_MEMORY_MB], 0, INT64_MAX, 1024);
+		/* What tinytemp_enqueue accepts: a trace it would refuse is refused here, before the replay. */
+		j->cpus = parse_int(p, ln, "cpus", r[COL_CPUS], 1, INT32_MAX, 1);
+		j->memory_mb = parse_int(p, ln, "memory_mb", r[COL_MEMORY_MB], 1, INT64_MAX, 1024);
 		j->gpus = parse_int(p, ln, "gpus", r[COL_GPUS], 0, INT32_MAX, 0);
-		j->gang_size = parse_int(p, ln, "gang_size", r[COL_GANG_SIZE], 1, 1024, 1);
+		j->gang_size = parse_int(p, ln, "gang_size", r[COL_GANG_SIZE], 1, 1000, 1);
 		parse_int(p, ln, "dataset_size", r[COL_DATASET_SIZE], INT64_MIN, INT64_MAX, 0);
 		parse_int(p, ln, "epochs", r[COL_EPOCHS], INT32_MIN, INT32_MAX, 0);
 		parse_int(p, ln, "batch_size", r[COL_BATCH_SIZE], INT32_MIN, INT32_MAX, 0);
@@ -547,6 +569,51 @@ load_cluster(void)
 			sim.workers = xmalloc(sizeof(Worker) * total);
 		}
 	}
+}
+
+/* Could worker w hold one member of trace job j when idle? (The extension's fit.) */
+static bool
+fits_worker(const TraceJob *j, const Worker *w)
+{
+	return j->cpus <= w->cpus && j->memory_mb <= w->memory_mb && j->gpus <= w->gpus &&
+		(j->gpus == 0 || j->field[COL_GPU_TYPE] == NULL ||
+		 (w->gpu_type && strcmp(j->field[COL_GPU_TYPE], w->gpu_type) == 0));
+}
+
+/*
+ * Name the trace jobs that no worker of the cluster can ever hold, or, for
+ * a gang, fewer workers than it has members.  They are replayed all the
+ * same: the extension fails them as unschedulable.
+ */
+static void
+check_fit(void)
+{
+	for (int i = 0; i < sim.njobs; i++)
+	{
+		TraceJob   *j = &sim.jobs[i];
+		int			capable = 0;
+
+		for (int w = 0; w < sim.nworkers && capable < j->gang_size; w++)
+			if (fits_worker(j, &sim.workers[w]))
+				capable++;
+		if (capable >= j->gang_size)
+			continue;
+		j->never_fits = true;
+		if (sim.never_fit++ < MAX_NOTICES)
+			fprintf(stderr, "simulate: trace row %d can never fit the cluster: %d CPUs, %" PRId64
+					" MB, %d GPUs%s%s a member, %d member%s; %d worker%s could hold one\n",
+					j->row, j->cpus, j->memory_mb, j->gpus,
+					j->gpus > 0 && j->field[COL_GPU_TYPE] ? " of type " : "",
+					j->gpus > 0 && j->field[COL_GPU_TYPE] ? j->field[COL_GPU_TYPE] : "",
+					j->gang_size, j->gang_size == 1 ? "" : "s", capable, capable == 1 ? "" : "s");
+	}
+	if (sim.never_fit > MAX_NOTICES)
+		fprintf(stderr, "simulate: ... and %d more trace jobs that can never fit\n",
+				sim.never_fit - MAX_NOTICES);
+	if (sim.never_fit > 0)
+		fprintf(stderr, "simulate: %d trace job%s can never fit the cluster: expect %s to fail "
+				"as unschedulable\n", sim.never_fit, sim.never_fit == 1 ? "" : "s",
+				sim.never_fit == 1 ? "it" : "them");
 }
 
 /* ------------------------------------------------------------- database */
@@ -726,7 +793,9 @@ setup_database(void)
 						   1, NULL, values, NULL, NULL, 0);
 		PQclear(check(sim.conn, res, PGRES_TUPLES_OK, "setting tinytemp.policy"));
 	}
-	exec_command(sim.conn, "SET tinytemp.lease_timeout = '20d'", "setting tinytemp.lease_timeout");
+	/* The workers' lease; they heartbeat well before it runs out (heartbeat_runs). */
+	snprintf(sql, sizeof(sql), "SET tinytemp.lease_timeout = %lld", llround(sim.lease_s * 1000));
+	exec_command(sim.conn, sql, "setting tinytemp.lease_timeout");
 	/* A scratch database: its commits need not wait for the disk. */
 	exec_command(sim.conn, "SET synchronous_commit = off", "setting synchronous_commit");
 
@@ -742,7 +811,9 @@ setup_database(void)
 
 	/*
 	 * Registering warns that no background worker expires leases in this
-	 * database: none need expiring here, since the simulator never loses a job.
+	 * database: the planner's pass in each step does, and none need
+	 * expiring here, since the simulator's workers heartbeat and never
+	 * lose a job.
 	 */
 	exec_command(sim.conn, "SET LOCAL client_min_messages = error", "setting client_min_messages");
 	prepare("register",
@@ -776,12 +847,13 @@ setup_database(void)
 			"runtime_estimate_s => $14::float8)");
 	prepare("ack", "SELECT tinytemp_ack_many($1::bigint[], $2::bigint)");
 	prepare("after_pass",
-			"SELECT 'assigned', id, worker_id FROM tinytemp.jobs WHERE state = 'assigned' "
+			"SELECT 'assigned', id, worker_id, NULL FROM tinytemp.jobs WHERE state = 'assigned' "
 			"UNION ALL "
-			"SELECT 'preempt', id, worker_id FROM tinytemp.jobs "
+			"SELECT 'preempt', id, worker_id, NULL FROM tinytemp.jobs "
 			"WHERE state = 'running' AND preempt_requested_at IS NOT NULL "
 			"UNION ALL "
-			"SELECT 'failed', id, (params->>'trace_row')::bigint FROM tinytemp.jobs "
+			"SELECT 'failed', id, (params->>'trace_row')::bigint, state || ': ' || "
+			"coalesce(last_error, '') FROM tinytemp.jobs "
 			"WHERE state IN ('failed', 'cancelled') "
 			"AND (id = ANY ($1::bigint[]) OR gang_id = ANY ($1::bigint[]))");
 	prepare("claim",
@@ -789,6 +861,11 @@ setup_database(void)
 			"coalesce((checkpoint->>'done_s')::float8, 0), cpus, memory_mb, gpus "
 			"FROM tinytemp_claim($1::bigint, $2::int)");
 	prepare("heartbeat", "SELECT tinytemp_heartbeat($1::bigint, $2::bigint)");
+	/* Every heartbeat of a step in one statement; only the answers other than "continue" come back. */
+	prepare("heartbeats",
+			"SELECT j, a FROM (SELECT u.j, tinytemp_heartbeat(u.j, u.w) AS a "
+			"FROM unnest($1::bigint[], $2::bigint[]) AS u(j, w)) h WHERE a <> 'continue'");
+	prepare("cancel", "SELECT tinytemp_cancel($1::bigint)");
 	prepare("checkpoint",
 			"SELECT tinytemp_checkpoint($1::bigint, $2::bigint, jsonb_build_object('done_s', $3::float8))");
 	prepare("job_state", "SELECT state FROM tinytemp.jobs WHERE id = $1::bigint");
@@ -1061,10 +1138,11 @@ after_pass(void)
 			if (!j->failed)
 			{
 				j->failed = true;
-				sim.failed++;
-				if (sim.progress)
-					fprintf(stderr, "simulate: trace row %d (job %" PRId64 ") failed at %.0f s\n",
-							j->row, job_id, sim.now);
+				/* Always said: a failed job changes what the figures mean. */
+				if (sim.failed++ < MAX_NOTICES || sim.progress)
+					fprintf(stderr, "simulate: trace row %d (job %" PRId64 ") %s at %.0f s (%s)\n",
+							j->row, job_id, j->never_fits ? "which can never fit, failed" : "failed",
+							sim.now, PQgetvalue(res, i, 3));
 			}
 		}
 	}
@@ -1148,6 +1226,7 @@ claim_all(void)
 				j = &sim.jobs[run->trace];
 				remaining = (j->runtime_s - run->done_at_start) / worker->speed;
 				run->end = sim.now + (remaining > 1e-3 ? remaining : 1e-3);
+				run->lease_until = sim.now + sim.lease_s;
 				worker->free_cpus -= run->cpus;
 				worker->free_memory_mb -= run->memory_mb;
 				worker->free_gpus -= run->gpus;
@@ -1215,14 +1294,108 @@ report_stall(void)
 			   "WHERE state IN ('pending', 'assigned') ORDER BY id LIMIT 20");
 }
 
-/* One step at sim.now, in one transaction. */
+/*
+ * The time of the next step after sim.now: the next submission, the next
+ * end of a run, or a tick while jobs wait (*tick then set); while jobs run,
+ * at most two thirds of a lease away, so that heartbeat_runs can keep every
+ * lease alive.  INFINITY when nothing is left to happen.
+ */
+static double
+next_step_at(bool *tick)
+{
+	double		next = INFINITY;
+
+	if (sim.next_arrival < sim.njobs)
+		next = sim.jobs[sim.next_arrival].submit_s;
+	for (int r = 0; r < sim.nruns; r++)
+		if (sim.runs[r].end < next)
+			next = sim.runs[r].end;
+	*tick = false;
+	if (sim.nwaiting > 0 && sim.now + sim.tick_s < next)
+	{
+		next = sim.now + sim.tick_s;
+		*tick = true;
+	}
+	if (sim.nruns > 0 && sim.now + sim.lease_s * 2 / 3 < next)
+	{
+		next = sim.now + sim.lease_s * 2 / 3;
+		*tick = false;
+	}
+	return next;
+}
+
+/*
+ * Heartbeat, in one statement, every running job whose lease would come
+ * within a third of a lease of running out by the next step at next, as a
+ * worker heartbeating every lease/3 would have by then.  Since next is at
+ * most two thirds of a lease away, every lease then outlasts the next step
+ * by at least a third of a lease.  Every answer must be "continue": the
+ * simulator answers preemption requests in the step that makes them, and
+ * cancels nothing it runs.
+ */
 static void
-step(bool tick)
+heartbeat_runs(double next)
+{
+	size_t		jcap = 64,
+				wcap = 64,
+				jlen = 0,
+				wlen = 0;
+	char	   *jids = xmalloc(jcap);
+	char	   *wids = xmalloc(wcap);
+	const char *values[2] = {NULL, NULL};
+	int			n = 0;
+	PGresult   *res;
+
+	jids[jlen++] = '{';
+	wids[wlen++] = '{';
+	for (int r = 0; r < sim.nruns; r++)
+	{
+		Run		   *run = &sim.runs[r];
+
+		if (run->lease_until >= next + sim.lease_s / 3)
+			continue;
+		if (jlen + 24 > jcap)
+			jids = xrealloc(jids, jcap *= 2);
+		if (wlen + 24 > wcap)
+			wids = xrealloc(wids, wcap *= 2);
+		jlen += snprintf(jids + jlen, jcap - jlen, "%s%" PRId64, n ? "," : "", run->job_id);
+		wlen += snprintf(wids + wlen, wcap - wlen, "%s%" PRId64, n ? "," : "",
+						 sim.workers[run->worker].id);
+		run->lease_until = sim.now + sim.lease_s;
+		n++;
+	}
+	if (n > 0)
+	{
+		jids[jlen++] = '}';
+		jids[jlen] = '\0';
+		wids[wlen++] = '}';
+		wids[wlen] = '\0';
+		values[0] = jids;
+		values[1] = wids;
+		res = exec_prepared("heartbeats", 2, values, "tinytemp_heartbeat");
+		if (PQntuples(res) > 0)
+			fatal("tinytemp_heartbeat answered \"%s\" for job %s at virtual time %.3f s, "
+				  "where the simulator expects \"continue\"",
+				  PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0), sim.now);
+		PQclear(res);
+		sim.heartbeats += n;
+	}
+	free(jids);
+	free(wids);
+}
+
+/*
+ * One step at sim.now, in one transaction; returns the time of the next
+ * one (INFINITY when nothing is left), and whether that is a tick.
+ */
+static double
+step(bool tick, bool *next_tick)
 {
 	int			completed,
 				arrived,
 				changes;
-	double		t0;
+	double		t0,
+				next;
 
 	set_clock(sim.now);
 	completed = complete_runs();
@@ -1238,8 +1411,43 @@ step(bool tick)
 		claim_all();
 		sim.claim_wall_s += wall_clock() - t0;
 	}
+	next = next_step_at(next_tick);
+	heartbeat_runs(next);
 	exec_command(sim.conn, "COMMIT", "committing a step");
 	sim.steps++;
+	return next;
+}
+
+/*
+ * Nothing runs, nothing is left to arrive, and only jobs that can never fit
+ * wait: cancel them, as their submitters would, and report them.  (The
+ * extension fails them itself after their placement timeout, unless that
+ * is 0.)  Returns whether it cancelled every waiting job.
+ */
+static bool
+cancel_never_fitting(void)
+{
+	for (int i = 0; i < sim.nwaiting; i++)
+		if (!sim.jobs[sim.waiting[i]].never_fits)
+			return false;
+	set_clock(sim.now);
+	for (int i = 0; i < sim.nwaiting; i++)
+	{
+		TraceJob   *j = &sim.jobs[sim.waiting[i]];
+		char		jid[24];
+		const char *values[1] = {jid};
+
+		snprintf(jid, sizeof(jid), "%" PRId64, j->first_id);
+		PQclear(exec_prepared("cancel", 1, values, "tinytemp_cancel"));
+		j->failed = true;
+		sim.failed++;
+		sim.cancelled++;
+		fprintf(stderr, "simulate: trace row %d (job %" PRId64 "), which can never fit, still waits "
+				"at %.0f s: cancelled\n", j->row, j->first_id, sim.now);
+	}
+	exec_command(sim.conn, "COMMIT", "cancelling the jobs that can never fit");
+	compact_waiting();
+	return true;
 }
 
 /* Replay the trace: step from event to event until nothing is left. */
@@ -1255,11 +1463,11 @@ replay(void)
 	sim.replaying = true;
 	for (;;)
 	{
-		double		next = INFINITY;
+		double		next;
 
 		if (interrupted)
 			fatal("interrupted");
-		step(tick);
+		next = step(tick, &tick);
 
 		if (sim.progress && sim.steps % 1000 == 0)
 			fprintf(stderr, "simulate: step %ld at %.1f h: %d arrived, %d waiting, %d running; "
@@ -1267,17 +1475,6 @@ replay(void)
 					sim.steps, sim.now / 3600, sim.next_arrival, sim.nwaiting, sim.nruns,
 					wall_clock() - started, sim.schedule_wall_s, sim.claim_wall_s, sim.claims);
 
-		if (sim.next_arrival < sim.njobs)
-			next = sim.jobs[sim.next_arrival].submit_s;
-		for (int r = 0; r < sim.nruns; r++)
-			if (sim.runs[r].end < next)
-				next = sim.runs[r].end;
-		tick = false;
-		if (sim.nwaiting > 0 && sim.now + sim.tick_s < next)
-		{
-			next = sim.now + sim.tick_s;
-			tick = true;
-		}
 		if (isinf(next))
 			break;
 
@@ -1287,6 +1484,8 @@ replay(void)
 				stall_since = sim.now;
 			else if (sim.now - stall_since > STALL_LIMIT_S)
 			{
+				if (cancel_never_fitting())
+					break;
 				fprintf(stderr, "simulate: %d jobs have waited %.0f s with nothing running\n",
 						sim.nwaiting, sim.now - stall_since);
 				report_stall();
@@ -1362,9 +1561,10 @@ print_figures(double wall_s)
 	else
 		printf("\"avg_jct_s\":null,\"p95_jct_s\":null,\"avg_wait_s\":null,\"max_wait_s\":null,");
 	printf("\"makespan_s\":%.3f,\"utilization\":%.4f,\"utilization_arrivals\":%.4f,"
-		   "\"preemptions\":%d,\"steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f}\n",
-		   makespan, utilization, utilization_arrivals, sim.preemptions, sim.steps, sim.claims,
-		   wall_s);
+		   "\"preemptions\":%d,\"never_fit\":%d,\"lease_s\":%.17g,\"heartbeats\":%ld,"
+		   "\"steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f}\n",
+		   makespan, utilization, utilization_arrivals, sim.preemptions, sim.never_fit,
+		   sim.lease_s, sim.heartbeats, sim.steps, sim.claims, wall_s);
 	fflush(stdout);
 	free(jct);
 }
@@ -1401,11 +1601,14 @@ static void
 usage(FILE *out)
 {
 	fputs("usage: simulate --trace FILE --cluster FILE --policy fifo|tinytemp [--oracle]\n"
-		  "                [--conninfo STRING] [--tick SECONDS] [--progress] [--detail FILE]\n"
+		  "                [--conninfo STRING] [--tick SECONDS] [--lease SECONDS] [--progress]\n"
+		  "                [--detail FILE]\n"
 		  "Replays a job trace through tinytemp in a scratch database and prints one JSON line.\n"
 		  "  --oracle      pass each job's true runtime as runtime_estimate_s\n"
 		  "  --conninfo    where to connect (default: libpq's PG* environment variables)\n"
 		  "  --tick        virtual seconds between steps while jobs wait (default 60)\n"
+		  "  --lease       the workers' lease, tinytemp.lease_timeout, in virtual seconds\n"
+		  "                (default 600); they heartbeat running jobs before it runs out\n"
 		  "  --progress    report progress and failed jobs on stderr\n"
 		  "  --detail FILE write each trace job's outcome to FILE as CSV (one line per job;\n"
 		  "                a gang's worker is where a member last started)\n", out);
@@ -1421,6 +1624,7 @@ main(int argc, char **argv)
 		{"oracle", no_argument, NULL, 'o'},
 		{"conninfo", required_argument, NULL, 'd'},
 		{"tick", required_argument, NULL, 'k'},
+		{"lease", required_argument, NULL, 'l'},
 		{"progress", no_argument, NULL, 'v'},
 		{"detail", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
@@ -1431,6 +1635,7 @@ main(int argc, char **argv)
 	int			c;
 
 	sim.tick_s = 60;
+	sim.lease_s = 600;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -1459,6 +1664,21 @@ main(int argc, char **argv)
 					{
 						fprintf(stderr, "simulate: --tick must be a positive number of seconds, not \"%s\"\n",
 								optarg);
+						return 1;
+					}
+				}
+				break;
+			case 'l':
+				{
+					char	   *end;
+
+					/* tinytemp.lease_timeout is an int of milliseconds, at least 100. */
+					sim.lease_s = strtod(optarg, &end);
+					if (end == optarg || *end != '\0' || !(sim.lease_s >= 1) ||
+						!(sim.lease_s <= INT32_MAX / 1000))
+					{
+						fprintf(stderr, "simulate: --lease must be from 1 to %d seconds, not \"%s\"\n",
+								INT32_MAX / 1000, optarg);
 						return 1;
 					}
 				}
@@ -1493,6 +1713,7 @@ main(int argc, char **argv)
 
 	load_trace();
 	load_cluster();
+	check_fit();
 	setup_database();
 	if (interrupted)
 		fatal("interrupted");
