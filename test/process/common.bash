@@ -174,3 +174,51 @@ done_testing() {
 	echo "1..$TAP_N"
 	[ "$TAP_FAILED" = 0 ]
 }
+
+# kill9_cluster NAME: kill -9 the postmaster of cluster NAME (scripts/lib.sh)
+# and every process it started (backends, the tinytemp scheduler, the
+# auxiliary processes) at the same moment, as a crash would; wait until all
+# are gone.  Sets KILLED to how many processes were killed.
+kill9_cluster() {
+	local pm pids p
+	pm=$(head -1 "$(tt_datadir "$1")/postmaster.pid") || return 1
+	# Stopped, the postmaster starts no child between the listing and the kill.
+	kill -STOP "$pm" || return 1
+	pids=$(ps -o pid= --ppid "$pm")
+	kill -9 "$pm" $pids
+	KILLED=0
+	for p in $pm $pids; do
+		wait_gone "$p" 10 || return 1
+		KILLED=$((KILLED + 1))
+	done
+}
+
+# enqueue_batches JOB_TYPE BATCHES SIZE PAUSE [PSQL_ARGS...]: enqueue BATCHES
+# transactions of SIZE jobs of JOB_TYPE (params {"batch": B, "seq": I}),
+# PAUSE seconds apart, through a server that may crash or fail over
+# meanwhile.  A batch whose commit met a lost connection has an unknown
+# outcome; being one transaction, it is either all there or not at all once
+# a server answers again: all there, it is done; absent, it is sent again.
+# Returns 1 on a batch found partly there.  Logs each retry on stderr.
+enqueue_batches() {
+	local type=$1 batches=$2 size=$3 pause=$4 b n
+	shift 4
+	for ((b = 1; b <= batches; b++)); do
+		while ! q "$@" -v type="$type" -v b="$b" -v size="$size" >/dev/null <<'SQL'
+SELECT count(tinytemp_enqueue(:'type', params => jsonb_build_object('batch', :b, 'seq', g)))
+FROM generate_series(1, :size) g
+SQL
+		do
+			until n=$(q "$@" -v b="$b" 2>/dev/null <<'SQL'
+SELECT count(*) FROM tinytemp.jobs WHERE params @> jsonb_build_object('batch', :b)
+SQL
+			); do
+				sleep 0.2
+			done
+			echo "enqueuer: batch $b failed; $n of its $size jobs are there" >&2
+			[ "$n" = "$size" ] && break
+			[ "$n" = 0 ] || return 1
+		done
+		sleep "$pause"
+	done
+}
