@@ -600,12 +600,12 @@ check_fit(void)
 			continue;
 		j->never_fits = true;
 		if (sim.never_fit++ < MAX_NOTICES)
-			fprintf(stderr, "simulate: trace row %d can never fit the cluster: %d CPUs, %" PRId64
-					" MB, %d GPUs%s%s a member, %d member%s; %d worker%s could hold one\n",
-					j->row, j->cpus, j->memory_mb, j->gpus,
-					j->gpus > 0 && j->field[COL_GPU_TYPE] ? " of type " : "",
+			fprintf(stderr, "simulate: trace row %d can never fit the cluster: %d member%s of %d CPUs, "
+					"%" PRId64 " MB, %d GPUs%s%s; %d worker%s could hold one\n",
+					j->row, j->gang_size, j->gang_size == 1 ? "" : "s", j->cpus, j->memory_mb,
+					j->gpus, j->gpus > 0 && j->field[COL_GPU_TYPE] ? " of type " : "",
 					j->gpus > 0 && j->field[COL_GPU_TYPE] ? j->field[COL_GPU_TYPE] : "",
-					j->gang_size, j->gang_size == 1 ? "" : "s", capable, capable == 1 ? "" : "s");
+					capable, capable == 1 ? "" : "s");
 	}
 	if (sim.never_fit > MAX_NOTICES)
 		fprintf(stderr, "simulate: ... and %d more trace jobs that can never fit\n",
@@ -1419,17 +1419,22 @@ step(bool tick, bool *next_tick)
 }
 
 /*
- * Nothing runs, nothing is left to arrive, and only jobs that can never fit
- * wait: cancel them, as their submitters would, and report them.  (The
- * extension fails them itself after their placement timeout, unless that
- * is 0.)  Returns whether it cancelled every waiting job.
+ * Jobs have waited a day with nothing running and nothing left to arrive:
+ * cancel those that can never fit, as their submitters would, and report
+ * them (under fifo they hold up every job behind them).  The extension
+ * fails them itself after their placement timeout, unless that is 0.
+ * Returns how many it cancelled.
  */
-static bool
+static int
 cancel_never_fitting(void)
 {
+	int			n = 0;
+
 	for (int i = 0; i < sim.nwaiting; i++)
-		if (!sim.jobs[sim.waiting[i]].never_fits)
-			return false;
+		if (sim.jobs[sim.waiting[i]].never_fits)
+			n++;
+	if (n == 0)
+		return 0;
 	set_clock(sim.now);
 	for (int i = 0; i < sim.nwaiting; i++)
 	{
@@ -1437,6 +1442,8 @@ cancel_never_fitting(void)
 		char		jid[24];
 		const char *values[1] = {jid};
 
+		if (!j->never_fits)
+			continue;
 		snprintf(jid, sizeof(jid), "%" PRId64, j->first_id);
 		PQclear(exec_prepared("cancel", 1, values, "tinytemp_cancel"));
 		j->failed = true;
@@ -1447,7 +1454,7 @@ cancel_never_fitting(void)
 	}
 	exec_command(sim.conn, "COMMIT", "cancelling the jobs that can never fit");
 	compact_waiting();
-	return true;
+	return n;
 }
 
 /* Replay the trace: step from event to event until nothing is left. */
@@ -1484,8 +1491,16 @@ replay(void)
 				stall_since = sim.now;
 			else if (sim.now - stall_since > STALL_LIMIT_S)
 			{
-				if (cancel_never_fitting())
-					break;
+				if (cancel_never_fitting() > 0)
+				{
+					/* The rest may start now: the next step is a tick. */
+					stall_since = -1;
+					if (sim.nwaiting == 0)
+						break;
+					tick = true;
+					sim.now = sim.now + sim.tick_s;
+					continue;
+				}
 				fprintf(stderr, "simulate: %d jobs have waited %.0f s with nothing running\n",
 						sim.nwaiting, sim.now - stall_since);
 				report_stall();
