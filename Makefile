@@ -3,6 +3,7 @@
 EXTENSION = tinytemp
 MODULE_big = tinytemp
 OBJS = \
+	src/access.o \
 	src/bgworker.o \
 	src/claim.o \
 	src/clock.o \
@@ -18,7 +19,7 @@ OBJS = \
 	src/util.o \
 	src/validate.o \
 	src/workers.o
-DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql
+DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql tinytemp--0.3--0.4.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

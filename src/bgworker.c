@@ -2,11 +2,12 @@
  * bgworker.c
  *	  The tinytemp background worker: one per cluster, in the database named
  *	  by tinytemp.database.  It relays enqueue wake-ups to the workers, and
- *	  each maintenance pass runs in its own transaction: it expires the
+ *	  each maintenance pass expires the
  *	  leases whose heartbeat stopped, runs the planner (planner.c: gangs,
  *	  backfill, preemption, placement timeouts), and retrains the runtime predictor
  *	  once tinytemp.retrain_after jobs have succeeded since it last did, at
- *	  most once every tinytemp.retrain_interval.
+ *	  most once every tinytemp.retrain_interval.  Each step has a
+ *	  transaction of its own, and an error in one is logged and survived.
  */
 #include "tinytemp.h"
 
@@ -43,21 +44,89 @@ tinytemp_register_bgworker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/* A step of the pass; returns what it counts (leases expired, models trained). */
+typedef int (*PassStepFn) (void);
+
+static int
+step_leases(void)
+{
+	return tinytemp_schedule_step(TINYTEMP_STEP_LEASES);
+}
+
+static int
+step_housekeeping(void)
+{
+	return tinytemp_schedule_step(TINYTEMP_STEP_HOUSEKEEPING);
+}
+
+static int
+step_placement(void)
+{
+	return tinytemp_schedule_step(TINYTEMP_STEP_PLACEMENT);
+}
+
 /*
- * One pass of maintenance.  The extension may not be installed yet, or may
- * have been dropped, in the database we serve: then the pass does nothing.
+ * Run one step of the pass in a transaction of its own.  An error (a
+ * deadlock victim, a serialization failure, a corrupt row) is logged and
+ * rolled back, and the pass goes on with its next step: the background
+ * worker survives it, and the steps that can run still do.  The extension
+ * may not be installed yet, or may have been dropped, in the database we
+ * serve: then the step does nothing.  Returns the step's count, or -1 when
+ * it failed.
+ */
+static int
+run_step(const char *activity, PassStepFn step)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile int result = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (OidIsValid(get_extension_oid("tinytemp", true)))
+			result = step();
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		RESUME_INTERRUPTS();
+		ereport(LOG,
+				errmsg("tinytemp: %s failed; the pass goes on with its next step", activity));
+		result = -1;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return result;
+}
+
+/*
+ * One pass of maintenance: lost leases, housekeeping, placements and, when
+ * enough runtimes have arrived, retraining, each in its own transaction,
+ * so that no step holds another's locks (the retrain reads the whole
+ * history) and a step that fails does not undo the others.
  */
 static void
 run_pass(void)
 {
 	static TimestampTz last_retrain = 0;
-	int			expired = 0;
+	int			expired;
 	bool		retrain = false;
 	uint64		counted;
 
 	/*
-	 * Decide on retraining before the pass's snapshot: acks are counted
-	 * once they are visible, so the snapshot taken next sees every runtime
+	 * Decide on retraining before the retrain's snapshot: acks are counted
+	 * once they are visible, so the snapshot taken then sees every runtime
 	 * counted here, and none is counted away unseen.
 	 */
 	counted = pg_atomic_read_u64(&tinytemp_shared->new_runtimes);
@@ -71,26 +140,12 @@ run_pass(void)
 		pg_atomic_fetch_sub_u64(&tinytemp_shared->new_runtimes, counted);
 	}
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "tinytemp: expiring leases");
+	expired = run_step("tinytemp: expiring leases", step_leases);
+	(void) run_step("tinytemp: housekeeping", step_housekeeping);
+	(void) run_step("tinytemp: planning", step_placement);
+	if (retrain)
+		(void) run_step("tinytemp: retraining the predictor", tinytemp_retrain_from_history);
 
-	if (OidIsValid(get_extension_oid("tinytemp", true)))
-	{
-		pgstat_report_activity(STATE_RUNNING, "tinytemp: planning");
-		expired = tinytemp_schedule_pass();
-		if (retrain)
-		{
-			pgstat_report_activity(STATE_RUNNING, "tinytemp: retraining the predictor");
-			tinytemp_retrain_from_history();
-		}
-	}
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 

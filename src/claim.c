@@ -17,6 +17,7 @@
  */
 #include "tinytemp.h"
 
+#include "access/tupconvert.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -137,14 +138,26 @@ read_worker(ClaimWorker *w)
 	}
 }
 
-/* Copy the rows of the last SPI result into the claim's result set. */
+/*
+ * Copy the rows of the last SPI result into the claim's result set.  The
+ * rows are the table's live columns (RETURNING j.*); the result's rowtype
+ * also keeps a slot for every column an upgrade dropped, so they are
+ * matched by name, not by position.
+ */
 static int
 emit_rows(ReturnSetInfo *rsinfo)
 {
 	int			n = (int) SPI_processed;
+	TupleConversionMap *map = convert_tuples_by_name(SPI_tuptable->tupdesc, rsinfo->setDesc);
 
 	for (int i = 0; i < n; i++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+
+		if (map != NULL)
+			row = execute_attr_map_tuple(row, map);
+		tuplestore_puttuple(rsinfo->setResult, row);
+	}
 	return n;
 }
 
@@ -552,6 +565,7 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	int			taken = 0;
 	int64	   *ids;
 	double	   *ests;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "worker_id");
 	tinytemp_require_arg(fcinfo, 1, "max_jobs");
@@ -566,9 +580,11 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	memset(&w, 0, sizeof(w));
 	w.id = PG_GETARG_INT64(0);
 
+	tinytemp_enter(fcinfo, &caller);
 	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) w.id);
 
 	SPI_connect();
+	tinytemp_require_worker(&caller, w.id);
 	ids = palloc(sizeof(int64) * max_jobs);
 	ests = palloc(sizeof(double) * max_jobs);
 	if (busy_ids == NULL)
@@ -606,6 +622,7 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 			break;
 	}
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	return (Datum) 0;
 }

@@ -194,6 +194,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	int64		id;
 	char	   *queue;
 	double		predicted;
+	TinytempCaller caller;
 
 	/* The 0.2 signature had 16 arguments: the .so may meet it before ALTER EXTENSION UPDATE. */
 	if (PG_NARGS() != ENQUEUE_NARGS)
@@ -240,6 +241,16 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	values[ENQUEUE_NARGS + 1] = Float8GetDatum(tinytemp_aging_rate);
 	nulls[ENQUEUE_NARGS + 1] = ' ';
 
+	/* A submitter's jobs are its own tenant's unless it names one it acts for. */
+	tinytemp_enter(fcinfo, &caller);
+	if (PG_ARGISNULL(14) && !caller.admin)
+	{
+		values[14] = CStringGetTextDatum(tinytemp_caller_name(&caller));
+		nulls[14] = ' ';
+	}
+	else if (!PG_ARGISNULL(14))
+		tinytemp_require_tenant(&caller, text_to_cstring(PG_GETARG_TEXT_PP(14)), "enqueue");
+
 	SPI_connect();
 	if (!PG_ARGISNULL(16))
 		check_dependencies(PG_GETARG_ARRAYTYPE_P(16));
@@ -250,6 +261,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	tinytemp_notify_enqueued(queue);
+	tinytemp_leave(&caller);
 
 	PG_RETURN_INT64(id);
 }
@@ -293,7 +305,8 @@ count_runtimes_at_commit(int n)
  * error rolls back the whole statement, so no job of the call is acked.
  */
 static void
-ack_jobs(Datum job_ids, int njobs, int64 worker_id, Datum results, bool results_isnull)
+ack_jobs(FunctionCallInfo fcinfo, Datum job_ids, int njobs, int64 worker_id, Datum results,
+		 bool results_isnull)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -313,14 +326,18 @@ ack_jobs(Datum job_ids, int njobs, int64 worker_id, Datum results, bool results_
 	Datum		values[3] = {job_ids, Int64GetDatum(worker_id), results};
 	char		nulls[3] = {' ', ' ', results_isnull ? 'n' : ' '};
 	bool		isnull;
+	TinytempCaller caller;
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
+	tinytemp_require_worker(&caller, worker_id);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, nulls, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		raise_not_held(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull)),
 					   worker_id);
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	count_runtimes_at_commit(njobs);
 }
@@ -337,7 +354,7 @@ tinytemp_ack(PG_FUNCTION_ARGS)
 	job_id = PG_GETARG_DATUM(0);
 	result = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 
-	ack_jobs(PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
+	ack_jobs(fcinfo, PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 			 1, PG_GETARG_INT64(1),
 			 PG_ARGISNULL(2) ? (Datum) 0 :
@@ -396,7 +413,7 @@ tinytemp_ack_many(PG_FUNCTION_ARGS)
 	}
 
 	if (n > 0)
-		ack_jobs(PG_GETARG_DATUM(0), n, PG_GETARG_INT64(1),
+		ack_jobs(fcinfo, PG_GETARG_DATUM(0), n, PG_GETARG_INT64(1),
 				 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
 	PG_RETURN_INT32(n);
 }
@@ -486,6 +503,8 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	const char *new_state;
 	double		delay_s = 0;
 	int64		gang_id;
+	uint64		row;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	tinytemp_require_arg(fcinfo, 1, "worker_id");
@@ -495,16 +514,31 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	worker_id = PG_GETARG_INT64(1);
 	retryable = PG_GETARG_BOOL(3);
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
+	tinytemp_require_worker(&caller, worker_id);
 	values[0] = Int64GetDatum(job_id);
+
+	/*
+	 * A gang member's failure changes every member: lock them all, in id
+	 * order, as every gang-wide change does, before reading this one.  Two
+	 * members failing at once then queue on the first member, and neither
+	 * holds a row the other waits for.  gang_id never changes.
+	 */
 	tinytemp_spi_execute(tinytemp_plan(&lock_plan,
-									   "SELECT state, worker_id, attempts, max_attempts, gang_id"
-									   " FROM tinytemp.jobs WHERE id = $1 FOR UPDATE",
+									   "SELECT state, worker_id, attempts, max_attempts, gang_id, id"
+									   " FROM tinytemp.jobs"
+									   " WHERE id = $1 OR gang_id = (SELECT gang_id FROM tinytemp.jobs"
+									   "   WHERE id = $1 AND gang_id IS NOT NULL)"
+									   " ORDER BY id FOR UPDATE",
 									   1, lock_types),
 						 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	for (row = 0; row < SPI_processed; row++)
+		if (tinytemp_get_int64(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 6, 0) == job_id)
+			break;
+	if (row == SPI_processed)
 		raise_not_held(job_id, worker_id);
-	tuple = SPI_tuptable->vals[0];
+	tuple = SPI_tuptable->vals[row];
 	desc = SPI_tuptable->tupdesc;
 	state = SPI_getvalue(tuple, desc, 1);
 	holder = SPI_getbinval(tuple, desc, 2, &unheld);
@@ -518,6 +552,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 		if (!unheld && DatumGetInt64(holder) == worker_id && strcmp(state, "cancelled") == 0)
 		{
 			SPI_finish();
+			tinytemp_leave(&caller);
 			PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 		}
 		raise_not_held(job_id, worker_id);
@@ -542,6 +577,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 	if (gang_id != 0)
 		fail_gang_members(gang_id, job_id, new_state);
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	PG_RETURN_TEXT_P(cstring_to_text(new_state));
 }
@@ -585,6 +621,7 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
 	Datum		values[3];
 	char	   *queue = NULL;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	tinytemp_require_arg(fcinfo, 1, "worker_id");
@@ -592,7 +629,9 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 3; i++)
 		values[i] = PG_GETARG_DATUM(i);
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
+	tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
@@ -603,6 +642,7 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (queue)
 		tinytemp_notify_enqueued(queue);
+	tinytemp_leave(&caller);
 	PG_RETURN_VOID();
 }
 
@@ -624,6 +664,7 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 	int64		worker_id;
 	bool		isnull;
 	const char *answer = "continue";
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	tinytemp_require_arg(fcinfo, 1, "worker_id");
@@ -635,7 +676,9 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 	values[3] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	nulls[3] = PG_ARGISNULL(2) ? 'n' : ' ';
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
+	tinytemp_require_worker(&caller, worker_id);
 	tinytemp_spi_execute(tinytemp_plan(&renew_plan,
 									   "UPDATE tinytemp.jobs SET heartbeat_at = tinytemp.now(),"
 									   "  lease_until = tinytemp.now() + make_interval(secs => $3),"
@@ -663,6 +706,7 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 		answer = "cancel";
 	}
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	PG_RETURN_TEXT_P(cstring_to_text(answer));
 }
@@ -681,7 +725,7 @@ tinytemp_cancel(PG_FUNCTION_ARGS)
 		"WITH o AS ("
 		"  SELECT id, state, worker_id FROM tinytemp.jobs"
 		"  WHERE id = $1 OR gang_id = (SELECT gang_id FROM tinytemp.jobs WHERE id = $1)"
-		"  FOR UPDATE"
+		"  ORDER BY id FOR UPDATE"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'cancelled', finished_at = tinytemp.now(),"
 		"    updated_at = tinytemp.now(), lease_until = NULL, preempt_requested_at = NULL,"
@@ -698,15 +742,31 @@ tinytemp_cancel(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		found;
 	int64		cancelled;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	values[0] = PG_GETARG_DATUM(0);
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
+	if (!caller.admin)
+	{
+		static SPIPlanPtr tenant_plan = NULL;
+
+		tinytemp_spi_execute(tinytemp_plan(&tenant_plan,
+										   "SELECT tenant FROM tinytemp.jobs WHERE id = $1",
+										   1, argtypes),
+							 values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			tinytemp_require_tenant(&caller,
+									SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+									"cancel jobs");
+	}
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
 	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	cancelled = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	if (found == 0)
 		ereport(ERROR,
@@ -727,7 +787,7 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 		"WITH o AS ("
 		"  SELECT id, state, attempts FROM tinytemp.jobs"
 		"  WHERE id = $1 OR gang_id = (SELECT gang_id FROM tinytemp.jobs WHERE id = $1)"
-		"  FOR UPDATE"
+		"  ORDER BY id FOR UPDATE"
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'pending', attempts = 0, run_after = tinytemp.now(),"
 		"    finished_at = NULL, worker_id = NULL, updated_at = tinytemp.now()"
@@ -746,10 +806,12 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 	int64		found;
 	int64		requeued;
 	char	   *queue;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "job_id");
 	values[0] = PG_GETARG_DATUM(0);
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
 	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -758,6 +820,7 @@ tinytemp_retry(PG_FUNCTION_ARGS)
 	if (queue)
 		queue = strcpy(SPI_palloc(strlen(queue) + 1), queue);
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	if (found == 0)
 		ereport(ERROR,

@@ -103,6 +103,7 @@ typedef struct PlanUnit
 {
 	int64		id;				/* the job's, or the gang's first member's */
 	int			size;			/* pending members: 1 for a job */
+	int			gang_size;		/* members in all: 1 for a job */
 	bool		gang;
 	int64	   *members;
 	TinytempRank rank;
@@ -373,6 +374,45 @@ read_workers(int *nworkers, TimestampTz now)
 }
 
 /*
+ * The window of ready jobs ends where it ends, and may cut a gang's members
+ * off (or a tenant's window may): read the members of such a gang that it
+ * left out, and leave the gang out of this pass when they are not all ready,
+ * so that a gang is only ever assigned whole.  Returns how many units are
+ * left.
+ */
+static int
+complete_gangs(PlanUnit *units, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	int			kept = 0;
+
+	for (int k = 0; k < n; k++)
+	{
+		PlanUnit   *u = &units[k];
+
+		if (u->size < u->gang_size)
+		{
+			Datum		values[1] = {Int64GetDatum(u->id)};
+
+			tinytemp_spi_execute(tinytemp_plan(&plan,
+											   "SELECT j.id FROM tinytemp.jobs j"
+											   " WHERE j.gang_id = $1 AND " TINYTEMP_READY_CONDITION
+											   " ORDER BY j.id",
+											   1, argtypes),
+								 values, NULL, SPI_OK_SELECT);
+			if (SPI_processed != (uint64) u->gang_size)
+				continue;
+			for (int m = 0; m < u->gang_size; m++)
+				u->members[m] = tinytemp_get_int64(SPI_tuptable->vals[m], SPI_tuptable->tupdesc, 1, 0);
+			u->size = u->gang_size;
+		}
+		units[kept++] = *u;
+	}
+	return kept;
+}
+
+/*
  * Load the ready jobs in the policy's order, a gang's pending members as
  * one unit (a gang is ready when none of its members holds a worker).
  */
@@ -382,7 +422,8 @@ read_units(int *nunits)
 	static SPIPlanPtr plans[2] = {NULL, NULL};
 #define UNIT_COLUMNS \
 	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus," \
-	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key"
+	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key," \
+	" j.gang_size"
 #define UNIT_CONDITION \
 	TINYTEMP_READY_CONDITION \
 	" AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m" \
@@ -427,7 +468,8 @@ read_units(int *nunits)
 		}
 		u = &units[n++];
 		u->id = gang_id != 0 ? gang_id : tinytemp_get_int64(t, d, 1, 0);
-		u->members = palloc(sizeof(int64) * (gang_id != 0 ? SPI_processed - r : 1));
+		u->gang_size = (int) tinytemp_get_int64(t, d, 15, 1);
+		u->members = palloc(sizeof(int64) * u->gang_size);
 		u->members[0] = tinytemp_get_int64(t, d, 1, 0);
 		u->size = 1;
 		u->gang = gang_id != 0;
@@ -437,7 +479,7 @@ read_units(int *nunits)
 		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);
 		u->req = tinytemp_spec_request(&u->spec);
 	}
-	*nunits = n;
+	*nunits = complete_gangs(units, n);
 	return units;
 }
 
@@ -883,31 +925,55 @@ plan_placements(PassCounts *counts)
 /* ---------- the pass ---------- */
 
 /*
- * One pass, in the caller's transaction with SPI connected.  Returns false
- * when another pass holds the planner's lock (this one then does nothing).
+ * One step of a pass, in the caller's transaction with SPI connected.
+ * Returns false when another pass holds the planner's lock (this one then
+ * does nothing).
  */
+static bool
+run_step(TinytempPassStep step, PassCounts *counts)
+{
+	if (!tinytemp_try_lock(TINYTEMP_LOCK_PLANNER, 0))
+		return false;
+	switch (step)
+	{
+		case TINYTEMP_STEP_LEASES:
+			counts->forced_preemptions = force_preemptions();
+			counts->expired = tinytemp_expire_leases_internal();
+			break;
+		case TINYTEMP_STEP_HOUSEKEEPING:
+			counts->released = tinytemp_release_stale_assignments();
+			counts->dependency_failed = fail_broken_dependencies();
+			counts->unschedulable = fail_unschedulable();
+			break;
+		case TINYTEMP_STEP_PLACEMENT:
+			plan_placements(counts);
+			break;
+	}
+	return true;
+}
+
+/* A whole pass, its steps in order, in the caller's transaction. */
 static bool
 run_pass(PassCounts *counts)
 {
 	memset(counts, 0, sizeof(*counts));
-	if (!tinytemp_try_lock(TINYTEMP_LOCK_PLANNER, 0))
-		return false;
-	counts->forced_preemptions = force_preemptions();
-	counts->expired = tinytemp_expire_leases_internal();
-	counts->released = tinytemp_release_stale_assignments();
-	counts->dependency_failed = fail_broken_dependencies();
-	counts->unschedulable = fail_unschedulable();
-	plan_placements(counts);
+	for (int step = TINYTEMP_STEP_LEASES; step <= TINYTEMP_STEP_PLACEMENT; step++)
+		if (!run_step((TinytempPassStep) step, counts))
+			return false;
 	return true;
 }
 
-/* The background worker's pass; SPI connected.  Returns how many leases expired. */
+/*
+ * One step of the background worker's pass, in a transaction of its own;
+ * SPI connected.  Returns how many leases expired (the leases step) or 0.
+ */
 int
-tinytemp_schedule_pass(void)
+tinytemp_schedule_step(TinytempPassStep step)
 {
 	PassCounts	counts;
 
-	(void) run_pass(&counts);
+	memset(&counts, 0, sizeof(counts));
+	(void) run_step(step, &counts);
 	return counts.expired;
 }
 
@@ -918,10 +984,13 @@ tinytemp_schedule(PG_FUNCTION_ARGS)
 	PassCounts	c;
 	bool		ran;
 	char	   *json;
+	TinytempCaller caller;
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	ran = run_pass(&c);
 	SPI_finish();
+	tinytemp_leave(&caller);
 	json = psprintf("{\"ran\": %s, \"leases_expired\": %d, \"preemptions_forced\": %d,"
 					" \"assignments_released\": %d, \"dependency_failed\": %d,"
 					" \"unschedulable\": %d, \"gangs_assigned\": %d, \"reservations\": %d,"

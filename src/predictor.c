@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "common/pg_prng.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -42,6 +43,7 @@
 PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
 PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_check);
+PG_FUNCTION_INFO_V1(tinytemp_predictor_models_changed);
 
 #define MAX_BINS		64
 #define MIN_TRAIN_ROWS	30
@@ -472,14 +474,69 @@ invalidate_model(Datum arg, Oid relid)
 }
 
 /*
+ * Decode a stored model into model_context, or return NULL when it is
+ * corrupt.  The loader raises on a corrupt model, so it runs in a
+ * subtransaction; this backend warns about each corrupt version once.
+ */
+static Model *
+load_model(bytea *raw, int64 version)
+{
+	static int64 warned_version = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Model	   *volatile m = NULL;
+
+	/* A parallel worker may not start a subtransaction: there, a corrupt model raises. */
+	if (IsInParallelMode())
+	{
+		MemoryContextSwitchTo(model_context);
+		m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
+		MemoryContextSwitchTo(cxt);
+		return m;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(model_context);
+		m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
+		MemoryContextSwitchTo(cxt);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextReset(model_context);
+		m = NULL;
+		if (warned_version != version)
+			ereport(WARNING,
+					errcode(edata->sqlerrcode),
+					errmsg("%s; scheduling goes on without runtime predictions", edata->message),
+					edata->detail ? errdetail("%s", edata->detail) : 0,
+					errhint("Train a new model with tinytemp_train_predictor()."));
+		warned_version = version;
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return m;
+}
+
+/*
  * The current model, loaded into this backend once per version; NULL when
- * none has been trained.  Connects to SPI itself.
+ * none has been trained, or when the newest is corrupt (claims and
+ * enqueues then go on without predictions).  Connects to SPI itself.
  */
 static Model *
 get_current_model(void)
 {
 	static SPIPlanPtr plan = NULL;
-	MemoryContext old;
 	bool		isnull;
 
 	if (current_model_valid)
@@ -509,9 +566,7 @@ get_current_model(void)
 		bytea	   *raw = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 														SPI_tuptable->tupdesc, 2, &isnull));
 
-		old = MemoryContextSwitchTo(model_context);
-		current_model = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
-		MemoryContextSwitchTo(old);
+		current_model = load_model(raw, version);
 	}
 	SPI_finish();
 	current_model_valid = true;
@@ -724,6 +779,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Oid			argtypes[7] = {TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, JSONBOID, BYTEAOID};
 	Datum		values[7];
+	TinytempCaller who;
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "tinytemp training",
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(work);
@@ -749,8 +805,18 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 						 " runtime_s::float8 FROM %s", source_name);
 	}
 
+	/*
+	 * The history is tinytemp's own, read as the extension's owner.  A
+	 * caller's relation is read with the caller's rights, since reading a
+	 * view runs whatever functions the view calls: only the model is
+	 * written as the owner.
+	 */
+	if (PG_ARGISNULL(0))
+		tinytemp_enter(fcinfo, &who);
 	SPI_connect();
 	read_rows(query.data, &ts);
+	if (!PG_ARGISNULL(0))
+		tinytemp_enter(fcinfo, &who);
 	if (ts.n < MIN_TRAIN_ROWS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -845,10 +911,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	ntrees = m->ntrees;
 	/* Everything allocated since SPI_connect, the model included, goes now. */
 	SPI_finish();
-
-	/* Every backend reloads its model once this commits. */
-	CacheInvalidateRelcacheByRelid(get_relname_relid("predictor_models",
-													 get_namespace_oid("tinytemp", false)));
+	tinytemp_leave(&who);
 
 	initStringInfo(&report);
 	appendStringInfo(&report, "{\"version\": " INT64_FORMAT ", \"source\": ", version);
@@ -888,43 +951,39 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 }
 
 /*
- * In the background worker: train on the history of succeeded jobs, in a
- * subtransaction, so that a failure (too few rows, say) is logged and the
- * background worker carries on.
+ * Statement trigger on tinytemp.predictor_models: whatever changed the
+ * models (a training, an admin's INSERT or DELETE, a restore), every
+ * backend reloads the current one once this commits.
  */
-void
+Datum
+tinytemp_predictor_models_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				errmsg("tinytemp.predictor_models_changed() must be called as a trigger"));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * In the background worker, in a transaction of its own: train on the
+ * history of succeeded jobs.  An error (too few rows, say) is the
+ * background worker's to log.  Returns the number of models trained: 1.
+ */
+int
 tinytemp_retrain_from_history(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		report;
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		LOCAL_FCINFO(fcinfo, 1);
-		Datum		report;
-
-		InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = (Datum) 0;
-		fcinfo->args[0].isnull = true;
-		report = tinytemp_train_predictor(fcinfo);
-		elog(LOG, "tinytemp: retrained the predictor: %s",
-			 DatumGetCString(DirectFunctionCall1(jsonb_out, report)));
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ereport(LOG,
-				errmsg("tinytemp: could not retrain the predictor: %s", edata->message));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = (Datum) 0;
+	fcinfo->args[0].isnull = true;
+	report = tinytemp_train_predictor(fcinfo);
+	elog(LOG, "tinytemp: retrained the predictor: %s",
+		 DatumGetCString(DirectFunctionCall1(jsonb_out, report)));
+	return 1;
 }

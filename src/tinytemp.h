@@ -62,6 +62,24 @@ typedef enum TinytempLockSpace
 extern void tinytemp_lock(TinytempLockSpace space, uint64 key);
 extern bool tinytemp_try_lock(TinytempLockSpace space, uint64 key);
 
+/* access.c: the caller of an SQL function, and what it may do */
+typedef struct TinytempCaller
+{
+	Oid			role;			/* who called */
+	bool		admin;			/* a superuser or a member of tinytemp_admin */
+	Oid			saved_user;
+	int			saved_context;
+	bool		switched;		/* now running as the extension's owner */
+} TinytempCaller;
+
+extern void tinytemp_enter(FunctionCallInfo fcinfo, TinytempCaller *caller);
+extern void tinytemp_leave(TinytempCaller *caller);
+extern char *tinytemp_caller_name(const TinytempCaller *caller);
+extern bool tinytemp_caller_acts_for(const TinytempCaller *caller, const char *name);
+extern void tinytemp_require_tenant(const TinytempCaller *caller, const char *tenant,
+									const char *action);
+extern void tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id);
+
 /* clock.c */
 extern TimestampTz tinytemp_now(void);
 extern bool tinytemp_clock_check(char **newval, void **extra, GucSource source);
@@ -85,8 +103,15 @@ extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
 extern int	tinytemp_release_stale_assignments(void);
 
-/* planner.c */
-extern int	tinytemp_schedule_pass(void);
+/* planner.c: a pass's steps, which the background worker runs one transaction each */
+typedef enum TinytempPassStep
+{
+	TINYTEMP_STEP_LEASES,		/* forced preemptions and lost leases */
+	TINYTEMP_STEP_HOUSEKEEPING,	/* stale assignments, broken dependencies, unschedulable jobs */
+	TINYTEMP_STEP_PLACEMENT		/* gangs, reservations, preemption requests */
+} TinytempPassStep;
+
+extern int	tinytemp_schedule_step(TinytempPassStep step);
 
 
 /* A stored job as the predictor sees it: NULL strings, negative numbers for NULL. */
@@ -206,7 +231,7 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
-extern void tinytemp_retrain_from_history(void);
+extern int	tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 							 double *seconds);
 

@@ -121,16 +121,18 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 	static SPIPlanPtr retire_plan = NULL;
 	static SPIPlanPtr release_plan = NULL;
 	static SPIPlanPtr insert_plan = NULL;
-	Oid			insert_types[6] = {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, JSONBOID};
+	static SPIPlanPtr owner_plan = NULL;
+	Oid			insert_types[7] = {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, JSONBOID, TEXTOID};
 	Oid			retire_types[1] = {TEXTOID};
 	Oid			release_types[3] = {TEXTOID, TEXTOID, INT8ARRAYOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Datum		release_values[3];
 	text	   *name;
 	Jsonb	   *labels;
 	bool		isnull;
 	int64		id;
+	TinytempCaller caller;
 
 	tinytemp_require_arg(fcinfo, 0, "name");
 	tinytemp_require_arg(fcinfo, 1, "cpus");
@@ -159,12 +161,35 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 
 	warn_without_bgworker();
 
+	tinytemp_enter(fcinfo, &caller);
+	values[6] = CStringGetTextDatum(tinytemp_caller_name(&caller));
+
 	/* Two registrations of one name take turns. */
 	tinytemp_lock(TINYTEMP_LOCK_WORKER_NAME,
 				  hash_bytes_extended((unsigned char *) VARDATA_ANY(name),
 									  VARSIZE_ANY_EXHDR(name), 0));
 
 	SPI_connect();
+
+	/* Only a role that acts for the running incarnation may replace it. */
+	tinytemp_spi_execute(tinytemp_plan(&owner_plan,
+									   "SELECT registered_by FROM tinytemp.workers"
+									   " WHERE name = $1 AND state = 'active'",
+									   1, retire_types),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0 && !caller.admin)
+	{
+		char	   *owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (!tinytemp_caller_acts_for(&caller, owner))
+			ereport(ERROR,
+					errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					errmsg("permission denied to replace worker \"%s\"",
+						   text_to_cstring(name)),
+					errdetail("Its running incarnation was registered by role \"%s\".",
+							  owner ? owner : "(unknown)"));
+	}
+
 	tinytemp_spi_execute(tinytemp_plan(&retire_plan,
 									   "WITH r AS ("
 									   "  UPDATE tinytemp.workers SET state = 'retired', retired_at = tinytemp.now()"
@@ -189,12 +214,14 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 	}
 
 	tinytemp_spi_execute(tinytemp_plan(&insert_plan,
-									   "INSERT INTO tinytemp.workers (name, cpus, memory_mb, gpus, gpu_type, labels)"
-									   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-									   6, insert_types),
+									   "INSERT INTO tinytemp.workers"
+									   " (name, cpus, memory_mb, gpus, gpu_type, labels, registered_by)"
+									   " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+									   7, insert_types),
 						 values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
+	tinytemp_leave(&caller);
 
 	PG_RETURN_INT64(id);
 }
@@ -258,9 +285,12 @@ Datum
 tinytemp_expire_leases(PG_FUNCTION_ARGS)
 {
 	int			n;
+	TinytempCaller caller;
 
+	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	n = tinytemp_expire_leases_internal();
 	SPI_finish();
+	tinytemp_leave(&caller);
 	PG_RETURN_INT32(n);
 }
