@@ -58,7 +58,8 @@ UPDATE tinytemp.jobs SET started_at = finished_at - make_interval(secs => 10 + i
 SELECT r->>'source' AS source, r->'rows' AS rows
 FROM (SELECT tinytemp_train_predictor() AS r) s;
 
--- A corrupt model is refused with a clear error, never a crash.
+-- A corrupt model is refused with a clear error, never a crash; as the
+-- current model, it only turns predictions off.
 SELECT tinytemp_predictor_check(model) ->> 'trees' AS trees FROM tinytemp.predictor_models
 ORDER BY version DESC LIMIT 1;
 SELECT tinytemp_predictor_check('\x00');
@@ -69,6 +70,12 @@ WHERE version = (SELECT max(version) FROM tinytemp.predictor_models);
 \c
 SET client_min_messages = warning;
 SELECT tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000);
+
+-- Claims and enqueues go on without predictions, and the session is warned only once.
+SELECT tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000) IS NULL AS no_prediction;
+SELECT tinytemp_enqueue('training', 'resnet50', dataset_size => 1000, epochs => 1) AS unpredicted_job \gset
+SELECT predicted_runtime_s IS NULL AS unpredicted FROM tinytemp.jobs WHERE id = :unpredicted_job;
+SELECT count(*) AS claimed FROM tinytemp_claim(1, 1);
 
 -- Randomized damage: 20,000 mutated models, each refused with XX001 or read
 -- whole; the server survives them all.  Half the byte mutations aim at the

@@ -79,8 +79,9 @@ SET LOCAL ROLE tt_pred_worker;
 SELECT ok(tinytemp_predict_runtime('training', 'resnet50', 1000, 1, 32, 1, 0, NULL, 1024) > 0,
 	'a worker predicts');
 SELECT throws_ok($$SELECT tinytemp_predictor_check('\x00')$$, '42501', NULL, 'a worker may not check models');
-SELECT throws_ok($$SELECT tinytemp_ack_many('{1}', 1)$$, 'TT003', NULL,
-	'a worker may call ack_many (and is refused for a job it does not hold)');
+SELECT throws_ok(format($$SELECT tinytemp_ack_many('{%s}', tinytemp_register_worker('many-own', 1, 1024))$$,
+					   (:'other'::bigint[])[1]), 'TT003', NULL,
+	'a worker may call ack_many for its own worker (and is refused for a job it does not hold)');
 RESET ROLE;
 SET LOCAL ROLE tt_pred_nobody;
 SELECT throws_ok($$SELECT tinytemp_predict_runtime('training', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$,
