@@ -113,6 +113,10 @@ history=$(q -c "SELECT string_agg(event || '=' || n, ' ' ORDER BY event)
                       WHERE event NOT IN ('enqueued', 'claimed', 'acked') GROUP BY event) x")
 echo "# $JOBS jobs, $total_runs handler runs: $repeated repeated (at-least-once) over $repeated_jobs jobs;"
 echo "# $extra_claims claims beyond one per job; other history events: ${history:-none}"
+expired=$(q -c "SELECT round(extract(epoch FROM min(at) - to_timestamp($restarted_at))::numeric, 1) || ' to '
+                   || round(extract(epoch FROM max(at) - to_timestamp($restarted_at))::numeric, 1)
+                FROM tinytemp.jobs_history WHERE event = 'lease_expired'")
+[ -z "$expired" ] || echo "# the leases expired from $expired s after the restart"
 echo "# enqueue batches sent again: $(grep -c 'failed; 0 of' "$TMP/enqueuer.log"), found committed: $(grep -c "failed; $BATCH of" "$TMP/enqueuer.log")"
 
 ok=0
