@@ -119,6 +119,8 @@ kill9_cluster "$PRIMARY"
 tap $? "kill -9 of the victim worker, then of the primary's postmaster and all $((KILLED - 1)) of its processes"
 killed_at=$(date +%s.%N)
 echo "# at the kill: $before"
+[[ "$before" =~ \ ([1-9][0-9]*)\ running ]]
+tap $? "jobs were running at the kill"
 bail_out
 # It stays dead: no pid file left for the stop at exit to signal.
 tt_as_owner rm -f "$(tt_datadir "$PRIMARY")/postmaster.pid"

@@ -59,6 +59,8 @@ before=$(q -c "SELECT count(*) FILTER (WHERE state = 'succeeded') || ' succeeded
 kill9_cluster "$CLUSTER"
 tap $? "kill -9 of the postmaster and all $((KILLED - 1)) of its processes"
 echo "# at the crash: $before"
+[[ "$before" =~ \ ([1-9][0-9]*)\ running ]]
+tap $? "jobs were running at the crash"
 bail_out
 
 sleep "$DOWN_S"
