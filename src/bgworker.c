@@ -102,7 +102,7 @@ run_step(const char *activity, PassStepFn step)
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
 		ereport(LOG,
-				errmsg("tinytemp: %s failed; the pass goes on with its next step", activity));
+				errmsg("%s failed; the pass goes on with its next step", activity));
 		result = -1;
 	}
 	PG_END_TRY();
