@@ -114,8 +114,7 @@ before=$(q -c "SELECT count(*) FILTER (WHERE state = 'succeeded') || ' succeeded
                    || count(*) FILTER (WHERE state = 'pending') || ' pending'
                FROM tinytemp.jobs WHERE job_type = 'fo'")
 
-kill9 "$victim"
-kill9_cluster "$PRIMARY"
+kill9 "$victim" && kill9_cluster "$PRIMARY"
 tap $? "kill -9 of the victim worker, then of the primary's postmaster and all $((KILLED - 1)) of its processes"
 killed_at=$(date +%s.%N)
 echo "# at the kill: $before"
