@@ -211,7 +211,6 @@ typedef struct Sim
 	int			preemptions;
 	int			failed;
 	int			never_fit;		/* trace jobs that can never fit the cluster */
-	int			cancelled;		/* never-fitting jobs the simulator cancelled */
 	long		heartbeats;
 	long		steps;
 	long		claims;
@@ -1448,7 +1447,6 @@ cancel_never_fitting(void)
 		PQclear(exec_prepared("cancel", 1, values, "tinytemp_cancel"));
 		j->failed = true;
 		sim.failed++;
-		sim.cancelled++;
 		fprintf(stderr, "simulate: trace row %d (job %" PRId64 "), which can never fit, still waits "
 				"at %.0f s: cancelled\n", j->row, j->first_id, sim.now);
 	}
