@@ -5,12 +5,14 @@
  */
 #include "tinytemp.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_register_worker);
 PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
@@ -160,6 +162,14 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 	}
 
 	warn_without_bgworker();
+
+	/* The library may meet a 0.3 schema before ALTER EXTENSION UPDATE. */
+	if (get_attnum(get_relname_relid("workers", get_namespace_oid("tinytemp", false)),
+				   "registered_by") == InvalidAttrNumber)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("the tinytemp extension in this database is older than its library"),
+				errhint("Run ALTER EXTENSION tinytemp UPDATE."));
 
 	tinytemp_enter(fcinfo, &caller);
 	values[6] = CStringGetTextDatum(tinytemp_caller_name(&caller));

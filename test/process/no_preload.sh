@@ -49,14 +49,14 @@ q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.1'" >/de
 check "version 0.1 installs without the predictor" \
 	test "$(q -c "SELECT extversion || ' ' || (to_regproc('tinytemp_predict_runtime') IS NULL) FROM pg_extension WHERE extname = 'tinytemp'")" = "0.1 true"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "ALTER EXTENSION tinytemp UPDATE reaches 0.3 with a bootstrap model" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.3 tinytemp.bootstrap_jobs"
+check "ALTER EXTENSION tinytemp UPDATE reaches 0.4 with a bootstrap model" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.4 tinytemp.bootstrap_jobs"
 check "the updated extension predicts" \
 	test "$(q -c "SELECT tinytemp_predict_runtime('training', 'resnet50', 50000, 5, 64, 8, 1, 'a100', 32000) > 0")" = t
 check "the updated extension plans: tinytemp_schedule() runs a pass" \
 	test "$(q -c "SELECT tinytemp_schedule()->>'ran'")" = true
 
-# A 0.2 installation with jobs in it keeps them through the update to 0.3,
+# A 0.2 installation with jobs in it keeps them through the update,
 # a gang that 0.2 stored as one row becomes its members; until the update,
 # the new library refuses the old enqueue clearly instead of misreading it.
 q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.2'" >/dev/null 2>&1
@@ -67,9 +67,29 @@ q -c "INSERT INTO tinytemp.jobs (job_type) VALUES ('kept')" \
 	-c "INSERT INTO tinytemp.jobs (job_type, gang_size) VALUES ('pair', 2)" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
 q -c "SELECT tinytemp_register_worker('upgrader', 2, 2048)" >/dev/null 2>&1
-check "0.2 to 0.3 keeps the pending job, and a claim takes it" \
+check "0.2 to 0.4 keeps the pending job, and a claim takes it" \
 	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'upgrader'))")" = kept
 check "the 0.2 gang of two became two members" \
 	test "$(q -c "SELECT count(*) || ' ' || count(DISTINCT gang_id) FROM tinytemp.jobs WHERE job_type = 'pair'")" = "2 1"
+
+# A 0.3 installation with a job running keeps it through the update to 0.4:
+# its worker, registered before workers belonged to roles, still reports
+# (as the superuser, who acts for every worker), and row-level security is
+# on.  Until the update, registering says to run ALTER EXTENSION UPDATE.
+q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.3'" >/dev/null 2>&1
+# (The worker row is written as 0.3's registration wrote it: this library registers only on 0.4.)
+q -c "INSERT INTO tinytemp.workers (name, cpus, memory_mb) VALUES ('old', 2, 2048)" \
+	-c "SELECT tinytemp_enqueue('running')" -c "SELECT tinytemp_enqueue('waiting')" \
+	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'old'))" >/dev/null
+err=$(q -c "SELECT tinytemp_register_worker('early', 2, 2048)" 2>&1)
+check "before the update, registering says to run ALTER EXTENSION UPDATE" \
+	grep -q 'HINT:  Run ALTER EXTENSION tinytemp UPDATE' <<<"$err"
+q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
+check "0.3 to 0.4: the extension is at 0.4, with row-level security on tinytemp.jobs" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'tinytemp.jobs'::regclass")" = "0.4 t"
+check "the job running before the update is acked by its worker after it" \
+	q -o /dev/null -c "SELECT tinytemp_ack((SELECT id FROM tinytemp.jobs WHERE job_type = 'running'), (SELECT id FROM tinytemp.workers WHERE name = 'old'))"
+check "and the waiting job is claimed" \
+	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'old'))")" = waiting
 echo "1..$n"
 [ $failures = 0 ]
