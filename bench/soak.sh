@@ -38,6 +38,7 @@
 #   SOAK_LEASE=S            the workers' lease, tinytemp.lease_timeout (default 6s)
 #   SOAK_DRAIN_SECONDS=N    how long the queue may take to drain at the end (default 120;
 #                           no job runs over 3 s, nor waits over a few s to retry)
+#   SOAK_GANGS=0            no gangs (their share of the mix succeeds alone instead)
 #   SOAK_PORT=N             port of the throwaway cluster (default 54360)
 #   SOAK_KEEP=1             keep the scratch directory (logs, the jobs issued)
 set -u -o pipefail
@@ -211,6 +212,7 @@ enqueue_one() {
 	elif [ "$r" -le 71 ]; then kind=exec-flaky
 	elif [ "$r" -le 75 ]; then kind=exec-doomed
 	elif [ "$r" -le 84 ]; then kind=cancel
+	elif [ "${SOAK_GANGS:-1}" = 0 ]; then kind=ok
 	else kind=gang
 	fi
 	params="\"soak_key\": \"$key\", \"kind\": \"$kind\", \"runtime_s\": $runtime"
