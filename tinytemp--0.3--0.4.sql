@@ -101,3 +101,6 @@ SELECT pg_catalog.pg_extension_config_dump('tinytemp.jobs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tinytemp.jobs_history_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tinytemp.workers_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tinytemp.predictor_models_version_seq', '');
+
+-- Reservations name the jobs they hold room for, of every tenant: for admins.
+REVOKE SELECT ON tinytemp.reservations FROM tinytemp_submitter;

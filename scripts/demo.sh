@@ -101,6 +101,17 @@ FROM generate_series(1, 20);
 SELECT tenant, count(*) AS jobs, sum(cpus) AS cpus, sum(memory_mb) AS memory_mb
 FROM tinytemp_claim(:node, 10) GROUP BY tenant ORDER BY tenant;"
 step "Why the other jobs wait" "SELECT reason, tenant, count(*) FROM tinytemp.pending_reasons GROUP BY 1, 2 ORDER BY 1, 2;"
+step "Tenants are roles: a submitter of tenant A sees A's jobs only (row-level security), and may not cancel B's" \
+"CREATE ROLE \"A\" IN ROLE tinytemp_submitter;
+CREATE ROLE alice IN ROLE \"A\";
+SELECT min(id) AS b_job FROM tinytemp.jobs WHERE tenant = 'B' \\gset
+SET ROLE alice;
+SELECT tenant, state, count(*) FROM tinytemp.jobs GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT tinytemp_cancel(:b_job);
+SELECT tinytemp_enqueue('training', tenant => 'B');
+SELECT tinytemp_enqueue('training', tenant => 'A') AS for_a, tinytemp_enqueue('training') AS own \\gset
+SELECT id, tenant FROM tinytemp.jobs WHERE id IN (:for_a, :own) ORDER BY id;
+RESET ROLE;"
 step "Shortest predicted runtime first: a new 2-minute job goes before an hour-long one" \
 "TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers, tinytemp.reservations;
 SELECT tinytemp_register_worker('gpu-a', 16, 128000, 2, 'a100') AS a \\gset

@@ -41,7 +41,11 @@ role_is_admin(Oid role)
 	return OidIsValid(admin) && has_privs_of_role(role, admin);
 }
 
-/* Whether role may act for the tenant or worker owner called name (NULL: admins only). */
+/*
+ * Whether role may act for the tenant or worker owner called name (NULL:
+ * admins only).  tinytemp's own roles are no tenant: every submitter is a
+ * member of tinytemp_submitter, and would share its jobs with all the others.
+ */
 static bool
 role_acts_for(Oid role, const char *name)
 {
@@ -49,7 +53,8 @@ role_acts_for(Oid role, const char *name)
 
 	if (role_is_admin(role))
 		return true;
-	if (name == NULL)
+	if (name == NULL || strcmp(name, "tinytemp_submitter") == 0 ||
+		strcmp(name, "tinytemp_worker") == 0 || strcmp(name, ADMIN_ROLE) == 0)
 		return false;
 	named = get_role_oid(name, true);
 	return OidIsValid(named) && has_privs_of_role(role, named);
@@ -130,20 +135,18 @@ tinytemp_require_tenant(const TinytempCaller *caller, const char *tenant, const 
  * Raise 42501 unless the caller may report for worker_id: the worker was
  * registered by a role it acts for.  An unknown worker passes, for the
  * function's own check to report as TT001.  SPI must be connected, as
- * the extension's owner.  The last worker verified for a role is
- * remembered: an incarnation's owner never changes.
+ * the extension's owner.  Nothing is remembered from one call to the
+ * next: a membership may be revoked between them.
  */
 void
 tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id)
 {
 	static SPIPlanPtr plan = NULL;
-	static int64 verified_worker = 0;
-	static Oid	verified_role = InvalidOid;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(worker_id)};
 	char	   *owner;
 
-	if (caller->admin || (verified_worker == worker_id && verified_role == caller->role))
+	if (caller->admin)
 		return;
 	tinytemp_spi_execute(tinytemp_plan(&plan,
 									   "SELECT registered_by FROM tinytemp.workers WHERE id = $1",
@@ -158,8 +161,6 @@ tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id)
 				errmsg("permission denied to report for worker " INT64_FORMAT, worker_id),
 				errdetail("The worker was registered by role \"%s\"; role \"%s\" does not act for it.",
 						  owner ? owner : "(unknown)", GetUserNameFromId(caller->role, false)));
-	verified_worker = worker_id;
-	verified_role = caller->role;
 }
 
 /*

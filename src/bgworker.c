@@ -47,9 +47,19 @@ tinytemp_register_bgworker(void)
 /* A step of the pass; returns what it counts (leases expired, models trained). */
 typedef int (*PassStepFn) (void);
 
+/* When this background worker started: after a restart, or a promotion. */
+static TimestampTz started_at;
+
+/*
+ * The jobs whose last heartbeat came before we started ran across a
+ * restart or a failover, and their leases ran out while no server could
+ * take a heartbeat: their workers get one lease from our start to
+ * reconnect before the jobs are handed to others.
+ */
 static int
 step_leases(void)
 {
+	tinytemp_renew_leases_since(started_at);
 	return tinytemp_schedule_step(TINYTEMP_STEP_LEASES);
 }
 
@@ -173,7 +183,7 @@ tinytemp_bgworker_main(Datum main_arg)
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	tinytemp_notify_attach_scheduler();
 	elog(LOG, "tinytemp scheduler started in database \"%s\"", tinytemp_database);
-	next_pass = GetCurrentTimestamp();
+	started_at = next_pass = GetCurrentTimestamp();
 
 	for (;;)
 	{

@@ -90,14 +90,16 @@ raise_not_held(int64 job_id, int64 worker_id)
 
 /*
  * Check tinytemp_enqueue's depends_on: a one-dimensional array of at most
- * MAX_DEPENDENCIES distinct ids of existing jobs.  SPI must be connected.
+ * MAX_DEPENDENCIES distinct ids of existing jobs of tenants the caller acts
+ * for (another tenant's job is, to the caller, one that does not exist).
+ * SPI must be connected.
  */
 static void
-check_dependencies(ArrayType *deps)
+check_dependencies(ArrayType *deps, const TinytempCaller *caller)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {PointerGetDatum(deps)};
+	Oid			argtypes[2] = {INT8ARRAYOID, BOOLOID};
+	Datum		values[2] = {PointerGetDatum(deps), BoolGetDatum(caller->admin)};
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			n;
@@ -120,17 +122,22 @@ check_dependencies(ArrayType *deps)
 					errmsg("depends_on must not contain nulls"));
 
 	tinytemp_spi_execute(tinytemp_plan(&plan,
-									   "SELECT d.id FROM unnest($1) d(id)"
-									   " WHERE NOT EXISTS (SELECT FROM tinytemp.jobs j WHERE j.id = d.id)"
-									   " LIMIT 1",
-									   1, argtypes),
+									   "SELECT d.id, j.id IS NOT NULL, j.tenant FROM unnest($1) d(id)"
+									   " LEFT JOIN tinytemp.jobs j ON j.id = d.id"
+									   " WHERE j.id IS NULL OR NOT $2",
+									   2, argtypes),
 						 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
-				errmsg("job " INT64_FORMAT " in depends_on does not exist",
-					   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull))));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		bool		exists = DatumGetBool(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (!exists || !tinytemp_caller_acts_for(caller, SPI_getvalue(t, SPI_tuptable->tupdesc, 3)))
+			ereport(ERROR,
+					errcode(ERRCODE_TINYTEMP_UNKNOWN_JOB),
+					errmsg("job " INT64_FORMAT " in depends_on does not exist",
+						   DatumGetInt64(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull))));
+	}
 }
 
 /*
@@ -253,7 +260,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (!PG_ARGISNULL(16))
-		check_dependencies(PG_GETARG_ARRAYTYPE_P(16));
+		check_dependencies(PG_GETARG_ARRAYTYPE_P(16), &caller);
 	gang = PG_GETARG_INT32(11) > 1;
 	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 2, argtypes),
 						 values, nulls, SPI_OK_SELECT);

@@ -29,10 +29,13 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "storage/lmgr.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_schedule);
 
@@ -934,6 +937,14 @@ run_step(TinytempPassStep step, PassCounts *counts)
 {
 	if (!tinytemp_try_lock(TINYTEMP_LOCK_PLANNER, 0))
 		return false;
+
+	/*
+	 * Every step reads tinytemp.jobs, some read the workers or reservations
+	 * first: lock jobs before any of them, as a statement over all of them
+	 * does (TRUNCATE tinytemp.jobs, ...), so that the two never deadlock.
+	 */
+	LockRelationOid(get_relname_relid("jobs", get_namespace_oid("tinytemp", false)),
+					AccessShareLock);
 	switch (step)
 	{
 		case TINYTEMP_STEP_LEASES:

@@ -102,6 +102,7 @@ extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int
 extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
 extern int	tinytemp_release_stale_assignments(void);
+extern void tinytemp_renew_leases_since(TimestampTz since);
 
 /* planner.c: a pass's steps, which the background worker runs one transaction each */
 typedef enum TinytempPassStep

@@ -267,6 +267,31 @@ tinytemp_expire_leases_internal(void)
 }
 
 /*
+ * Renew, until one lease after `since`, the leases of the running jobs
+ * last heartbeated before `since`: the background worker's start, after a
+ * restart or a promotion.  A job renewed once is not renewed again, and
+ * one whose worker never comes back expires a lease after `since`.  SPI
+ * must be connected.
+ */
+void
+tinytemp_renew_leases_since(TimestampTz since)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, FLOAT8OID};
+	Datum		values[2];
+
+	values[0] = TimestampTzGetDatum(since);
+	values[1] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "UPDATE tinytemp.jobs SET lease_until = $1 + make_interval(secs => $2)"
+									   " WHERE state = 'running' AND heartbeat_at < $1"
+									   "   AND lease_until < $1 + make_interval(secs => $2)"
+									   "   AND $1 + make_interval(secs => $2) > tinytemp.now()",
+									   2, argtypes),
+						 values, NULL, SPI_OK_UPDATE);
+}
+
+/*
  * Put back to pending the gangs of which a member was assigned to a worker
  * that has not claimed it within a lease: the worker is gone or stuck, and
  * the whole gang is planned again.  SPI must be connected.

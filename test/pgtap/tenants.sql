@@ -328,8 +328,9 @@ FROM (VALUES
 	 ARRAY['4', '4', '4', '4', '4', 'denied']),
 	(8, 'tinytemp.worker_status', false, $$SELECT count(*) FROM tinytemp.worker_status$$,
 	 ARRAY['3', '3', 'denied', 'denied', '3', 'denied']),
+	-- Reservations name jobs of every tenant: for admins only.
 	(9, 'tinytemp.reservations', false, $$SELECT count(*) FROM tinytemp.reservations$$,
-	 ARRAY['0', '0', 'denied', 'denied', '0', 'denied']),
+	 ARRAY['denied', 'denied', 'denied', 'denied', '0', 'denied']),
 	(10, 'tinytemp.predictor_models', false, $$SELECT count(*) > 0 FROM tinytemp.predictor_models$$,
 	 ARRAY['true', 'true', 'true', 'true', 'true', 'denied']),
 	-- The view the extension trains its first model from, granted to no one.
@@ -343,8 +344,9 @@ ORDER BY p.n, r.i;
 -- THE REST OF THE API, and the membership of a tenant revoked. --
 INSERT INTO tt_steps (who, sql, expect, what, save_as) VALUES
 ('tt_tenant_a', $$SELECT tinytemp.acts_for('tt_tenant_a') AND tinytemp.acts_for('tt_team')
-				  AND NOT tinytemp.acts_for('tt_tenant_b') AND NOT tinytemp.acts_for(NULL) AND NOT tinytemp.is_admin()$$,
- 'true', 'acts for itself and tt_team, not for tt_tenant_b nor for no tenant; is no admin', NULL),
+				  AND NOT tinytemp.acts_for('tt_tenant_b') AND NOT tinytemp.acts_for(NULL) AND NOT tinytemp.is_admin()
+				  AND NOT tinytemp.acts_for('tinytemp_submitter')$$,
+ 'true', 'acts for itself and tt_team, not for tt_tenant_b, no tenant, nor tinytemp_submitter (no tenant shared by all submitters); is no admin', NULL),
 ('tt_wrk_1', $$SELECT tinytemp.acts_for('tt_wrk_1') AND NOT tinytemp.acts_for('tt_wrk_2')
 			   AND NOT tinytemp.acts_for('tt_tenant_a') AND NOT tinytemp.is_admin()$$,
  'true', 'acts for itself, not for tt_wrk_2 nor tt_tenant_a; is no admin', NULL),
