@@ -7,8 +7,8 @@
 # there through the SQL API (succeeded, failed, pending after a failed
 # attempt, delayed, waiting on a dependency, running with a checkpoint,
 # cancelled, a gang assigned by the planner) and trains a second predictor
-# model, then lets sqlsmith run random queries, as an unprivileged role that
-# may use tinytemp's tables and functions, with a statement timeout.  At the
+# model, then lets sqlsmith run random queries, as a member of tinytemp_admin
+# (every API function and table, but not a superuser), with a statement timeout.  At the
 # end it prints the statements run, how many failed and the server crashes
 # (backends "terminated by signal" in the server log), with the query that
 # crashed each time.  Exits non-zero when the server crashed.
@@ -122,8 +122,8 @@ SELECT tinytemp_enqueue('training', 'huge', gpus => 64, placement_timeout => int
 CREATE TABLE synth AS SELECT * FROM tinytemp_synthetic_jobs(500, 3);
 SELECT tinytemp_train_predictor('synth');
 
--- sqlsmith's role: may use tinytemp's tables and functions, nothing more
-CREATE ROLE smith LOGIN;
+-- sqlsmith's role: tinytemp's admin (every API function, every table), not a superuser
+CREATE ROLE smith LOGIN IN ROLE tinytemp_admin;
 GRANT USAGE ON SCHEMA tinytemp TO smith;
 GRANT ALL ON ALL TABLES IN SCHEMA tinytemp TO smith;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA tinytemp TO smith;
@@ -151,14 +151,14 @@ report=$(tr '\r' '\n' <"$out" | awk '/^queries: /{buf=""; last=$0; next} {buf = 
 statements=$(printf '%s\n' "$report" | sed -nE '1s/^queries: ([0-9]+).*/\1/p')
 errors=$(printf '%s\n' "$report" | awk -F'\t' 'NR > 1 && $1 ~ /^[0-9]+$/ {n += $1} END{print n + 0}')
 crashes=$(($(grep -c 'terminated by signal' "$LOG" || true) - crashes_before))
-closed=$(tr '\r' '\n' <"$out" | grep -c 'server closed the connection' || true)
+closed=$(printf '%s\n' "$report" | awk -F'\t' 'NR > 1 && /server closed the connection/ {n += $1} END{print n + 0}')
 
 tt_log "sqlsmith finished in ${elapsed}s (exit status $rc)"
 echo "errors by kind (the most frequent first):"
-printf '%s\n' "$report" | awk -F'\t' 'NR > 1 && $1 ~ /^[0-9]+$/' | sort -rn | head -15 | sed 's/^/  /'
+printf '%s\n' "$report" | awk -F'\t' 'NR > 1 && $1 ~ /^[0-9]+$/' | sort -rn | awk 'NR <= 15 {print "  " $0}'
 if [ "$crashes" -gt 0 ]; then
 	echo "server crashes, with the query that was running:"
-	grep -A1 'terminated by signal' "$LOG" | sed 's/^/  /' | head -40
+	grep -A1 'terminated by signal' "$LOG" | awk 'NR <= 40 {print "  " $0}'
 fi
 echo "jobs afterwards: $(psql -c "SELECT string_agg(state || ' ' || n, ', ' ORDER BY state)
                                FROM (SELECT state, count(*) n FROM tinytemp.jobs GROUP BY state) s")"
