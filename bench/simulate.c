@@ -24,12 +24,14 @@
  * can skip the claims that could not succeed.
  *
  * Its workers heartbeat as real ones do.  A claim leases a job for
- * tinytemp.lease_timeout (--lease, 10 min by default), and the planner's
+ * tinytemp.lease_timeout (--lease, 1 h by default), and the planner's
  * pass requeues a running job whose lease ran out.  Since the clock jumps,
  * each step ends by heartbeating, in one statement, every running job whose
  * lease would come within a third of a lease of running out by the next
  * step, and no step jumps further than two thirds of a lease while jobs
- * run: no lease ever runs out, however long a job runs.
+ * run: no lease ever runs out, however long a job runs.  The steps taken
+ * only for that change no decision: the figures are those of a replay
+ * without leases.
  *
  * A job that no worker of the cluster can ever hold (or, for a gang, fewer
  * workers than its members) is named on stderr when the trace is read;
@@ -213,6 +215,7 @@ typedef struct Sim
 	int			never_fit;		/* trace jobs that can never fit the cluster */
 	long		heartbeats;
 	long		steps;
+	long		lease_steps;	/* steps taken only to heartbeat in time */
 	long		claims;
 	double		schedule_wall_s;	/* real time in tinytemp_schedule, for --progress */
 	double		claim_wall_s;
@@ -1173,6 +1176,8 @@ might_fit(const Worker *w)
  * Let every worker that might get something claim until it gets nothing.
  * Real workers claim concurrently: the one that asks first changes from
  * step to step, so that no worker has the first pick of every arrival.
+ * (The steps taken only to heartbeat do not count: the order of the
+ * claims, and so every figure, is what it would be without leases.)
  */
 static int
 claim_all(void)
@@ -1181,7 +1186,7 @@ claim_all(void)
 
 	for (int k = 0; k < sim.nworkers; k++)
 	{
-		int			w = (int) ((sim.steps + k) % sim.nworkers);
+		int			w = (int) ((sim.steps - sim.lease_steps + k) % sim.nworkers);
 		Worker	   *worker = &sim.workers[w];
 		char		wid[24],
 					batch[8];
@@ -1297,10 +1302,11 @@ report_stall(void)
  * The time of the next step after sim.now: the next submission, the next
  * end of a run, or a tick while jobs wait (*tick then set); while jobs run,
  * at most two thirds of a lease away, so that heartbeat_runs can keep every
- * lease alive.  INFINITY when nothing is left to happen.
+ * lease alive (*lease_only then set).  INFINITY when nothing is left to
+ * happen.
  */
 static double
-next_step_at(bool *tick)
+next_step_at(bool *tick, bool *lease_only)
 {
 	double		next = INFINITY;
 
@@ -1310,6 +1316,7 @@ next_step_at(bool *tick)
 		if (sim.runs[r].end < next)
 			next = sim.runs[r].end;
 	*tick = false;
+	*lease_only = false;
 	if (sim.nwaiting > 0 && sim.now + sim.tick_s < next)
 	{
 		next = sim.now + sim.tick_s;
@@ -1319,6 +1326,7 @@ next_step_at(bool *tick)
 	{
 		next = sim.now + sim.lease_s * 2 / 3;
 		*tick = false;
+		*lease_only = true;
 	}
 	return next;
 }
@@ -1385,10 +1393,11 @@ heartbeat_runs(double next)
 
 /*
  * One step at sim.now, in one transaction; returns the time of the next
- * one (INFINITY when nothing is left), and whether that is a tick.
+ * one (INFINITY when nothing is left), whether that is a tick, and whether
+ * it is taken only to heartbeat in time.
  */
 static double
-step(bool tick, bool *next_tick)
+step(bool tick, bool lease_only, bool *next_tick, bool *next_lease_only)
 {
 	int			completed,
 				arrived,
@@ -1410,10 +1419,12 @@ step(bool tick, bool *next_tick)
 		claim_all();
 		sim.claim_wall_s += wall_clock() - t0;
 	}
-	next = next_step_at(next_tick);
+	next = next_step_at(next_tick, next_lease_only);
 	heartbeat_runs(next);
 	exec_command(sim.conn, "COMMIT", "committing a step");
 	sim.steps++;
+	if (lease_only)
+		sim.lease_steps++;
 	return next;
 }
 
@@ -1462,6 +1473,7 @@ replay(void)
 	double		stall_since = -1;
 	double		started = wall_clock();
 	bool		tick = false;
+	bool		lease_only = false;
 
 	prepare("schedule", "SELECT tinytemp_schedule()");
 	sim.now = sim.jobs[0].submit_s;
@@ -1472,7 +1484,7 @@ replay(void)
 
 		if (interrupted)
 			fatal("interrupted");
-		next = step(tick, &tick);
+		next = step(tick, lease_only, &tick, &lease_only);
 
 		if (sim.progress && sim.steps % 1000 == 0)
 			fprintf(stderr, "simulate: step %ld at %.1f h: %d arrived, %d waiting, %d running; "
@@ -1496,6 +1508,7 @@ replay(void)
 					if (sim.nwaiting == 0)
 						break;
 					tick = true;
+					lease_only = false;
 					sim.now = sim.now + sim.tick_s;
 					continue;
 				}
@@ -1575,9 +1588,9 @@ print_figures(double wall_s)
 		printf("\"avg_jct_s\":null,\"p95_jct_s\":null,\"avg_wait_s\":null,\"max_wait_s\":null,");
 	printf("\"makespan_s\":%.3f,\"utilization\":%.4f,\"utilization_arrivals\":%.4f,"
 		   "\"preemptions\":%d,\"never_fit\":%d,\"lease_s\":%.17g,\"heartbeats\":%ld,"
-		   "\"steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f}\n",
+		   "\"steps\":%ld,\"lease_steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f}\n",
 		   makespan, utilization, utilization_arrivals, sim.preemptions, sim.never_fit,
-		   sim.lease_s, sim.heartbeats, sim.steps, sim.claims, wall_s);
+		   sim.lease_s, sim.heartbeats, sim.steps, sim.lease_steps, sim.claims, wall_s);
 	fflush(stdout);
 	free(jct);
 }
@@ -1621,7 +1634,7 @@ usage(FILE *out)
 		  "  --conninfo    where to connect (default: libpq's PG* environment variables)\n"
 		  "  --tick        virtual seconds between steps while jobs wait (default 60)\n"
 		  "  --lease       the workers' lease, tinytemp.lease_timeout, in virtual seconds\n"
-		  "                (default 600); they heartbeat running jobs before it runs out\n"
+		  "                (default 3600); they heartbeat running jobs before it runs out\n"
 		  "  --progress    report progress and failed jobs on stderr\n"
 		  "  --detail FILE write each trace job's outcome to FILE as CSV (one line per job;\n"
 		  "                a gang's worker is where a member last started)\n", out);
@@ -1648,7 +1661,7 @@ main(int argc, char **argv)
 	int			c;
 
 	sim.tick_s = 60;
-	sim.lease_s = 600;
+	sim.lease_s = 3600;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
