@@ -222,3 +222,34 @@ SQL
 		sleep "$pause"
 	done
 }
+
+# check_runs FILTER: the handlers' own record of their runs ($TT_RUNLOG: job,
+# attempt, pid, worker per line) against the claims in the history, for the
+# jobs j of tinytemp.jobs that FILTER selects: every job's handler ran, and
+# none more often than the job was claimed (at-least-once, never more).
+# Prints the repeated runs and the other history events as TAP comments.
+check_runs() {
+	local filter=$1 runs history jobs never_ran over_ran total_runs repeated repeated_jobs extra_claims
+	runs=$(q <<SQL
+CREATE TEMP TABLE runs (job_id bigint, attempt int, pid int, worker text);
+\\copy runs FROM '$TT_RUNLOG' WITH (FORMAT text, DELIMITER ' ')
+CREATE TEMP TABLE per_job AS
+  SELECT j.id, j.attempts,
+         (SELECT count(*) FROM runs r WHERE r.job_id = j.id) AS runs,
+         (SELECT count(*) FROM tinytemp.jobs_history h WHERE h.job_id = j.id AND h.event = 'claimed') AS claims
+  FROM tinytemp.jobs j WHERE $filter;
+SELECT count(*) || ' ' || count(*) FILTER (WHERE runs = 0) || ' ' || count(*) FILTER (WHERE runs > claims) || ' '
+       || sum(runs) || ' ' || sum(runs) - count(*) || ' ' || count(*) FILTER (WHERE runs > 1) || ' '
+       || sum(claims) - count(*)
+FROM per_job;
+SQL
+)
+	read -r jobs never_ran over_ran total_runs repeated repeated_jobs extra_claims <<<"$runs"
+	is "$never_ran" 0 "the handler ran for every job"
+	is "$over_ran" 0 "no job's handler ran more often than the job was claimed"
+	history=$(q -c "SELECT string_agg(event || '=' || n, ' ' ORDER BY event)
+	                FROM (SELECT event, count(*) AS n FROM tinytemp.jobs_history h JOIN tinytemp.jobs j ON j.id = h.job_id
+	                      WHERE $filter AND event NOT IN ('enqueued', 'claimed', 'acked') GROUP BY event) x")
+	echo "# $jobs jobs, $total_runs handler runs: $repeated repeated (at-least-once) over $repeated_jobs jobs;"
+	echo "# $extra_claims claims beyond one per job; other history events: ${history:-none}"
+}

@@ -171,28 +171,7 @@ is "$(q -c "SELECT count(*) FROM tinytemp.jobs j
                    WHERE h.job_id = j.id AND h.event = 'acked') <> 1")" 0 \
 	"each job has exactly one 'acked' event"
 
-runs=$(q <<SQL
-CREATE TEMP TABLE runs (job_id bigint, attempt int, pid int, worker text);
-\\copy runs FROM '$TT_RUNLOG' WITH (FORMAT text, DELIMITER ' ')
-CREATE TEMP TABLE per_job AS
-  SELECT j.id, j.attempts,
-         (SELECT count(*) FROM runs r WHERE r.job_id = j.id) AS runs,
-         (SELECT count(*) FROM tinytemp.jobs_history h WHERE h.job_id = j.id AND h.event = 'claimed') AS claims
-  FROM tinytemp.jobs j WHERE j.job_type = 'fo';
-SELECT count(*) FILTER (WHERE runs = 0) || ' ' || count(*) FILTER (WHERE runs > claims) || ' '
-       || sum(runs) || ' ' || sum(runs) - count(*) || ' ' || count(*) FILTER (WHERE runs > 1) || ' '
-       || sum(claims) - count(*)
-FROM per_job;
-SQL
-)
-read -r never_ran over_ran total_runs repeated repeated_jobs extra_claims <<<"$runs"
-is "$never_ran" 0 "the handler ran for every job"
-is "$over_ran" 0 "no job's handler ran more often than the job was claimed"
-history=$(q -c "SELECT string_agg(event || '=' || n, ' ' ORDER BY event)
-                FROM (SELECT event, count(*) AS n FROM tinytemp.jobs_history h JOIN tinytemp.jobs j ON j.id = h.job_id
-                      WHERE j.job_type = 'fo' AND event NOT IN ('enqueued', 'claimed', 'acked') GROUP BY event) x")
-echo "# $JOBS jobs, $total_runs handler runs: $repeated repeated (at-least-once) over $repeated_jobs jobs;"
-echo "# $extra_claims claims beyond one per job; other history events: ${history:-none}"
+check_runs "j.job_type = 'fo'"
 echo "# enqueue batches sent again: $(grep -c 'failed; 0 of' "$TMP/enqueuer.log"), found committed: $(grep -c "failed; $BATCH of" "$TMP/enqueuer.log")"
 
 # An enqueue on the new primary: its scheduler relays the wake-up (a NOTIFY

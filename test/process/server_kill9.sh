@@ -93,28 +93,7 @@ is "$(q -c "SELECT count(*) FROM tinytemp.jobs_history WHERE event = 'acked'")" 
 	"$JOBS 'acked' events in all"
 
 # The handlers' own record of their runs, against the claims in the history.
-runs=$(q <<SQL
-CREATE TEMP TABLE runs (job_id bigint, attempt int, pid int, worker text);
-\\copy runs FROM '$TT_RUNLOG' WITH (FORMAT text, DELIMITER ' ')
-CREATE TEMP TABLE per_job AS
-  SELECT j.id, j.attempts,
-         (SELECT count(*) FROM runs r WHERE r.job_id = j.id) AS runs,
-         (SELECT count(*) FROM tinytemp.jobs_history h WHERE h.job_id = j.id AND h.event = 'claimed') AS claims
-  FROM tinytemp.jobs j;
-SELECT count(*) FILTER (WHERE runs = 0) || ' ' || count(*) FILTER (WHERE runs > claims) || ' '
-       || sum(runs) || ' ' || sum(runs) - count(*) || ' ' || count(*) FILTER (WHERE runs > 1) || ' '
-       || sum(claims) - count(*)
-FROM per_job;
-SQL
-)
-read -r never_ran over_ran total_runs repeated repeated_jobs extra_claims <<<"$runs"
-is "$never_ran" 0 "the handler ran for every job"
-is "$over_ran" 0 "no job's handler ran more often than the job was claimed"
-history=$(q -c "SELECT string_agg(event || '=' || n, ' ' ORDER BY event)
-                FROM (SELECT event, count(*) AS n FROM tinytemp.jobs_history
-                      WHERE event NOT IN ('enqueued', 'claimed', 'acked') GROUP BY event) x")
-echo "# $JOBS jobs, $total_runs handler runs: $repeated repeated (at-least-once) over $repeated_jobs jobs;"
-echo "# $extra_claims claims beyond one per job; other history events: ${history:-none}"
+check_runs true
 expired=$(q -c "SELECT round(extract(epoch FROM min(at) - to_timestamp($restarted_at))::numeric, 1) || ' to '
                    || round(extract(epoch FROM max(at) - to_timestamp($restarted_at))::numeric, 1)
                 FROM tinytemp.jobs_history WHERE event = 'lease_expired'")
