@@ -65,6 +65,7 @@ ORDER BY version DESC LIMIT 1;
 SELECT tinytemp_predictor_check('\x00');
 SELECT tinytemp_predictor_check(substring(model FROM 1 FOR length(model) - 3))
 FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1;
+SELECT tinytemp_enqueue('training', 'resnet50', dataset_size => 1000, epochs => 1) AS before_damage \gset
 UPDATE tinytemp.predictor_models SET model = overlay(model PLACING '\x00000000' FROM 1 FOR 4)
 WHERE version = (SELECT max(version) FROM tinytemp.predictor_models);
 \c
@@ -75,7 +76,7 @@ SELECT tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a
 SELECT tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000) IS NULL AS no_prediction;
 SELECT tinytemp_enqueue('training', 'resnet50', dataset_size => 1000, epochs => 1) AS unpredicted_job \gset
 SELECT predicted_runtime_s IS NULL AS unpredicted FROM tinytemp.jobs WHERE id = :unpredicted_job;
-SELECT count(*) AS claimed FROM tinytemp_claim(1, 1);
+SELECT count(*) AS claimed FROM tinytemp_claim(1, 2);   -- one enqueued before the damage, one after
 
 -- Randomized damage: 20,000 mutated models, each refused with XX001 or read
 -- whole; the server survives them all.  Half the byte mutations aim at the
