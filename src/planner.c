@@ -377,11 +377,13 @@ read_workers(int *nworkers, TimestampTz now)
 }
 
 /*
- * The window of ready jobs ends where it ends, and may cut a gang's members
- * off (or a tenant's window may): read the members of such a gang that it
- * left out, and leave the gang out of this pass when they are not all ready,
- * so that a gang is only ever assigned whole.  Returns how many units are
- * left.
+ * Settle the gang units: the window of ready jobs ends where it ends, and
+ * may cut a gang's members off (or a tenant's window may), so read all the
+ * ready members of every gang.  A gang whose members already succeeded
+ * (one finished before another's worker was lost) is placed with the
+ * members it has left, together; a gang whose other members are neither
+ * ready nor done stays out of this pass.  So a gang is only ever assigned
+ * whole.  Returns how many units are left.
  */
 static int
 complete_gangs(PlanUnit *units, int n)
@@ -394,21 +396,27 @@ complete_gangs(PlanUnit *units, int n)
 	{
 		PlanUnit   *u = &units[k];
 
-		if (u->size < u->gang_size)
+		if (u->gang)
 		{
 			Datum		values[1] = {Int64GetDatum(u->id)};
+			int64		succeeded;
 
 			tinytemp_spi_execute(tinytemp_plan(&plan,
-											   "SELECT j.id FROM tinytemp.jobs j"
+											   "SELECT j.id, (SELECT count(*) FROM tinytemp.jobs s"
+											   "  WHERE s.gang_id = $1 AND s.state = 'succeeded')"
+											   " FROM tinytemp.jobs j"
 											   " WHERE j.gang_id = $1 AND " TINYTEMP_READY_CONDITION
 											   " ORDER BY j.id",
 											   1, argtypes),
 								 values, NULL, SPI_OK_SELECT);
-			if (SPI_processed != (uint64) u->gang_size)
+			if (SPI_processed == 0)
 				continue;
-			for (int m = 0; m < u->gang_size; m++)
+			succeeded = tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0);
+			if (SPI_processed + succeeded != (uint64) u->gang_size)
+				continue;
+			u->size = (int) SPI_processed;
+			for (int m = 0; m < u->size; m++)
 				u->members[m] = tinytemp_get_int64(SPI_tuptable->vals[m], SPI_tuptable->tupdesc, 1, 0);
-			u->size = u->gang_size;
 		}
 		units[kept++] = *u;
 	}
