@@ -205,10 +205,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 
 	/* The 0.2 signature had 16 arguments: the .so may meet it before ALTER EXTENSION UPDATE. */
 	if (PG_NARGS() != ENQUEUE_NARGS)
-		ereport(ERROR,
-				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("the tinytemp extension in this database is older than its library"),
-				errhint("Run ALTER EXTENSION tinytemp UPDATE."));
+		tinytemp_raise_outdated_schema();
 	for (int i = 0; i < ENQUEUE_NARGS; i++)
 	{
 		if (required[i])
@@ -361,7 +358,8 @@ tinytemp_ack(PG_FUNCTION_ARGS)
 	job_id = PG_GETARG_DATUM(0);
 	result = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 
-	ack_jobs(fcinfo, PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
+	ack_jobs(fcinfo,
+			 PointerGetDatum(construct_array(&job_id, 1, INT8OID, sizeof(int64),
 											 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 			 1, PG_GETARG_INT64(1),
 			 PG_ARGISNULL(2) ? (Datum) 0 :

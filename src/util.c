@@ -42,6 +42,16 @@ tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, int expe
 		elog(ERROR, "SPI_execute_plan returned %s", SPI_result_code_string(rc));
 }
 
+/* Raise 55000: the library met the schema of an older version, before ALTER EXTENSION UPDATE. */
+void
+tinytemp_raise_outdated_schema(void)
+{
+	ereport(ERROR,
+			errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			errmsg("the tinytemp extension in this database is older than its library"),
+			errhint("Run ALTER EXTENSION tinytemp UPDATE."));
+}
+
 /* Raise 22004 when a required argument is NULL. */
 void
 tinytemp_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)

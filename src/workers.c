@@ -166,10 +166,7 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 	/* The library may meet a 0.3 schema before ALTER EXTENSION UPDATE. */
 	if (get_attnum(get_relname_relid("workers", get_namespace_oid("tinytemp", false)),
 				   "registered_by") == InvalidAttrNumber)
-		ereport(ERROR,
-				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				errmsg("the tinytemp extension in this database is older than its library"),
-				errhint("Run ALTER EXTENSION tinytemp UPDATE."));
+		tinytemp_raise_outdated_schema();
 
 	tinytemp_enter(fcinfo, &caller);
 	values[6] = CStringGetTextDatum(tinytemp_caller_name(&caller));
