@@ -19,13 +19,16 @@ PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
 
 /*
  * Requeue the held jobs that `selection` picks, or dead-letter those whose
- * attempts are spent, writing two history events each: `$2` with the reason
- * `$1`, then 'requeued' or 'dead_lettered'.  A job that was only assigned
- * never started, so it goes back to pending whatever its attempts.
+ * attempts are spent.  A job the cause (`own`, a condition on x) applies to
+ * gets two history events: `$2` with the reason `$1`, then 'requeued' or
+ * 'dead_lettered'; another member of its gang, taken back with it, only the
+ * second, with the reason 'gang member released'.  A job that was only
+ * assigned never started, so it goes back to pending whatever its attempts.
  */
-#define REQUEUE_SQL(selection, locking) \
+#define REQUEUE_SQL(selection, own, locking) \
 	"WITH x AS (" \
-	"  SELECT id, state, worker_id, attempts, max_attempts FROM tinytemp.jobs" \
+	"  SELECT id, state, worker_id, attempts, max_attempts, lease_until, assigned_at" \
+	"  FROM tinytemp.jobs" \
 	"  WHERE " selection " " locking \
 	"), u AS (" \
 	"  UPDATE tinytemp.jobs j SET" \
@@ -38,13 +41,14 @@ PG_FUNCTION_INFO_V1(tinytemp_expire_leases);
 	"    lease_until = NULL, run_after = tinytemp.now(), last_error = $1, updated_at = tinytemp.now()," \
 	"    preempt_requested_at = NULL, preempt_notified_at = NULL" \
 	"  FROM x WHERE j.id = x.id" \
-	"  RETURNING j.id, j.state, j.queue, x.worker_id AS old_worker, x.attempts" \
+	"  RETURNING j.id, j.state, j.queue, x.worker_id AS old_worker, x.attempts, (" own ") AS own" \
 	"), h AS (" \
 	"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
 	"  SELECT u.id, e.event, u.old_worker, e.detail FROM u, LATERAL (VALUES" \
-	"    ($2, jsonb_build_object('reason', $1, 'attempt', u.attempts))," \
-	"    (CASE WHEN u.state = 'failed' THEN 'dead_lettered' ELSE 'requeued' END, NULL::jsonb)" \
-	"  ) e(event, detail)" \
+	"    (CASE WHEN u.own THEN $2 END, jsonb_build_object('reason', $1, 'attempt', u.attempts))," \
+	"    (CASE WHEN u.state = 'failed' THEN 'dead_lettered' ELSE 'requeued' END," \
+	"     CASE WHEN NOT u.own THEN jsonb_build_object('reason', 'gang member released') END)" \
+	"  ) e(event, detail) WHERE e.event IS NOT NULL" \
 	") SELECT state, queue FROM u"
 
 /*
@@ -215,6 +219,7 @@ tinytemp_register_worker(PG_FUNCTION_ARGS)
 											 " UNION SELECT m.id FROM tinytemp.jobs h JOIN tinytemp.jobs m"
 											 "  ON m.gang_id = h.gang_id AND m.state IN ('assigned', 'running')"
 											 "  WHERE h.state IN ('assigned', 'running') AND h.worker_id = ANY ($3))",
+											 "x.worker_id = ANY ($3)",
 											 "FOR UPDATE"),
 									 3, release_types),
 					   release_values);
@@ -258,6 +263,7 @@ tinytemp_expire_leases_internal(void)
 											 "  WHERE m.state IN ('assigned', 'running') AND m.gang_id IN ("
 											 "   SELECT gang_id FROM tinytemp.jobs WHERE state = 'running'"
 											 "   AND lease_until < tinytemp.now()))",
+											 "x.state = 'running' AND x.lease_until < tinytemp.now()",
 											 "FOR UPDATE SKIP LOCKED"),
 								 2, argtypes),
 				   values);
@@ -307,6 +313,7 @@ tinytemp_release_stale_assignments(void)
 								 REQUEUE_SQL("state IN ('assigned', 'running') AND gang_id IN ("
 											 "  SELECT gang_id FROM tinytemp.jobs WHERE state = 'assigned'"
 											 "  AND assigned_at < tinytemp.now() - make_interval(secs => $3))",
+											 "x.state = 'assigned' AND x.assigned_at < tinytemp.now() - make_interval(secs => $3)",
 											 "FOR UPDATE SKIP LOCKED"),
 								 3, argtypes),
 				   values);

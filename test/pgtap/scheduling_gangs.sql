@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(54);
 
 \ir scheduling_setup.psql
 :reset
@@ -189,6 +189,10 @@ SELECT is((SELECT string_agg(event, ' ' ORDER BY id) FROM tinytemp.jobs_history
 	'the member whose lease ran out is recorded as such');
 SELECT is_empty(format($$SELECT id FROM tinytemp.jobs WHERE gang_id = %s AND state = 'running'$$, :gl),
 	'and the member that still runs is taken back with it: a gang never runs in part');
+SELECT is((SELECT string_agg(event || ':' || coalesce(detail->>'reason', '-'), ' ' ORDER BY id)
+		   FROM tinytemp.jobs_history WHERE job_id = :gl_m1 AND event NOT IN ('enqueued', 'assigned', 'claimed')),
+	'requeued:gang member released',
+	'which is recorded as released with its gang, not as a lease of its own that expired');
 SELECT throws_ok(format('SELECT tinytemp_heartbeat(%s, %s)', :gl_m1, :w1), 'TT003', NULL,
 	'its worker hears TT003 at its next heartbeat');
 
