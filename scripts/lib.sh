@@ -64,11 +64,12 @@ tt_datadir() {
 	readlink -f "$TT_STATE/$1"
 }
 
-# tt_cluster_start NAME PORT [EXTRA_CONF_LINES]: a fresh cluster in
-# .tinytemp/NAME, listening only on a private Unix socket.  Exports PGHOST,
-# PGPORT, PGUSER for the rest of the script.
-tt_cluster_start() {
-	local name=$1 port=$2 extra=${3:-} dir sock
+# tt_cluster_dirs NAME: an empty data directory for cluster NAME in
+# .tinytemp/NAME (stopping and removing the one there), and a private
+# socket directory, both owned by the clusters' owner.  Sets TT_DIR and
+# TT_SOCK.
+tt_cluster_dirs() {
+	local name=$1 dir
 	tt_ensure_owner
 	mkdir -p "$TT_STATE"
 	dir=$TT_STATE/$name
@@ -82,11 +83,22 @@ tt_cluster_start() {
 	else
 		mkdir -p "$dir"
 	fi
-	sock=$(mktemp -d /tmp/tinytemp-sock.XXXXXX)
-	echo "$sock" > "$TT_STATE/$name.sock"
-	dir=$(tt_datadir "$name")
-	if [ "$(id -u)" = 0 ]; then chown "$TT_OS_USER" "$dir" "$sock"; fi
-	chmod 755 "$sock"
+	TT_SOCK=$(mktemp -d /tmp/tinytemp-sock.XXXXXX)
+	echo "$TT_SOCK" > "$TT_STATE/$name.sock"
+	TT_DIR=$(tt_datadir "$name")
+	chmod 700 "$TT_DIR"
+	if [ "$(id -u)" = 0 ]; then chown "$TT_OS_USER" "$TT_DIR" "$TT_SOCK"; fi
+	chmod 755 "$TT_SOCK"
+}
+
+# tt_cluster_start NAME PORT [EXTRA_CONF_LINES]: a fresh cluster in
+# .tinytemp/NAME, listening only on a private Unix socket.  Exports PGHOST,
+# PGPORT, PGUSER for the rest of the script.
+tt_cluster_start() {
+	local name=$1 port=$2 extra=${3:-} dir sock
+	tt_cluster_dirs "$name"
+	dir=$TT_DIR
+	sock=$TT_SOCK
 
 	tt_as_owner $TT_PGBIN/initdb -D "$dir" -U postgres -A trust -E UTF8 --no-locale >"$TT_STATE/$name.initdb.log" 2>&1 \
 		|| { cat "$TT_STATE/$name.initdb.log"; return 1; }

@@ -253,3 +253,14 @@ SQL
 	echo "# $jobs jobs, $total_runs handler runs: $repeated repeated (at-least-once) over $repeated_jobs jobs;"
 	echo "# $extra_claims claims beyond one per job; other history events: ${history:-none}"
 }
+
+# drain_workers PID...: SIGTERM the workers, and one TAP line: each drains and exits 0.
+drain_workers() {
+	local pid ok=0
+	for pid in "$@"; do kill -TERM "$pid"; done
+	for pid in "$@"; do
+		wait_exit "$pid" 30
+		[ "$EXIT_STATUS" = 0 ] || ok=1
+	done
+	tap $ok "the $# workers drain and exit 0"
+}

@@ -33,21 +33,9 @@ t0=$(date +%s)
 # laid out as tt_cluster_start lays out a cluster (so tt_cluster_stop stops it).
 standby_start() {
 	local name=$1 port=$2 dir sock
-	tt_cluster_stop "$name"
-	dir=$TT_STATE/$name
-	[ -L "$dir" ] && rm -rf "$(tt_datadir "$name")"
-	rm -rf "$dir"
-	if [ "$(id -u)" = 0 ] && ! runuser -u "$TT_OS_USER" -- test -x "$TT_STATE" 2>/dev/null; then
-		ln -s "$(mktemp -d /tmp/tinytemp-$name.XXXXXX)" "$dir"
-	else
-		mkdir -p "$dir"
-	fi
-	sock=$(mktemp -d /tmp/tinytemp-sock.XXXXXX)
-	echo "$sock" >"$TT_STATE/$name.sock"
-	dir=$(tt_datadir "$name")
-	chmod 700 "$dir"
-	chmod 755 "$sock"
-	if [ "$(id -u)" = 0 ]; then chown "$TT_OS_USER" "$dir" "$sock"; fi
+	tt_cluster_dirs "$name"
+	dir=$TT_DIR
+	sock=$TT_SOCK
 	tt_as_owner $TT_PGBIN/pg_basebackup -h "$P_SOCK" -p "$P_PORT" -U postgres -D "$dir" \
 		-R -X stream -c fast >"$TMP/basebackup.log" 2>&1 || return 1
 	# The primary's settings come with the copy; these lines override its own.
@@ -191,13 +179,7 @@ wait_sql "SELECT state = 'succeeded' FROM tinytemp.jobs WHERE params @> '{\"prob
 tap $? "the job enqueued after the failover succeeded"
 is "$(echo "$(date +%s.%N) - $start < 5" | bc)" 1 "woken by the notification, not by the 30 s poll"
 
-for w in 1 2 3; do kill -TERM "${workers[w]}"; done
-ok=0
-for w in 1 2 3; do
-	wait_exit "${workers[w]}" 30
-	[ "$EXIT_STATUS" = 0 ] || ok=1
-done
-tap $ok "the three workers drain and exit 0"
+drain_workers "${workers[1]}" "${workers[2]}" "${workers[3]}"
 echo "# run time $(($(date +%s) - t0)) s"
 
 done_testing

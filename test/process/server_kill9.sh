@@ -105,13 +105,7 @@ for w in 1 2 3; do
 	kill -0 "${workers[w]}" 2>/dev/null && grep -q ' disconnected ' "$TMP/w$w.log" || ok=1
 done
 tap $ok "the workers lived through the crash, and logged the disconnection"
-for w in 1 2 3; do kill -TERM "${workers[w]}"; done
-ok=0
-for w in 1 2 3; do
-	wait_exit "${workers[w]}" 30
-	[ "$EXIT_STATUS" = 0 ] || ok=1
-done
-tap $ok "the three workers drain and exit 0"
+drain_workers "${workers[1]}" "${workers[2]}" "${workers[3]}"
 echo "# run time $(($(date +%s) - t0)) s"
 
 done_testing
