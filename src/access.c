@@ -126,7 +126,7 @@ tinytemp_require_tenant(const TinytempCaller *caller, const char *tenant, const 
 			errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			tenant ? errmsg("permission denied to %s for tenant \"%s\"", action, tenant)
 			: errmsg("permission denied to %s for jobs without a tenant", action),
-			errdetail("Role \"%s\" is not a member of a role named as the tenant, nor of %s.",
+			errdetail("A role acts for the tenants named after the roles it is a member of; role \"%s\" is a member of none of that name, nor of %s.",
 					  GetUserNameFromId(caller->role, false), ADMIN_ROLE),
 			errhint("GRANT the tenant's role to this role, or act through %s.", ADMIN_ROLE));
 }
