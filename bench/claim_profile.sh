@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# bench/claim_profile.sh: instructions per operation on tinytemp's hot path
+# (enqueue, claim+ack, claim 8 + ack_many 8), side by side with the plain
+# SKIP LOCKED queue of bench/queue/, counted by valgrind's callgrind.
+#
+# Instruction counts repeat from run to run on a shared, noisy machine, where
+# timings do not: this is the figure to compare before and after a change to
+# the hot path.
+#
+# How: PostgreSQL runs in single-user mode (`postgres --single`, one statement
+# per line, each its own transaction, as pgbench sends them) under callgrind.
+# A run's count is its total less the inclusive costs of InitPostgres and
+# ShutdownXLOG, so the connection's start-up and the shutdown checkpoint are
+# not counted (the rest of start-up, about 45 M, is the same in every run and
+# cancels out in the differences).  callgrind's --toggle-collect cannot be
+# used instead: exec_simple_query is static and the binary stripped.  Every run starts from a copy of
+# the same data directory (extension created, plain schema loaded, one worker
+# registered), and each contender runs four scripts, each a prefix of the next:
+#
+#   A  warm-up: 16 enqueues, 8 claim+ack, one claim 8 + ack 8 (caches, plans)
+#   B  A + N enqueues                       enqueue     = (B - A) / N
+#   C  B + N x (claim 1; ack 1)             claim+ack   = (C - B) / N
+#   D  B + N/8 x (claim 8; ack 8 at once)   batch, /job = (D - B) / N
+#
+# The statements are those of bench/queue/*.sql (pgbench's variables filled in
+# with the ids the claims return: the queues hand out jobs in id order, and a
+# wrong guess would fail the ack, which the script checks).  The top functions
+# of the claim+ack phase are per-function differences C - B of
+# callgrind_annotate's inclusive and self costs, divided by N.
+#
+# Differences from production worth knowing: no background worker runs in
+# single-user mode, so tinytemp_enqueue sends its own NOTIFY (Async_Notify,
+# PreCommit_Notify) instead of flagging the background worker; the profile
+# shows what that costs.  The postgres binary is stripped: its static
+# functions are folded into their exported callers.
+#
+# Environment:
+#   TINYTEMP_SKIP_BUILD=1     use the tinytemp already installed (no apt, no make)
+#   BENCH_PROFILE_JOBS=N      jobs per phase (default 2000; rounded up to a multiple of 8)
+#   BENCH_PROFILE_TOP=N       functions listed (default 15)
+#   BENCH_PORT=N              port of the throwaway cluster used for the set-up (default 54398)
+#   BENCH_PROFILE_KEEP=1      keep the callgrind files (in .tinytemp/profile-logs)
+set -eu -o pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$BENCH_DIR/../scripts/lib.sh"
+
+N=${BENCH_PROFILE_JOBS:-2000}
+N=$(( (N + 7) / 8 * 8 ))
+TOP=${BENCH_PROFILE_TOP:-15}
+PORT=${BENCH_PORT:-54398}
+KEEP=${BENCH_PROFILE_KEEP:-0}
+NAME=profile
+DB=bench
+SCRIPTS=$BENCH_DIR/queue
+LOGS=$TT_STATE/profile-logs
+T_START=$(date +%s)
+
+if [ "${TINYTEMP_SKIP_BUILD:-0}" != 1 ]; then
+	tt_ensure_packages
+	tt_build_install
+fi
+command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null \
+	|| { echo "claim_profile: valgrind and callgrind_annotate are needed (apt-get install valgrind)" >&2; exit 1; }
+
+WORK=
+cleanup() {
+	tt_cluster_stop "$NAME"
+	[ -n "$WORK" ] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- the template data directory ------------------------------------------
+tt_log "template cluster (port $PORT): extension, plain schema, one worker"
+tt_cluster_start "$NAME" "$PORT"
+TEMPLATE=$TT_DIR
+export PGDATABASE=$DB
+$TT_PGBIN/createdb "$DB"
+psql_q() { $TT_PGBIN/psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
+psql_q -c 'CREATE EXTENSION tinytemp' -f "$SCRIPTS/plain_schema.sql"
+# The worker of bench/queue/tinytemp_*.sql, registered as the superuser.
+W=$(PGOPTIONS='-c client_min_messages=error' psql_q -c "SELECT tinytemp_register_worker('bench-1', 1000000, 1000000000)")
+next_id() {
+	psql_q -c "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+			   FROM $(psql_q -c "SELECT pg_get_serial_sequence('$1', 'id')")"
+}
+TT_FIRST=$(next_id tinytemp.jobs)
+PLAIN_FIRST=$(next_id plain_jobs)
+psql_q -c 'VACUUM ANALYZE' -c 'CHECKPOINT'
+VERSION=$(psql_q -c 'SELECT version()')
+EXTVER=$(psql_q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'")
+tt_cluster_stop "$NAME"
+
+WORK=$(mktemp -d /tmp/tinytemp-profile.XXXXXX)
+chmod 755 "$WORK"
+[ "$(id -u)" = 0 ] && chown "$TT_OS_USER" "$WORK"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+# --- the scripts -------------------------------------------------------------
+# oneline FILE: the statements of a pgbench script, one per line: comments,
+# \if blocks (the worker is registered already) and \gset dropped.
+oneline() {
+	awk '
+		/^[ \t]*--/ { next }
+		/^\\if/ { skip = 1; next }
+		/^\\endif/ { skip = 0; next }
+		skip { next }
+		{
+			sub(/[ \t]*--.*$/, "")
+			gsub(/^[ \t]+/, " ")
+			s = s (s == "" ? "" : " ") $0
+			if (s ~ /\\gset[ \t]*$/ || s ~ /;[ \t]*$/) {
+				sub(/[ \t]*\\gset[ \t]*$/, "", s); sub(/^ +/, "", s)
+				print s; s = ""
+			}
+		}
+		END { if (s != "") print s }' "$1"
+}
+
+# emit FILE COUNT FIRST_ID STEP: the statements of FILE, COUNT times, pgbench's
+# variables filled in: :w the worker, :client_id 1, :id the job the claim
+# before took (FIRST_ID, then one more each time), :id1..:id8 and :ids the
+# STEP jobs a batch claim took.
+emit() {
+	oneline "$1" | awk -v count="$2" -v first="$3" -v step="$4" -v w="$W" '
+		{ st[++n] = $0 }
+		END {
+			for (i = 0; i < count; i++) {
+				base = first + i * step
+				ids = ""
+				for (k = 0; k < step; k++) ids = ids (k ? "," : "") (base + k)
+				for (j = 1; j <= n; j++) {
+					s = st[j]
+					gsub(/:ids/, "'"'"'{" ids "}'"'"'", s)
+					for (k = 8; k >= 1; k--) gsub(":id" k, base + k - 1, s)
+					gsub(/:id/, base, s)
+					gsub(/:client_id/, "1", s)
+					gsub(/:w/, w, s)
+					print s
+				}
+			}
+		}'
+}
+
+# scripts CONTENDER FIRST_ID: writes $WORK/CONTENDER_{A,B,C,D}.sql
+scripts() {
+	local c=$1 first=$2 enq claim batch
+	enq=$SCRIPTS/${c}_enqueue.sql
+	claim=$SCRIPTS/${c}_claim_ack.sql
+	batch=$SCRIPTS/${c}_claim8_ackmany.sql
+	{
+		emit "$enq" 16 0 1
+		emit "$claim" 8 "$first" 1
+		emit "$batch" 1 $((first + 8)) 8
+	} > "$WORK/${c}_A.sql"
+	{ cat "$WORK/${c}_A.sql"; emit "$enq" "$N" 0 1; } > "$WORK/${c}_B.sql"
+	{ cat "$WORK/${c}_B.sql"; emit "$claim" "$N" $((first + 16)) 1; } > "$WORK/${c}_C.sql"
+	{ cat "$WORK/${c}_B.sql"; emit "$batch" $((N / 8)) $((first + 16)) 8; } > "$WORK/${c}_D.sql"
+}
+scripts tinytemp "$TT_FIRST"
+scripts plain "$PLAIN_FIRST"
+chmod 644 "$WORK"/*.sql
+
+# --- the runs --------------------------------------------------------------
+single_user() {		# DATADIR [postgres options]: single-user backend, statements on stdin
+	local dir=$1
+	shift
+	tt_as_owner "$@" $TT_PGBIN/postgres --single -D "$dir" -c shared_preload_libraries=tinytemp \
+		-c huge_pages=off -c log_min_messages=warning "$DB"
+}
+
+FN_AWK='/^ *[0-9,]+ +(\([^)]*\) +)?[^ ]*:/ {
+	ir = $1; gsub(",", "", ir)
+	sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "")
+	print k "|" ir "|" $0
+}'
+# annotate FILE: "I|inclusive Ir|function" and "S|self Ir|function" for
+# every function callgrind_annotate lists, and "summary|total Ir".
+annotate() {
+	local f=$1
+	sed -n 's/^summary: *\([0-9]*\).*/summary|\1/p' "$f"
+	callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null \
+		| awk -v k=I "$FN_AWK"
+	callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null \
+		| awk -v k=S "$FN_AWK"
+}
+
+# profile CONTENDER PHASE EXPECTED_DONE: one run under callgrind; prints its total Ir.
+profile() {
+	local c=$1 p=$2 want=$3 run=$WORK/data-$1-$2 out log got errors
+	out=$WORK/$c-$p.callgrind
+	log=$LOGS/$c-$p.log
+	tt_as_owner cp -a "$TEMPLATE" "$run"
+	single_user "$run" valgrind --tool=callgrind --callgrind-out-file="$out" \
+		< "$WORK/${c}_$p.sql" > "$log" 2>&1
+	errors=$(grep -c -E '^(ERROR|FATAL|PANIC)|ERROR:' "$log" || true)
+	[ "$errors" = 0 ] || { echo "claim_profile: $c $p: errors, see $log:" >&2; grep -m5 ERROR "$log" >&2; exit 1; }
+	# The jobs the script acked must all be done, none left running.
+	if [ "$c" = tinytemp ]; then
+		got=$(echo "SELECT count(*) FILTER (WHERE state = 'succeeded') || '/' || count(*) FILTER (WHERE state = 'running') FROM tinytemp.jobs" \
+			| single_user "$run" 2>&1 | sed -n 's/.*?column? = "\([0-9/]*\)".*/\1/p')
+	else
+		got=$(echo "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FILTER (WHERE state = 'running') FROM plain_jobs" \
+			| single_user "$run" 2>&1 | sed -n 's/.*?column? = "\([0-9/]*\)".*/\1/p')
+	fi
+	[ "$got" = "$want/0" ] || { echo "claim_profile: $c $p: $got jobs done/running, expected $want/0 (see $log)" >&2; exit 1; }
+	rm -rf "$run"
+	[ "$KEEP" = 1 ] && cp "$out" "$LOGS/"
+	annotate "$out" > "$out.fn"
+	awk -F'|' '
+		/^summary\|/ { total = $2 }
+		/^I\|/ && $3 ~ /:(InitPostgres|ShutdownXLOG) / { total -= $2 }
+		END { print total }' "$out.fn"
+}
+
+declare -A IR
+tt_log "callgrind runs, N = $N jobs per phase (each run a few minutes at most under valgrind)"
+for c in tinytemp plain; do
+	for p in A B C D; do
+		case $p in
+			A) want=16 ;; B) want=16 ;; C) want=$((N + 16)) ;; D) want=$((N + 16)) ;;
+		esac
+		t0=$(date +%s)
+		IR[$c$p]=$(profile $c $p $want)
+		printf '   %-9s %s  %15s Ir  (%d s)\n' "$c" "$p" "${IR[$c$p]}" $(( $(date +%s) - t0 ))
+	done
+done
+
+# --- the results -------------------------------------------------------------
+tt_log "results: instructions (Ir) per job, $VERSION, tinytemp $EXTVER"
+awk -v n="$N" \
+	-v ta="${IR[tinytempA]}" -v tb="${IR[tinytempB]}" -v tc="${IR[tinytempC]}" -v td="${IR[tinytempD]}" \
+	-v pa="${IR[plainA]}" -v pb="${IR[plainB]}" -v pc="${IR[plainC]}" -v pd="${IR[plainD]}" '
+	BEGIN {
+		te = (tb - ta) / n; pe = (pb - pa) / n
+		tca = (tc - tb) / n; pca = (pc - pb) / n
+		tba = (td - tb) / n; pba = (pd - pb) / n
+		f = "%-38s %14s %14s %9s\n"
+		printf f, "operation", "tinytemp Ir", "plain Ir", "ratio"
+		printf f, "---------", "-----------", "--------", "-----"
+		printf "%-38s %14.0f %14.0f %9.2f\n", "enqueue (1 per statement)", te, pe, te / pe
+		printf "%-38s %14.0f %14.0f %9.2f\n", "claim 1 + ack 1 (2 statements), per job", tca, pca, tca / pca
+		printf "%-38s %14.0f %14.0f %9.2f\n", "claim 8 + ack_many 8, per job", tba, pba, tba / pba
+		print ""
+		printf "totals (Ir), runs A B C D: tinytemp %s %s %s %s; plain %s %s %s %s\n", ta, tb, tc, td, pa, pb, pc, pd
+		print "ratio = tinytemp / plain: above 1, tinytemp executes more instructions per job"
+	}'
+
+# Per-function cost of the claim+ack phase: run C minus run B, per job.
+phase_functions() {		# CONTENDER: "kind|ir per job|function"
+	local c=$1
+	{ grep -v '^summary' "$WORK/$c-B.callgrind.fn" | sed 's/^/B|/'; grep -v '^summary' "$WORK/$c-C.callgrind.fn" | sed 's/^/C|/'; } \
+		| awk -F'|' -v n="$N" '
+			{ key = $2 "|" $4; v[key] += ($1 == "C" ? $3 : -$3) }
+			END { for (k in v) { split(k, a, "|"); printf "%s|%.0f|%s\n", a[1], v[k] / n, a[2] } }'
+}
+# What matters on the hot path: tinytemp's own code, SPI, the parser,
+# planner and executor entry points, commit and WAL, NOTIFY, locks.
+MATTERS='tinytemp\.so|tinytemp_|SPI_|_SPI_|exec_simple_query|pg_parse_query|raw_parser|parse_analyze|pg_analyze|pg_rewrite|pg_plan_quer|planner|standard_planner|subquery_planner|GetCachedPlan|BuildCachedPlan|RevalidateCachedQuery|Executor(Start|Run|Finish|End)|standard_Executor|ExecModifyTable|ExecInsert|ExecUpdate|ExecLockRows|heap_(insert|update|lock_tuple)|index_insert|index_getnext|CommitTransaction|RecordTransactionCommit|XLogInsert|XLogFlush|Async_Notify|PreCommit_Notify|AtCommit_Notify|LockAcquire|LockRelease|PortalRun|fmgr|FunctionCall|jsonb|json_'
+for c in tinytemp plain; do
+	phase_functions "$c" > "$WORK/$c-phase.txt"
+	tt_log "$c, claim 1 + ack 1: top $TOP functions by inclusive Ir per job (hot-path entry points)"
+	grep '^I|' "$WORK/$c-phase.txt" | grep -E "$MATTERS" | sort -t'|' -k2,2nr | head -n "$TOP" \
+		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
+	tt_log "$c, claim 1 + ack 1: top $TOP functions by self Ir per job"
+	grep '^S|' "$WORK/$c-phase.txt" | sort -t'|' -k2,2nr | head -n "$TOP" \
+		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
+done
+[ "$KEEP" = 1 ] && echo "callgrind files and logs: $LOGS"
+echo "run time: $(( $(date +%s) - T_START )) s"
