@@ -73,7 +73,7 @@ trap cleanup EXIT
 # --- the template data directory ------------------------------------------
 tt_log "template cluster (port $PORT): extension, plain schema, one worker"
 tt_cluster_start "$NAME" "$PORT"
-TEMPLATE=$TT_DIR
+EMPTY=$TT_DIR
 export PGDATABASE=$DB
 $TT_PGBIN/createdb "$DB"
 psql_q() { $TT_PGBIN/psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
@@ -143,20 +143,21 @@ emit() {
 		}'
 }
 
-# scripts CONTENDER FIRST_ID: writes $WORK/CONTENDER_{A,B,C,D}.sql
+# scripts CONTENDER FIRST_ID: writes $WORK/CONTENDER_{E0,E1,W,C,D}.sql
 scripts() {
 	local c=$1 first=$2 enq claim batch
 	enq=$SCRIPTS/${c}_enqueue.sql
 	claim=$SCRIPTS/${c}_claim_ack.sql
 	batch=$SCRIPTS/${c}_claim8_ackmany.sql
+	emit "$enq" $((N + 16)) 0 1 > "$WORK/${c}_fill.sql"
+	emit "$enq" 16 0 1 > "$WORK/${c}_E0.sql"
+	{ cat "$WORK/${c}_E0.sql"; emit "$enq" "$N" 0 1; } > "$WORK/${c}_E1.sql"
 	{
-		emit "$enq" 16 0 1
 		emit "$claim" 8 "$first" 1
 		emit "$batch" 1 $((first + 8)) 8
-	} > "$WORK/${c}_A.sql"
-	{ cat "$WORK/${c}_A.sql"; emit "$enq" "$N" 0 1; } > "$WORK/${c}_B.sql"
-	{ cat "$WORK/${c}_B.sql"; emit "$claim" "$N" $((first + 16)) 1; } > "$WORK/${c}_C.sql"
-	{ cat "$WORK/${c}_B.sql"; emit "$batch" $((N / 8)) $((first + 16)) 8; } > "$WORK/${c}_D.sql"
+	} > "$WORK/${c}_W.sql"
+	{ cat "$WORK/${c}_W.sql"; emit "$claim" "$N" $((first + 16)) 1; } > "$WORK/${c}_C.sql"
+	{ cat "$WORK/${c}_W.sql"; emit "$batch" $((N / 8)) $((first + 16)) 8; } > "$WORK/${c}_D.sql"
 }
 scripts tinytemp "$TT_FIRST"
 scripts plain "$PLAIN_FIRST"
@@ -188,10 +189,11 @@ annotate() {
 
 # profile CONTENDER PHASE EXPECTED_DONE: one run under callgrind; prints its total Ir.
 profile() {
-	local c=$1 p=$2 want=$3 run=$WORK/data-$1-$2 out log got errors
+	local c=$1 p=$2 want=$3 run=$WORK/data-$1-$2 out log got errors from=$EMPTY
 	out=$WORK/$c-$p.callgrind
 	log=$LOGS/$c-$p.log
-	tt_as_owner cp -a "$TEMPLATE" "$run"
+	case $p in W|C|D) from=$FILLED ;; esac
+	tt_as_owner cp -a "$from" "$run"
 	single_user "$run" valgrind --tool=callgrind --callgrind-out-file="$out" \
 		< "$WORK/${c}_$p.sql" > "$log" 2>&1
 	errors=$(grep -c -E '^(ERROR|FATAL|PANIC)|ERROR:' "$log" || true)
@@ -206,36 +208,46 @@ profile() {
 	fi
 	[ "$got" = "$want/0" ] || { echo "claim_profile: $c $p: $got jobs done/running, expected $want/0 (see $log)" >&2; exit 1; }
 	rm -rf "$run"
-	[ "$KEEP" = 1 ] && cp "$out" "$LOGS/"
+	if [ "$KEEP" = 1 ]; then cp "$out" "$LOGS/"; fi
 	annotate "$out" > "$out.fn"
 	awk -F'|' '
 		/^summary\|/ { total = $2 }
 		/^I\|/ && $3 ~ /:(InitPostgres|ShutdownXLOG) / { total -= $2 }
-		END { print total }' "$out.fn"
+		END { printf "%.0f\n", total }' "$out.fn"
 }
 
+# The queues the claim runs start from: N + 16 jobs in each, enqueued by the
+# statements of the enqueue runs, one per transaction, outside valgrind.
+FILLED=$WORK/filled
+tt_as_owner cp -a "$EMPTY" "$FILLED"
+cat "$WORK/tinytemp_fill.sql" "$WORK/plain_fill.sql" | single_user "$FILLED" > "$LOGS/fill.log" 2>&1
+if grep -q -E 'ERROR|FATAL' "$LOGS/fill.log"; then
+	echo "claim_profile: filling the queues failed, see $LOGS/fill.log" >&2
+	exit 1
+fi
+
 declare -A IR
-tt_log "callgrind runs, N = $N jobs per phase (each run a few minutes at most under valgrind)"
+tt_log "callgrind runs, N = $N jobs per phase"
 for c in tinytemp plain; do
-	for p in A B C D; do
+	for p in E0 E1 W C D; do
 		case $p in
-			A) want=16 ;; B) want=16 ;; C) want=$((N + 16)) ;; D) want=$((N + 16)) ;;
+			E0|E1) want=0 ;; W) want=16 ;; C|D) want=$((N + 16)) ;;
 		esac
 		t0=$(date +%s)
 		IR[$c$p]=$(profile $c $p $want)
-		printf '   %-9s %s  %15s Ir  (%d s)\n' "$c" "$p" "${IR[$c$p]}" $(( $(date +%s) - t0 ))
+		printf '   %-9s %-2s  %15s Ir  (%d s)\n' "$c" "$p" "${IR[$c$p]}" $(( $(date +%s) - t0 ))
 	done
 done
 
 # --- the results -------------------------------------------------------------
 tt_log "results: instructions (Ir) per job, $VERSION, tinytemp $EXTVER"
 awk -v n="$N" \
-	-v ta="${IR[tinytempA]}" -v tb="${IR[tinytempB]}" -v tc="${IR[tinytempC]}" -v td="${IR[tinytempD]}" \
-	-v pa="${IR[plainA]}" -v pb="${IR[plainB]}" -v pc="${IR[plainC]}" -v pd="${IR[plainD]}" '
+	-v te0="${IR[tinytempE0]}" -v te1="${IR[tinytempE1]}" -v tw="${IR[tinytempW]}" -v tc="${IR[tinytempC]}" -v td="${IR[tinytempD]}" \
+	-v pe0="${IR[plainE0]}" -v pe1="${IR[plainE1]}" -v pw="${IR[plainW]}" -v pc="${IR[plainC]}" -v pd="${IR[plainD]}" '
 	BEGIN {
-		te = (tb - ta) / n; pe = (pb - pa) / n
-		tca = (tc - tb) / n; pca = (pc - pb) / n
-		tba = (td - tb) / n; pba = (pd - pb) / n
+		te = (te1 - te0) / n; pe = (pe1 - pe0) / n
+		tca = (tc - tw) / n; pca = (pc - pw) / n
+		tba = (td - tw) / n; pba = (pd - pw) / n
 		f = "%-38s %14s %14s %9s\n"
 		printf f, "operation", "tinytemp Ir", "plain Ir", "ratio"
 		printf f, "---------", "-----------", "--------", "-----"
@@ -243,29 +255,40 @@ awk -v n="$N" \
 		printf "%-38s %14.0f %14.0f %9.2f\n", "claim 1 + ack 1 (2 statements), per job", tca, pca, tca / pca
 		printf "%-38s %14.0f %14.0f %9.2f\n", "claim 8 + ack_many 8, per job", tba, pba, tba / pba
 		print ""
-		printf "totals (Ir), runs A B C D: tinytemp %s %s %s %s; plain %s %s %s %s\n", ta, tb, tc, td, pa, pb, pc, pd
+		printf "totals (Ir), runs E0 E1 W C D: tinytemp %s %s %s %s %s; plain %s %s %s %s %s\n", te0, te1, tw, tc, td, pe0, pe1, pw, pc, pd
 		print "ratio = tinytemp / plain: above 1, tinytemp executes more instructions per job"
 	}'
 
-# Per-function cost of the claim+ack phase: run C minus run B, per job.
-phase_functions() {		# CONTENDER: "kind|ir per job|function"
-	local c=$1
-	{ grep -v '^summary' "$WORK/$c-B.callgrind.fn" | sed 's/^/B|/'; grep -v '^summary' "$WORK/$c-C.callgrind.fn" | sed 's/^/C|/'; } \
-		| awk -F'|' -v n="$N" '
-			{ key = $2 "|" $4; v[key] += ($1 == "C" ? $3 : -$3) }
-			END { for (k in v) { split(k, a, "|"); printf "%s|%.0f|%s\n", a[1], v[k] / n, a[2] } }'
+# fn_diff CONTENDER FROM TO: per function, (run TO - run FROM) / N:
+# "I|inclusive Ir per job|function" and "S|self Ir per job|function".
+fn_diff() {
+	local c=$1 from=$2 to=$3
+	{
+		grep -v '^summary' "$WORK/$c-$from.callgrind.fn" | sed 's/^/F|/'
+		grep -v '^summary' "$WORK/$c-$to.callgrind.fn" | sed 's/^/T|/'
+	} | awk -F'|' -v n="$N" '
+		{ key = $2 "|" $4; v[key] += ($1 == "T" ? $3 : -$3) }
+		END { for (k in v) { split(k, a, "|"); printf "%s|%.0f|%s\n", a[1], v[k] / n, a[2] } }'
 }
+
+notify=$(fn_diff tinytemp E0 E1 | awk -F'|' '$1 == "I" && $3 ~ /:(Async_Notify|PreCommit_Notify|AtCommit_Notify) / { s += $2 } END { printf "%.0f", s }')
+echo "of tinytemp's enqueue, its own NOTIFY (Async_Notify, PreCommit_Notify, AtCommit_Notify; sent by the"
+echo "background worker instead when one serves the database): $notify Ir"
+
 # What matters on the hot path: tinytemp's own code, SPI, the parser,
 # planner and executor entry points, commit and WAL, NOTIFY, locks.
-MATTERS='tinytemp\.so|tinytemp_|SPI_|_SPI_|exec_simple_query|pg_parse_query|raw_parser|parse_analyze|pg_analyze|pg_rewrite|pg_plan_quer|planner|standard_planner|subquery_planner|GetCachedPlan|BuildCachedPlan|RevalidateCachedQuery|Executor(Start|Run|Finish|End)|standard_Executor|ExecModifyTable|ExecInsert|ExecUpdate|ExecLockRows|heap_(insert|update|lock_tuple)|index_insert|index_getnext|CommitTransaction|RecordTransactionCommit|XLogInsert|XLogFlush|Async_Notify|PreCommit_Notify|AtCommit_Notify|LockAcquire|LockRelease|PortalRun|fmgr|FunctionCall|jsonb|json_'
+MATTERS='tinytemp\.so|tinytemp_|SPI_|exec_simple_query|pg_parse_query|raw_parser|parse_analyze|pg_analyze|pg_rewrite|pg_plan_quer|planner|GetCachedPlan|BuildCachedPlan|RevalidateCachedQuery|Executor(Start|Run|Finish|End)|ExecModifyTable|ExecInsert|ExecUpdate|ExecLockRows|heap_(insert|update|lock_tuple)|index_insert|index_getnext|CommitTransaction|RecordTransactionCommit|XLogInsert|XLogFlush|Async_Notify|PreCommit_Notify|AtCommit_Notify|LockAcquire|LockRelease|PortalRun|fmgr_security_definer|stringToNode|RelationBuildDesc|AcceptInvalidationMessages|CopyCachedPlan'
 for c in tinytemp plain; do
-	phase_functions "$c" > "$WORK/$c-phase.txt"
-	tt_log "$c, claim 1 + ack 1: top $TOP functions by inclusive Ir per job (hot-path entry points)"
-	grep '^I|' "$WORK/$c-phase.txt" | grep -E "$MATTERS" | sort -t'|' -k2,2nr | head -n "$TOP" \
+	fn_diff "$c" W C > "$WORK/$c-phase.txt"
+	tt_log "$c, claim 1 + ack 1: top $TOP functions by inclusive Ir per job (tinytemp, SPI, parser, planner, executor, commit)"
+	# (not the hooks' wrappers, ExecutorRun = standard_ExecutorRun, nor callgrind's
+	# recursion levels, name'2)
+	grep '^I|' "$WORK/$c-phase.txt" | grep -E "$MATTERS" | grep -v -E ":Executor(Start|Run|Finish|End) |'[0-9]+ " | sort -t'|' -k2,2nr | head -n "$TOP" \
 		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
 	tt_log "$c, claim 1 + ack 1: top $TOP functions by self Ir per job"
-	grep '^S|' "$WORK/$c-phase.txt" | sort -t'|' -k2,2nr | head -n "$TOP" \
+	grep '^S|' "$WORK/$c-phase.txt" | sed "s/'[0-9]* / /" \
+		| awk -F'|' '{ v[$3] += $2 } END { for (f in v) printf "S|%d|%s\n", v[f], f }' | sort -t'|' -k2,2nr | head -n "$TOP" \
 		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
 done
-[ "$KEEP" = 1 ] && echo "callgrind files and logs: $LOGS"
-echo "run time: $(( $(date +%s) - T_START )) s"
+if [ "$KEEP" = 1 ]; then echo "callgrind files: $LOGS"; fi
+echo "single-user logs: $LOGS; run time: $(( $(date +%s) - T_START )) s"
