@@ -20,6 +20,7 @@ const quiet = new Logger(() => (level, message) => {
 });
 const pool = new pg.Pool({ max: 12 });
 pool.on('error', (err) => console.error(err.message));
+pool.on('connect', (client) => client.on('error', (err) => console.error(err.message)));
 const now = () => performance.now() / 1000;
 
 const utils = await makeWorkerUtils({ pgPool: pool, logger: quiet });
