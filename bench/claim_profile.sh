@@ -118,22 +118,50 @@ oneline() {
 		END { if (s != "") print s }' "$1"
 }
 
-# emit FILE COUNT FIRST_ID STEP: the statements of FILE, COUNT times, pgbench's
-# variables filled in: :w the worker, :client_id 1, :id the job the claim
-# before took (FIRST_ID, then one more each time), :id1..:id8 and :ids the
-# STEP jobs a batch claim took.
+# emit FILE COUNT FIRST_ID STEP [MODE]: the statements of FILE, COUNT times,
+# pgbench's variables filled in: :w the worker, :client_id 1, :id the job
+# the claim before took (FIRST_ID, then one more each time), :id1..:id8 and
+# :ids the STEP jobs a batch claim took.  MODE prepare: a PREPARE for each
+# statement of FILE, the job ids its parameters (what pgbench -M prepared
+# does); MODE execute: COUNT times an EXECUTE of each; MODE literal
+# (default): the statements themselves.
 emit() {
-	oneline "$1" | awk -v count="$2" -v first="$3" -v step="$4" -v w="$W" '
+	oneline "$1" | awk -v count="$2" -v first="$3" -v step="$4" -v mode="${5:-literal}" \
+		-v tag="$(basename "$1" .sql)" -v w="$W" '
 		{ st[++n] = $0 }
+		function kind(s) { return s ~ /:ids/ ? "ids" : s ~ /:id1/ ? "id8" : s ~ /:id/ ? "id" : "" }
 		END {
+			if (mode == "prepare") {
+				for (j = 1; j <= n; j++) {
+					s = st[j]; k = kind(s); types = ""
+					gsub(/:client_id/, "1", s); gsub(/:w/, w, s)
+					if (k == "ids") { gsub(/:ids/, "$1", s); types = "(bigint[])" }
+					if (k == "id8") {
+						for (m = 8; m >= 1; m--) gsub(":id" m, "$" m, s)
+						types = "(bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint)"
+					}
+					if (k == "id") { gsub(/:id/, "$1", s); types = "(bigint)" }
+					sub(/;[ \t]*$/, "", s)
+					print "PREPARE " tag "_" j types " AS " s
+				}
+				exit
+			}
 			for (i = 0; i < count; i++) {
 				base = first + i * step
 				ids = ""
-				for (k = 0; k < step; k++) ids = ids (k ? "," : "") (base + k)
+				for (m = 0; m < step; m++) ids = ids (m ? "," : "") (base + m)
 				for (j = 1; j <= n; j++) {
 					s = st[j]
+					if (mode == "execute") {
+						k = kind(s); args = ""
+						if (k == "ids") args = "('"'"'{" ids "}'"'"')"
+						if (k == "id8") args = "(" ids ")"
+						if (k == "id") args = "(" base ")"
+						print "EXECUTE " tag "_" j args
+						continue
+					}
 					gsub(/:ids/, "'"'"'{" ids "}'"'"'", s)
-					for (k = 8; k >= 1; k--) gsub(":id" k, base + k - 1, s)
+					for (m = 8; m >= 1; m--) gsub(":id" m, base + m - 1, s)
 					gsub(/:id/, base, s)
 					gsub(/:client_id/, "1", s)
 					gsub(/:w/, w, s)
@@ -143,21 +171,25 @@ emit() {
 		}'
 }
 
-# scripts CONTENDER FIRST_ID: writes $WORK/CONTENDER_{E0,E1,W,C,D}.sql
+# scripts CONTENDER FIRST_ID: writes $WORK/CONTENDER_{E0,E1,W,C,D}.sql.  Each
+# run prepares its statements in its warm-up (E0, W), as pgbench -M prepared
+# does at a client's first use.
 scripts() {
 	local c=$1 first=$2 enq claim batch
 	enq=$SCRIPTS/${c}_enqueue.sql
 	claim=$SCRIPTS/${c}_claim_ack.sql
 	batch=$SCRIPTS/${c}_claim8_ackmany.sql
 	emit "$enq" $((N + 16)) 0 1 > "$WORK/${c}_fill.sql"
-	emit "$enq" 16 0 1 > "$WORK/${c}_E0.sql"
-	{ cat "$WORK/${c}_E0.sql"; emit "$enq" "$N" 0 1; } > "$WORK/${c}_E1.sql"
+	{ emit "$enq" 0 0 1 prepare; emit "$enq" 16 0 1 execute; } > "$WORK/${c}_E0.sql"
+	{ cat "$WORK/${c}_E0.sql"; emit "$enq" "$N" 0 1 execute; } > "$WORK/${c}_E1.sql"
 	{
-		emit "$claim" 8 "$first" 1
-		emit "$batch" 1 $((first + 8)) 8
+		emit "$claim" 0 0 1 prepare
+		emit "$batch" 0 0 8 prepare
+		emit "$claim" 8 "$first" 1 execute
+		emit "$batch" 1 $((first + 8)) 8 execute
 	} > "$WORK/${c}_W.sql"
-	{ cat "$WORK/${c}_W.sql"; emit "$claim" "$N" $((first + 16)) 1; } > "$WORK/${c}_C.sql"
-	{ cat "$WORK/${c}_W.sql"; emit "$batch" $((N / 8)) $((first + 16)) 8; } > "$WORK/${c}_D.sql"
+	{ cat "$WORK/${c}_W.sql"; emit "$claim" "$N" $((first + 16)) 1 execute; } > "$WORK/${c}_C.sql"
+	{ cat "$WORK/${c}_W.sql"; emit "$batch" $((N / 8)) $((first + 16)) 8 execute; } > "$WORK/${c}_D.sql"
 }
 scripts tinytemp "$TT_FIRST"
 scripts plain "$PLAIN_FIRST"
@@ -283,12 +315,12 @@ for c in tinytemp plain; do
 	tt_log "$c, claim 1 + ack 1: top $TOP functions by inclusive Ir per job (tinytemp, SPI, parser, planner, executor, commit)"
 	# (not the hooks' wrappers, ExecutorRun = standard_ExecutorRun, nor callgrind's
 	# recursion levels, name'2)
-	grep '^I|' "$WORK/$c-phase.txt" | grep -E "$MATTERS" | grep -v -E ":Executor(Start|Run|Finish|End) |'[0-9]+ " | sort -t'|' -k2,2nr | head -n "$TOP" \
-		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
+	grep '^I|' "$WORK/$c-phase.txt" | grep -E "$MATTERS" | grep -v -E ":Executor(Start|Run|Finish|End) |'[0-9]+ " | sort -t'|' -k2,2nr | awk -v top="$TOP" 'NR <= top' \
+		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }' || true
 	tt_log "$c, claim 1 + ack 1: top $TOP functions by self Ir per job"
 	grep '^S|' "$WORK/$c-phase.txt" | sed "s/'[0-9]* / /" \
-		| awk -F'|' '{ v[$3] += $2 } END { for (f in v) printf "S|%d|%s\n", v[f], f }' | sort -t'|' -k2,2nr | head -n "$TOP" \
-		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }'
+		| awk -F'|' '{ v[$3] += $2 } END { for (f in v) printf "S|%d|%s\n", v[f], f }' | sort -t'|' -k2,2nr | awk -v top="$TOP" 'NR <= top' \
+		| awk -F'|' '{ printf "%12s  %s\n", $2, $3 }' || true
 done
 if [ "$KEEP" = 1 ]; then echo "callgrind files: $LOGS"; fi
 echo "single-user logs: $LOGS; run time: $(( $(date +%s) - T_START )) s"
