@@ -12,27 +12,36 @@
 # A run's count is its total less the inclusive costs of InitPostgres and
 # ShutdownXLOG, so the connection's start-up and the shutdown checkpoint are
 # not counted (the rest of start-up, about 45 M, is the same in every run and
-# cancels out in the differences).  callgrind's --toggle-collect cannot be
-# used instead: exec_simple_query is static and the binary stripped.  Every run starts from a copy of
-# the same data directory (extension created, plain schema loaded, one worker
-# registered), and each contender runs four scripts, each a prefix of the next:
+# cancels out in the differences); callgrind's --toggle-collect cannot be
+# used instead, exec_simple_query being static and the binary stripped.
+# Every run starts from a copy of the same data directory (extension created, plain schema loaded, one worker
+# registered), and each contender runs five scripts:
 #
-#   A  warm-up: 16 enqueues, 8 claim+ack, one claim 8 + ack 8 (caches, plans)
-#   B  A + N enqueues                       enqueue     = (B - A) / N
-#   C  B + N x (claim 1; ack 1)             claim+ack   = (C - B) / N
-#   D  B + N/8 x (claim 8; ack 8 at once)   batch, /job = (D - B) / N
+#   E0  prepare the enqueue, 16 enqueues (warm-up: caches, plans)
+#   E1  E0 + N enqueues                          enqueue      = (E1 - E0) / N
+#   W   from queues of N + 16 jobs (filled outside valgrind): prepare the
+#       claim and ack statements, 8 claim+ack, one claim 8 + ack 8
+#   C   W + N x (claim 1; ack 1)                 claim+ack    = (C - W) / N
+#   D   W + N/8 x (claim 8; ack the 8 at once)   batch, /job  = (D - W) / N
 #
-# The statements are those of bench/queue/*.sql (pgbench's variables filled in
-# with the ids the claims return: the queues hand out jobs in id order, and a
-# wrong guess would fail the ack, which the script checks).  The top functions
-# of the claim+ack phase are per-function differences C - B of
+# The statements are those of bench/queue/*.sql, prepared and executed as
+# pgbench -M prepared runs them, pgbench's variables given as the ids the
+# claims return (the queues hand out jobs in id order; a wrong guess would
+# fail an ack, and the script checks that every job it acked is done).  The
+# top functions of the claim+ack phase are per-function differences C - W of
 # callgrind_annotate's inclusive and self costs, divided by N.
 #
-# Differences from production worth knowing: no background worker runs in
+# Figures are averages over the N jobs: nothing vacuums in single-user mode
+# (no autovacuum), so the finished rows stay in the tables, as they do between
+# autovacuum's passes in production; a cost that grows with them shows as a
+# per-job figure that grows with N.
+#
+# Other differences from production: no background worker runs in
 # single-user mode, so tinytemp_enqueue sends its own NOTIFY (Async_Notify,
 # PreCommit_Notify) instead of flagging the background worker; the profile
-# shows what that costs.  The postgres binary is stripped: its static
-# functions are folded into their exported callers.
+# shows what that costs (about 2,500 Ir).  The statements come on stdin, not
+# over a socket, and are all the superuser's.  The postgres binary is
+# stripped: its static functions show as addresses.
 #
 # Environment:
 #   TINYTEMP_SKIP_BUILD=1     use the tinytemp already installed (no apt, no make)
