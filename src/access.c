@@ -42,17 +42,16 @@ role_is_admin(Oid role)
 }
 
 /*
- * Whether role may act for the tenant or worker owner called name (NULL:
- * admins only).  tinytemp's own roles are no tenant: every submitter is a
- * member of tinytemp_submitter, and would share its jobs with all the others.
+ * Whether role, which is no admin, may act for the tenant or worker owner
+ * called name (NULL: admins only).  tinytemp's own roles are no tenant:
+ * every submitter is a member of tinytemp_submitter, and would share its
+ * jobs with all the others.
  */
 static bool
-role_acts_for(Oid role, const char *name)
+member_acts_for(Oid role, const char *name)
 {
 	Oid			named;
 
-	if (role_is_admin(role))
-		return true;
 	if (name == NULL || strcmp(name, "tinytemp_submitter") == 0 ||
 		strcmp(name, "tinytemp_worker") == 0 || strcmp(name, ADMIN_ROLE) == 0)
 		return false;
@@ -76,15 +75,25 @@ tinytemp_enter(FunctionCallInfo fcinfo, TinytempCaller *caller)
 	caller->admin = role_is_admin(caller->role);
 	caller->switched = false;
 
-	/* Called from C (the background worker) there is no function to own us. */
+	/*
+	 * Called from C (the background worker) there is no function to own us.
+	 * The owner is looked up once per call site, and kept with it.
+	 */
 	if (fcinfo != NULL && fcinfo->flinfo != NULL && OidIsValid(fcinfo->flinfo->fn_oid))
 	{
-		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+		FmgrInfo   *flinfo = fcinfo->flinfo;
 
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-		owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
-		ReleaseSysCache(tuple);
+		if (flinfo->fn_extra == NULL)
+		{
+			HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(flinfo->fn_oid));
+
+			if (!HeapTupleIsValid(tuple))
+				elog(ERROR, "cache lookup failed for function %u", flinfo->fn_oid);
+			flinfo->fn_extra = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(Oid));
+			*(Oid *) flinfo->fn_extra = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+			ReleaseSysCache(tuple);
+		}
+		owner = *(Oid *) flinfo->fn_extra;
 	}
 	if (OidIsValid(owner) && owner != caller->role)
 	{
@@ -113,7 +122,7 @@ tinytemp_caller_name(const TinytempCaller *caller)
 bool
 tinytemp_caller_acts_for(const TinytempCaller *caller, const char *name)
 {
-	return caller->admin || role_acts_for(caller->role, name);
+	return caller->admin || member_acts_for(caller->role, name);
 }
 
 /* Raise 42501 unless the caller may act for tenant (NULL: only admins may). */
@@ -132,6 +141,21 @@ tinytemp_require_tenant(const TinytempCaller *caller, const char *tenant, const 
 }
 
 /*
+ * Raise 42501 unless the caller may report for worker_id, whose
+ * incarnation was registered by role owner (NULL: before 0.4, admins only).
+ */
+void
+tinytemp_require_worker_owner(const TinytempCaller *caller, int64 worker_id, const char *owner)
+{
+	if (!tinytemp_caller_acts_for(caller, owner))
+		ereport(ERROR,
+				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to report for worker " INT64_FORMAT, worker_id),
+				errdetail("The worker was registered by role \"%s\"; role \"%s\" does not act for it.",
+						  owner ? owner : "(unknown)", GetUserNameFromId(caller->role, false)));
+}
+
+/*
  * Raise 42501 unless the caller may report for worker_id: the worker was
  * registered by a role it acts for.  An unknown worker passes, for the
  * function's own check to report as TT001.  SPI must be connected, as
@@ -144,7 +168,6 @@ tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id)
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(worker_id)};
-	char	   *owner;
 
 	if (caller->admin)
 		return;
@@ -152,15 +175,9 @@ tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id)
 									   "SELECT registered_by FROM tinytemp.workers WHERE id = $1",
 									   1, argtypes),
 						 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return;
-	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (!tinytemp_caller_acts_for(caller, owner))
-		ereport(ERROR,
-				errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				errmsg("permission denied to report for worker " INT64_FORMAT, worker_id),
-				errdetail("The worker was registered by role \"%s\"; role \"%s\" does not act for it.",
-						  owner ? owner : "(unknown)", GetUserNameFromId(caller->role, false)));
+	if (SPI_processed > 0)
+		tinytemp_require_worker_owner(caller, worker_id,
+									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
 
 /*
@@ -171,8 +188,9 @@ Datum
 tinytemp_acts_for(PG_FUNCTION_ARGS)
 {
 	char	   *name = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			role = GetUserId();
 
-	PG_RETURN_BOOL(role_acts_for(GetUserId(), name));
+	PG_RETURN_BOOL(role_is_admin(role) || member_acts_for(role, name));
 }
 
 /* tinytemp.is_admin(): whether the current role is a superuser or a tinytemp_admin. */

@@ -584,12 +584,12 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) w.id);
 
 	SPI_connect();
-	tinytemp_require_worker(&caller, w.id);
 	ids = palloc(sizeof(int64) * max_jobs);
 	ests = palloc(sizeof(double) * max_jobs);
 	if (busy_ids == NULL)
 		busy_ids = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * (busy_size = 64));
 	nbusy = 0;
+	tinytemp_require_worker(&caller, w.id);
 	read_worker(&w);
 	if (w.assigned > 0)
 	{

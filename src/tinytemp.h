@@ -79,6 +79,8 @@ extern bool tinytemp_caller_acts_for(const TinytempCaller *caller, const char *n
 extern void tinytemp_require_tenant(const TinytempCaller *caller, const char *tenant,
 									const char *action);
 extern void tinytemp_require_worker(const TinytempCaller *caller, int64 worker_id);
+extern void tinytemp_require_worker_owner(const TinytempCaller *caller, int64 worker_id,
+										  const char *owner);
 
 /* clock.c */
 extern TimestampTz tinytemp_now(void);

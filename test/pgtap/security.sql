@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(17);
 
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;
 
@@ -100,6 +100,52 @@ RESET search_path;
 SELECT is((SELECT state FROM tinytemp.jobs WHERE id = :job), 'running',
 	'enqueue and claim ignore the caller''s search_path');
 SELECT is(:claimed::bigint, 1::bigint, 'the claim returned the job');
+
+-- The same from a hostile role with no superuser help: it puts a schema of
+-- its own first on its search_path, with functions and an operator that
+-- match the API's own statements more closely than pg_catalog's do, and
+-- then goes through a job's whole life.  None of them may ever run.
+CREATE ROLE tt_sec_hostile NOLOGIN IN ROLE tinytemp_submitter, tinytemp_worker;
+SELECT format('GRANT CREATE ON DATABASE %I TO tt_sec_hostile', current_database()) \gexec
+SET LOCAL ROLE tt_sec_hostile;
+CREATE SCHEMA tt_sec_trap;
+CREATE FUNCTION tt_sec_trap.boom() RETURNS boolean
+LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'a hostile function ran inside the API'; END$$;
+CREATE FUNCTION tt_sec_trap.make_interval(secs double precision) RETURNS interval
+LANGUAGE plpgsql AS $$BEGIN PERFORM tt_sec_trap.boom(); RETURN NULL; END$$;
+CREATE FUNCTION tt_sec_trap.array_position(bigint[], bigint) RETURNS int
+LANGUAGE plpgsql AS $$BEGIN PERFORM tt_sec_trap.boom(); RETURN NULL; END$$;
+CREATE FUNCTION tt_sec_trap.unnest(bigint[]) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$BEGIN PERFORM tt_sec_trap.boom(); END$$;
+CREATE FUNCTION tt_sec_trap.jsonb_build_object(text, integer) RETURNS jsonb
+LANGUAGE plpgsql AS $$BEGIN PERFORM tt_sec_trap.boom(); RETURN NULL; END$$;
+CREATE FUNCTION tt_sec_trap.eq(bigint, bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$BEGIN RETURN tt_sec_trap.boom(); END$$;
+CREATE OPERATOR tt_sec_trap.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = tt_sec_trap.eq);
+SET LOCAL search_path = tt_sec_trap, pg_catalog, public;
+SELECT tinytemp_register_worker('tt-sec-hostile', 4, 4096) AS hw \gset
+SELECT tinytemp_enqueue('training', priority => 1000) AS hj \gset
+SELECT tinytemp_enqueue('training', priority => -1000) AS hj2 \gset
+SELECT count(*) AS hclaimed FROM tinytemp_claim(:hw, 1) \gset
+SELECT tinytemp_heartbeat(:hj, :hw, '{"step": 1}') AS hbeat \gset
+SELECT true AS hsaved FROM (SELECT tinytemp_checkpoint(:hj, :hw, '{"step": 1}')) c \gset
+SELECT tinytemp_fail(:hj, :hw, 'transient') AS hfailed \gset
+SELECT tinytemp_cancel(:hj2) AS hcancelled \gset
+RESET search_path;
+RESET ROLE;
+SELECT is(:'hclaimed' || ' ' || :'hbeat' || ' ' || :'hsaved' || ' ' || :'hfailed' || ' ' || :'hcancelled',
+	'1 continue t pending t',
+	'a hostile role''s search_path: register, enqueue, claim, heartbeat, checkpoint, fail and cancel run, and none of its functions does');
+SELECT is((SELECT tenant || ' ' || attempts || ' ' || state FROM tinytemp.jobs WHERE id = :hj),
+	'tt_sec_hostile 1 pending', 'the job is its own tenant''s, back to pending after one attempt');
+SET LOCAL ROLE tt_sec_hostile;
+SET LOCAL search_path = tt_sec_trap, pg_catalog, public;
+SELECT tinytemp_enqueue('training', priority => 1000) AS hj3 \gset
+SELECT tinytemp_ack_many(ARRAY(SELECT id FROM tinytemp_claim(:hw, 1)), :hw) AS hacked \gset
+RESET search_path;
+RESET ROLE;
+SELECT is(:'hacked'::int || ' ' || (SELECT state FROM tinytemp.jobs WHERE id = :hj3), '1 succeeded',
+	'and so do claim and ack_many of a new job');
 
 -- The bootstrap-model view is the extension's: an admin cannot redefine it.
 SET LOCAL ROLE tt_sec_admin;

@@ -264,3 +264,11 @@ drain_workers() {
 	done
 	tap $ok "the $# workers drain and exit 0"
 }
+
+# job_states FILTER: "N succeeded, N running, N pending" of the jobs j that FILTER selects.
+job_states() {
+	q -c "SELECT count(*) FILTER (WHERE state = 'succeeded') || ' succeeded, '
+	             || count(*) FILTER (WHERE state = 'running') || ' running, '
+	             || count(*) FILTER (WHERE state = 'pending') || ' pending'
+	      FROM tinytemp.jobs j WHERE $1"
+}

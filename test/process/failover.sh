@@ -97,10 +97,7 @@ enqueuer=$LAST_PID
 wait_sql "SELECT count(*) >= $((JOBS / 3)) FROM tinytemp.jobs WHERE job_type = 'fo' AND state = 'succeeded'" 90
 tap $? "a third of the jobs succeeded on the primary"
 bail_out
-before=$(q -c "SELECT count(*) FILTER (WHERE state = 'succeeded') || ' succeeded, '
-                   || count(*) FILTER (WHERE state = 'running') || ' running, '
-                   || count(*) FILTER (WHERE state = 'pending') || ' pending'
-               FROM tinytemp.jobs WHERE job_type = 'fo'")
+before=$(job_states "job_type = 'fo'")
 
 kill9 "$victim" && kill9_cluster "$PRIMARY"
 tap $? "kill -9 of the victim worker, then of the primary's postmaster and all $((KILLED - 1)) of its processes"

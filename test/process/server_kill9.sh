@@ -52,10 +52,7 @@ enqueuer=$LAST_PID
 wait_sql "SELECT count(*) >= $((JOBS / 3)) FROM tinytemp.jobs WHERE state = 'succeeded'" 90
 tap $? "a third of the jobs succeeded before the crash"
 bail_out
-before=$(q -c "SELECT count(*) FILTER (WHERE state = 'succeeded') || ' succeeded, '
-                   || count(*) FILTER (WHERE state = 'running') || ' running, '
-                   || count(*) FILTER (WHERE state = 'pending') || ' pending'
-               FROM tinytemp.jobs")
+before=$(job_states "true")
 kill9_cluster "$CLUSTER"
 tap $? "kill -9 of the postmaster and all $((KILLED - 1)) of its processes"
 echo "# at the crash: $before"
