@@ -19,7 +19,8 @@ OBJS = \
 	src/util.o \
 	src/validate.o \
 	src/workers.o
-DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql tinytemp--0.3--0.4.sql
+DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql tinytemp--0.3--0.4.sql \
+	tinytemp--0.4--0.5.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

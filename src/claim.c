@@ -24,6 +24,7 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_claim);
+PG_FUNCTION_INFO_V1(tinytemp_ack_and_claim);
 
 #define MAX_JOBS_PER_CLAIM 1000
 /* How many jobs past max_jobs a FIFO claim looks at for ones it may skip. */
@@ -63,6 +64,46 @@ typedef struct ClaimWorker
 static int64 *busy_ids = NULL;
 static int	nbusy = 0;
 static int	busy_size = 0;
+
+/*
+ * Estimated runtimes of candidates on a worker, kept between claims: the
+ * same few best jobs are candidates claim after claim, and the estimate
+ * depends only on the job, the worker (its GPU type and speed never change
+ * within an incarnation) and the model.  Direct-mapped by job id; a clash
+ * just computes the estimate again.
+ */
+#define EST_CACHE_SIZE 4096
+
+typedef struct EstEntry
+{
+	int64		job_id;
+	int64		worker_id;
+	uint64		generation;		/* tinytemp_model_generation() when made */
+	double		est;
+} EstEntry;
+
+static EstEntry *est_cache = NULL;
+static uint64 est_generation = 0;	/* of the claim under way */
+
+/* The job's estimated runtime on worker w (see tinytemp_estimate_on), cached. */
+static double
+estimate_here(int64 job_id, const TinytempJobSpec *spec, double runtime_estimate_s,
+			  int64 worker_id, const char *gpu_type, double speed)
+{
+	EstEntry   *e;
+
+	if (est_cache == NULL)
+		est_cache = MemoryContextAllocZero(TopMemoryContext, sizeof(EstEntry) * EST_CACHE_SIZE);
+	e = &est_cache[(uint64) job_id % EST_CACHE_SIZE];
+	if (e->job_id != job_id || e->worker_id != worker_id || e->generation != est_generation)
+	{
+		e->est = tinytemp_estimate_on(spec, runtime_estimate_s, gpu_type, speed);
+		e->job_id = job_id;
+		e->worker_id = worker_id;
+		e->generation = est_generation;
+	}
+	return e->est;
+}
 
 /*
  * Raise TT001 for a worker that cannot claim: unknown, or replaced by a
@@ -161,6 +202,28 @@ emit_rows(ReturnSetInfo *rsinfo)
 	return n;
 }
 
+/* Put a job another claim holds on the busy list: the next round reads past it. */
+static void
+note_busy(int64 id)
+{
+	if (nbusy == busy_size)
+	{
+		busy_size = Max(busy_size * 2, 64);
+		busy_ids = repalloc(busy_ids, sizeof(int64) * busy_size);
+	}
+	busy_ids[nbusy++] = id;
+}
+
+/* Whether the busy list holds id at position from or later. */
+static bool
+is_busy(int64 id, int from)
+{
+	for (int i = from; i < nbusy; i++)
+		if (busy_ids[i] == id)
+			return true;
+	return false;
+}
+
 /*
  * Lock a ready job for this claim.  When another claim holds it, or it is
  * no longer ready (a claim that committed meanwhile took it), put it on
@@ -181,22 +244,21 @@ lock_ready_job(int64 id)
 						 values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		return true;
-	if (nbusy == busy_size)
-	{
-		busy_size = Max(busy_size * 2, 64);
-		busy_ids = repalloc(busy_ids, sizeof(int64) * busy_size);
-	}
-	busy_ids[nbusy++] = id;
+	note_busy(id);
 	return false;
 }
 
-/* tinytemp_select's take(): lock the candidate. */
+/*
+ * tinytemp_select's take(): accept the candidate.  The candidates chosen
+ * in a round are locked together by take_chosen, which starts those it
+ * could lock and puts the others on the busy list for the next round.
+ */
 static bool
-lock_candidate(const TinytempCandidate *cand)
+accept_candidate(const TinytempCandidate *cand)
 {
-	return lock_ready_job(cand->id);
+	(void) cand;
+	return true;
 }
-
 
 /* Start the jobs the planner assigned to this worker; returns how many. */
 static int
@@ -232,21 +294,29 @@ take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
 }
 
 /*
- * Start the chosen jobs, which this claim has locked, on the worker, with
- * their estimated runtimes there.
+ * Start the chosen jobs on the worker, with their estimated runtimes there:
+ * one statement locks those still ready (SKIP LOCKED: never waiting on
+ * another claim), starts them and writes their history.  The chosen jobs
+ * it could not lock go on the busy list; returns how many started.  With
+ * locked true the jobs are locked already (the FIFO policy locks as it
+ * walks) and must all start.
  */
-static void
-take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinfo)
+static int
+take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, ReturnSetInfo *rsinfo)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"WITH u AS ("
+		"WITH l AS ("
+		"  SELECT id FROM tinytemp.jobs"
+		"  WHERE id = ANY ($1) AND state = 'pending' AND run_after <= tinytemp.now()"
+		"  FOR UPDATE SKIP LOCKED"
+		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
 		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
 		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
 		"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL,"
 		"    predicted_end_at = tinytemp.now() + make_interval(secs => e.est)"
-		"  FROM unnest($1, $4) e(id, est) WHERE j.id = e.id"
+		"  FROM unnest($1, $4) e(id, est) JOIN l ON l.id = e.id WHERE j.id = e.id"
 		"  RETURNING j.*"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
@@ -255,6 +325,7 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsin
 	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
 	Datum		values[4];
 	double	   *secs = palloc(sizeof(double) * n);
+	int			started;
 
 	for (int i = 0; i < n; i++)
 		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
@@ -263,8 +334,24 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsin
 	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
 	values[3] = tinytemp_float8_array(secs, n);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
-	if (emit_rows(rsinfo) != n)
+	started = emit_rows(rsinfo);
+	if (started == n)
+		return n;
+	if (locked)
 		elog(ERROR, "a job locked by this claim changed");
+	/* The rows come in the order of ids: what is missing, another claim holds. */
+	for (int i = 0, r = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		if (r < started &&
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+										SPI_fnumber(SPI_tuptable->tupdesc, "id"), &isnull)) == ids[i])
+			r++;
+		else
+			note_busy(ids[i]);
+	}
+	return started;
 }
 
 /* The columns a claim reads of a candidate: id, then the predictor's inputs, then these. */
@@ -398,7 +485,7 @@ faster_elsewhere(const TinytempJobSpec *spec, const TinytempCandidate *c,
  * Fills ids and ests (estimated runtime here) and returns how many.
  */
 static int
-choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
+choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -422,7 +509,8 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	TinytempResources total = {0, 0, 0};
 	int			ncands;
 	int			ntenants = 0;
-	int			chosen = 0;
+	int			started = 0;
+	TinytempResources avail;
 	TimestampTz now = tinytemp_now();
 
 	values[0] = Int64GetDatum(w->avail.cpus);
@@ -456,7 +544,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		cands[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
 		estimate = tinytemp_get_float8(t, d, 14, -1);
 		est = estimate >= 0 ? estimate : tinytemp_get_float8(t, d, 13, -1);
-		cands[i].est_here = tinytemp_estimate_on(&spec, estimate, w->gpu_type, w->speed);
+		cands[i].est_here = estimate_here(cands[i].id, &spec, estimate, w->id, w->gpu_type, w->speed);
 		cands[i].score = tinytemp_score(cands[i].rank_key, est, cands[i].est_here);
 
 		/* Much slower here than on a typical worker: is faster room free? */
@@ -470,18 +558,53 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 	if (ntenants > 1)
 		read_shares(tenants, &ntenants, &total);
 
-	(void) tinytemp_select(cands, ncands, w->avail, w->res, w->nres, tenants, &total,
-						   max_jobs, now, lock_candidate);
+	/*
+	 * Choose, then lock and start the chosen together.  Those another claim
+	 * holds give back their room and share, and the policy chooses again
+	 * among the rest of the candidates, as long as any is left.
+	 */
+	avail = w->avail;
+	while (started < max_jobs)
+	{
+		int			n = 0;
+		int			got;
+		int			busy_before = nbusy;
 
-	/* In the order chosen: by class, then as tinytemp_select took them. */
-	for (int i = 0; i < ncands; i++)
-		if (cands[i].taken)
+		if (tinytemp_select(cands, ncands, avail, w->res, w->nres, tenants, &total,
+							max_jobs - started, now, accept_candidate) == 0)
+			break;
+		/* In the order chosen: by class, then as tinytemp_select took them. */
+		for (int i = 0; i < ncands; i++)
+			if (cands[i].taken && !cands[i].started)
+			{
+				ids[n] = cands[i].id;
+				ests[n] = cands[i].est_here;
+				n++;
+			}
+		got = take_chosen(w, ids, ests, n, false, rsinfo);
+		started += got;
+		for (int i = 0; i < ncands; i++)
 		{
-			ids[chosen] = cands[i].id;
-			ests[chosen] = cands[i].est_here;
-			chosen++;
+			TinytempCandidate *c = &cands[i];
+
+			if (!c->taken || c->started)
+				continue;
+			if (busy_before < nbusy && is_busy(c->id, busy_before))
+			{
+				c->taken = false;
+				c->declined = true;
+				tinytemp_resources_sub(&tenants[c->tenant].used, &c->req);
+			}
+			else
+			{
+				c->started = true;
+				tinytemp_resources_sub(&avail, &c->req);
+			}
 		}
-	return chosen;
+		if (got == n)
+			break;
+	}
+	return started;
 }
 
 /*
@@ -495,7 +618,7 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
  * no younger job starts while an older one cannot.
  */
 static int
-choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
+choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -552,36 +675,41 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests)
 		if (!elsewhere)
 			break;
 	}
+	if (chosen > 0)
+		take_chosen(w, ids, ests, chosen, true, rsinfo);
 	return chosen;
 }
 
-/* tinytemp_claim(worker_id, max_jobs): claim and return up to max_jobs jobs. */
-Datum
-tinytemp_claim(PG_FUNCTION_ARGS)
+/* Raise unless 0 < max_jobs <= MAX_JOBS_PER_CLAIM. */
+static void
+check_max_jobs(int32 max_jobs)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ClaimWorker w;
-	int32		max_jobs;
-	int			taken = 0;
-	int64	   *ids;
-	double	   *ests;
-	TinytempCaller caller;
-
-	tinytemp_require_arg(fcinfo, 0, "worker_id");
-	tinytemp_require_arg(fcinfo, 1, "max_jobs");
-	max_jobs = PG_GETARG_INT32(1);
 	tinytemp_require_positive(max_jobs, "max_jobs");
 	if (max_jobs > MAX_JOBS_PER_CLAIM)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("max_jobs must be at most %d", MAX_JOBS_PER_CLAIM));
+}
+
+/* Claim up to max_jobs jobs for worker_id into the function's result set. */
+static void
+claim_jobs(FunctionCallInfo fcinfo, int64 worker_id, int32 max_jobs)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ClaimWorker w;
+	int			taken = 0;
+	int64	   *ids;
+	double	   *ests;
+	TinytempCaller caller;
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&w, 0, sizeof(w));
-	w.id = PG_GETARG_INT64(0);
+	w.id = worker_id;
 
 	tinytemp_enter(fcinfo, &caller);
 	tinytemp_lock(TINYTEMP_LOCK_WORKER, (uint64) w.id);
+	/* The model, loaded here when a new one came, not from within the claim's statements. */
+	est_generation = tinytemp_model_generation();
 
 	SPI_connect();
 	ids = palloc(sizeof(int64) * max_jobs);
@@ -612,11 +740,9 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 		if (round > 0)
 			read_worker(&w);
 		if (tinytemp_policy == TINYTEMP_POLICY_FIFO)
-			chosen = choose_fifo(&w, max_jobs - taken, ids, ests);
+			chosen = choose_fifo(&w, max_jobs - taken, ids, ests, rsinfo);
 		else
-			chosen = choose_tinytemp(&w, max_jobs - taken, ids, ests);
-		if (chosen > 0)
-			take_chosen(&w, ids, ests, chosen, rsinfo);
+			chosen = choose_tinytemp(&w, max_jobs - taken, ids, ests, rsinfo);
 		taken += chosen;
 		if (nbusy == busy_before)
 			break;
@@ -624,5 +750,34 @@ tinytemp_claim(PG_FUNCTION_ARGS)
 	SPI_finish();
 	tinytemp_leave(&caller);
 
+}
+
+/* tinytemp_claim(worker_id, max_jobs): claim and return up to max_jobs jobs. */
+Datum
+tinytemp_claim(PG_FUNCTION_ARGS)
+{
+	tinytemp_require_arg(fcinfo, 0, "worker_id");
+	tinytemp_require_arg(fcinfo, 1, "max_jobs");
+	check_max_jobs(PG_GETARG_INT32(1));
+	claim_jobs(fcinfo, PG_GETARG_INT64(0), PG_GETARG_INT32(1));
+	return (Datum) 0;
+}
+
+/*
+ * tinytemp_ack_and_claim(job_ids, worker_id, results, max_jobs): ack the
+ * jobs as tinytemp_ack_many does, then claim up to max_jobs as
+ * tinytemp_claim does, in one call and one commit: a worker's round trip
+ * for the jobs that ended and the ones that take their slots.  A refused
+ * ack raises before anything is claimed.
+ */
+Datum
+tinytemp_ack_and_claim(PG_FUNCTION_ARGS)
+{
+	tinytemp_require_arg(fcinfo, 0, "job_ids");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	tinytemp_require_arg(fcinfo, 3, "max_jobs");
+	check_max_jobs(PG_GETARG_INT32(3));
+	(void) tinytemp_ack_array(fcinfo, 0, PG_GETARG_INT64(1), 2);
+	claim_jobs(fcinfo, PG_GETARG_INT64(1), PG_GETARG_INT32(3));
 	return (Datum) 0;
 }

@@ -15,10 +15,15 @@
 #include "common/pg_prng.h"
 #include "datatype/timestamp.h"
 #include "utils/array.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_enqueue);
+PG_FUNCTION_INFO_V1(tinytemp_enqueue_many);
 PG_FUNCTION_INFO_V1(tinytemp_ack);
 PG_FUNCTION_INFO_V1(tinytemp_ack_many);
 PG_FUNCTION_INFO_V1(tinytemp_fail);
@@ -270,6 +275,245 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
+/* The keys of a job in tinytemp_enqueue_many: tinytemp_enqueue's argument names. */
+#define BULK_RECORD \
+	"job_type text, model text, params jsonb, priority int, dataset_size bigint, epochs int," \
+	" batch_size int, cpus int, memory_mb bigint, gpus int, gpu_type text, gang_size int," \
+	" max_attempts int, queue text, tenant text, run_after timestamptz, depends_on bigint[]," \
+	" runtime_estimate_s float8, placement_timeout interval"
+#define BULK_KEYS \
+	"{job_type,model,params,priority,dataset_size,epochs,batch_size,cpus,memory_mb,gpus," \
+	"gpu_type,gang_size,max_attempts,queue,tenant,run_after,depends_on,runtime_estimate_s," \
+	"placement_timeout}"
+#define BULK_ROWS \
+	" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)" \
+	"  CROSS JOIN LATERAL jsonb_to_record(e.elem) AS x(" BULK_RECORD ")"
+
+/* Column numbers (from 1) of the rows that check_bulk reads. */
+enum
+{
+	BULK_JOB_TYPE = 1, BULK_MODEL, BULK_PARAMS, BULK_PRIORITY, BULK_DATASET_SIZE, BULK_EPOCHS,
+	BULK_BATCH_SIZE, BULK_CPUS, BULK_MEMORY_MB, BULK_GPUS, BULK_GPU_TYPE, BULK_GANG_SIZE,
+	BULK_MAX_ATTEMPTS, BULK_QUEUE, BULK_TENANT, BULK_RUN_AFTER, BULK_DEPENDS_ON,
+	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT
+};
+
+/*
+ * Read and check the jobs of tinytemp_enqueue_many: the rules that
+ * tinytemp_enqueue applies to its arguments, job by job; the table's own
+ * rules are left to the jobs_validate trigger as for a single enqueue.
+ * Fills each job's predicted runtime (NaN: none) and tenant (NULL: none),
+ * and returns how many jobs there are.  SPI must be connected.
+ */
+static int
+check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum **tenants,
+		   bool **tenant_nulls)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"SELECT x.*, (SELECT min(k) FROM jsonb_object_keys(CASE jsonb_typeof(e.elem)"
+		"    WHEN 'object' THEN e.elem ELSE '{}' END) k WHERE k <> ALL ($2::text[])),"
+		"  jsonb_typeof(e.elem) <> 'object'"
+		" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)"
+		" LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem END)"
+		"  AS x(" BULK_RECORD ") ON true"
+		" ORDER BY e.ord";
+	Oid			argtypes[2] = {JSONBOID, TEXTOID};
+	Datum		values[2] = {jobs, CStringGetTextDatum(BULK_KEYS)};
+	SPITupleTable *tab;
+	int			n;
+	char	   *last_tenant = NULL;
+	char	   *own_name = NULL;
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
+	tab = SPI_tuptable;
+	n = (int) SPI_processed;
+	*predicted = palloc(sizeof(double) * Max(n, 1));
+	*tenants = palloc(sizeof(Datum) * Max(n, 1));
+	*tenant_nulls = palloc(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = tab->vals[i];
+		TupleDesc	d = tab->tupdesc;
+		bool		isnull;
+		char	   *key;
+		char	   *tenant;
+		Datum		v;
+		TinytempJobSpec spec;
+
+		if (DatumGetBool(SPI_getbinval(t, d, BULK_NOT_OBJECT, &isnull)))
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("job %d of the array is not a JSON object", i + 1));
+		if ((key = SPI_getvalue(t, d, BULK_UNKNOWN_KEY)) != NULL)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("job %d of the array has an unknown key \"%s\"", i + 1, key),
+					errhint("The keys are tinytemp_enqueue's argument names."));
+		if (SPI_getvalue(t, d, BULK_JOB_TYPE) == NULL)
+			ereport(ERROR,
+					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					errmsg("job %d of the array has no job_type", i + 1));
+		v = SPI_getbinval(t, d, BULK_GANG_SIZE, &isnull);
+		if (!isnull && DatumGetInt32(v) != 1)
+			ereport(ERROR,
+					errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					errmsg("job %d of the array is a gang (gang_size %d)", i + 1, DatumGetInt32(v)),
+					errhint("Enqueue gangs one at a time with tinytemp_enqueue()."));
+		v = SPI_getbinval(t, d, BULK_RUNTIME_ESTIMATE_S, &isnull);
+		if (!isnull && !(DatumGetFloat8(v) >= 0 && DatumGetFloat8(v) < 1e9))
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("job %d of the array: runtime_estimate_s must be between 0 and 1e9 seconds",
+						   i + 1));
+		v = SPI_getbinval(t, d, BULK_PLACEMENT_TIMEOUT, &isnull);
+		if (!isnull)
+		{
+			Interval   *timeout = DatumGetIntervalP(v);
+
+			if (timeout->time < 0 || timeout->day < 0 || timeout->month < 0)
+				ereport(ERROR,
+						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("job %d of the array: placement_timeout must not be negative", i + 1));
+		}
+
+		/* A submitter's jobs are its own tenant's unless it names one it acts for. */
+		tenant = SPI_getvalue(t, d, BULK_TENANT);
+		if (tenant == NULL && !caller->admin)
+		{
+			if (own_name == NULL)
+				own_name = tinytemp_caller_name(caller);
+			tenant = own_name;
+		}
+		else if (tenant != NULL && (last_tenant == NULL || strcmp(tenant, last_tenant) != 0))
+		{
+			tinytemp_require_tenant(caller, tenant, "enqueue");
+			last_tenant = tenant;
+		}
+		(*tenant_nulls)[i] = tenant == NULL;
+		(*tenants)[i] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+
+		v = SPI_getbinval(t, d, BULK_DEPENDS_ON, &isnull);
+		if (!isnull)
+		{
+			check_dependencies(DatumGetArrayTypeP(v), caller);
+			SPI_tuptable = tab;	/* read on from the jobs' rows */
+		}
+
+		/* Sizes left out are the predictor's missing values, as in tinytemp_enqueue. */
+		spec.job_type = SPI_getvalue(t, d, BULK_JOB_TYPE);
+		spec.model = SPI_getvalue(t, d, BULK_MODEL);
+		spec.gpu_type = SPI_getvalue(t, d, BULK_GPU_TYPE);
+		spec.dataset_size = (double) tinytemp_get_int64(t, d, BULK_DATASET_SIZE, -1);
+		spec.epochs = (double) tinytemp_get_int64(t, d, BULK_EPOCHS, -1);
+		spec.batch_size = (double) tinytemp_get_int64(t, d, BULK_BATCH_SIZE, -1);
+		spec.cpus = (double) tinytemp_get_int64(t, d, BULK_CPUS, 1);
+		spec.gpus = (double) tinytemp_get_int64(t, d, BULK_GPUS, 0);
+		spec.memory_mb = (double) tinytemp_get_int64(t, d, BULK_MEMORY_MB, 1024);
+		if (spec.dataset_size < -1 || spec.epochs < -1 || spec.batch_size < -1 ||
+			!tinytemp_predict_spec(&spec, &(*predicted)[i]))
+			(*predicted)[i] = get_float8_nan();
+	}
+	return n;
+}
+
+/*
+ * tinytemp_enqueue_many(jobs jsonb): enqueue a JSON array of jobs, each an
+ * object whose keys are tinytemp_enqueue's argument names (left out or
+ * null: the argument's default), in one statement: the same checks,
+ * predictions, tenants, dependencies and history as that many calls of
+ * tinytemp_enqueue, one notification per queue.  Returns the new jobs'
+ * ids in the order of the array.  All or nothing.
+ */
+Datum
+tinytemp_enqueue_many(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH x AS ("
+		"  SELECT e.ord, x.*, p.predicted, p.tenant AS owner" BULK_ROWS
+		"  JOIN unnest($2::float8[], $3::text[]) WITH ORDINALITY p(predicted, tenant, ord)"
+		"    ON p.ord = e.ord"
+		"), j AS ("
+		"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS ")"
+		"  SELECT x.job_type, x.model, coalesce(x.params, '{}'), coalesce(x.priority, 0),"
+		"    x.dataset_size, x.epochs, x.batch_size, coalesce(x.cpus, 1), coalesce(x.memory_mb, 1024),"
+		"    coalesce(x.gpus, 0), x.gpu_type, 1, coalesce(x.max_attempts, 5),"
+		"    coalesce(x.queue, 'default'), x.owner, coalesce(x.run_after, tinytemp.now()),"
+		"    x.depends_on, x.runtime_estimate_s, x.placement_timeout,"
+		"    nullif(x.predicted, 'NaN'),"
+		"    coalesce(x.runtime_estimate_s, nullif(x.predicted, 'NaN'), 0)"
+		"      + $4 * extract(epoch FROM coalesce(x.run_after, tinytemp.now()))::float8,"
+		"    tinytemp.now(), tinytemp.now()"
+		"  FROM x ORDER BY x.ord"
+		"  RETURNING id, run_after, queue"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
+		"  SELECT id, 'enqueued',"
+		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END"
+		"  FROM j"
+		") SELECT id, queue FROM j ORDER BY id";
+	Oid			argtypes[4] = {JSONBOID, FLOAT8ARRAYOID, TEXTARRAYOID, FLOAT8OID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TinytempCaller caller;
+	double	   *predicted;
+	Datum	   *tenants;
+	bool	   *tenant_nulls;
+	Datum	   *preds;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			n;
+	char	   *last_queue = NULL;
+
+	tinytemp_require_arg(fcinfo, 0, "jobs");
+	{
+		Jsonb	   *jobs = PG_GETARG_JSONB_P(0);
+
+		if (!JB_ROOT_IS_ARRAY(jobs) || JB_ROOT_IS_SCALAR(jobs))
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("jobs must be a JSON array of job objects"));
+	}
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	tinytemp_enter(fcinfo, &caller);
+	SPI_connect();
+	n = check_bulk(PG_GETARG_DATUM(0), &caller, &predicted, &tenants, &tenant_nulls);
+	if (n > 0)
+	{
+		preds = palloc(sizeof(Datum) * n);
+		for (int i = 0; i < n; i++)
+			preds[i] = Float8GetDatum(predicted[i]);
+		dims[0] = n;
+		values[0] = PG_GETARG_DATUM(0);
+		values[1] = PointerGetDatum(construct_array(preds, n, FLOAT8OID, sizeof(float8),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(construct_md_array(tenants, tenant_nulls, 1, dims, lbs,
+													   TEXTOID, -1, false, TYPALIGN_INT));
+		values[3] = Float8GetDatum(tinytemp_aging_rate);
+		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, nulls, SPI_OK_SELECT);
+		if ((int) SPI_processed != n)
+			elog(ERROR, "tinytemp_enqueue_many inserted " UINT64_FORMAT " jobs of %d",
+				 SPI_processed, n);
+		for (int i = 0; i < n; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			bool		isnull;
+			Datum		id = SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull);
+			char	   *queue = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+			if (last_queue == NULL || strcmp(queue, last_queue) != 0)
+				tinytemp_notify_enqueued(queue);
+			last_queue = queue;
+		}
+	}
+	SPI_finish();
+	tinytemp_leave(&caller);
+	return (Datum) 0;
+}
+
 #define MAX_ACKS_PER_CALL 1000
 
 static uint64 acked_in_xact = 0;
@@ -376,14 +620,25 @@ tinytemp_ack(PG_FUNCTION_ARGS)
 Datum
 tinytemp_ack_many(PG_FUNCTION_ARGS)
 {
+	tinytemp_require_arg(fcinfo, 0, "job_ids");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	PG_RETURN_INT32(tinytemp_ack_array(fcinfo, 0, PG_GETARG_INT64(1), 2));
+}
+
+/*
+ * Ack the jobs of the bigint[] argument ids_arg, with the results of the
+ * jsonb[] argument results_arg (NULL: none), for worker_id, as
+ * tinytemp_ack_many does; returns how many.  Checks the arrays first.
+ */
+int
+tinytemp_ack_array(FunctionCallInfo fcinfo, int ids_arg, int64 worker_id, int results_arg)
+{
 	ArrayType  *ids;
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	int			n;
 
-	tinytemp_require_arg(fcinfo, 0, "job_ids");
-	tinytemp_require_arg(fcinfo, 1, "worker_id");
-	ids = PG_GETARG_ARRAYTYPE_P(0);
+	ids = PG_GETARG_ARRAYTYPE_P(ids_arg);
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -407,9 +662,9 @@ tinytemp_ack_many(PG_FUNCTION_ARGS)
 						errmsg("job " INT64_FORMAT " appears twice in job_ids",
 							   DatumGetInt64(elems[i])));
 	}
-	if (!PG_ARGISNULL(2))
+	if (!PG_ARGISNULL(results_arg))
 	{
-		ArrayType  *results = PG_GETARG_ARRAYTYPE_P(2);
+		ArrayType  *results = PG_GETARG_ARRAYTYPE_P(results_arg);
 
 		if (ARR_NDIM(results) > 1 || ArrayGetNItems(ARR_NDIM(results), ARR_DIMS(results)) != n)
 			ereport(ERROR,
@@ -418,9 +673,10 @@ tinytemp_ack_many(PG_FUNCTION_ARGS)
 	}
 
 	if (n > 0)
-		ack_jobs(fcinfo, PG_GETARG_DATUM(0), n, PG_GETARG_INT64(1),
-				 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
-	PG_RETURN_INT32(n);
+		ack_jobs(fcinfo, PointerGetDatum(ids), n, worker_id,
+				 PG_ARGISNULL(results_arg) ? (Datum) 0 : PG_GETARG_DATUM(results_arg),
+				 PG_ARGISNULL(results_arg));
+	return n;
 }
 
 /*

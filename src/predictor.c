@@ -31,6 +31,7 @@
 #include "common/pg_prng.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -466,11 +467,23 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 
 /* ---------- storage ---------- */
 
-/* Relcache callback: a new model was stored, or everything is being reset. */
+/* tinytemp.predictor_models, as of the last load; bumped at each load. */
+static Oid	models_relid = InvalidOid;
+static uint64 model_generation = 0;
+
+/*
+ * Relcache callback: a new model was stored (the statement trigger on
+ * predictor_models), or everything is being reset.  Invalidations of
+ * other relations, which vacuum and DDL send all the time, keep the model.
+ */
 static void
 invalidate_model(Datum arg, Oid relid)
 {
-	current_model_valid = false;
+	if (relid == InvalidOid || relid == models_relid || models_relid == InvalidOid)
+	{
+		current_model_valid = false;
+		models_relid = InvalidOid;
+	}
 }
 
 /*
@@ -551,6 +564,8 @@ get_current_model(void)
 		model_context = AllocSetContextCreate(TopMemoryContext, "tinytemp predictor model",
 											  ALLOCSET_DEFAULT_SIZES);
 
+	models_relid = get_relname_relid("predictor_models", get_namespace_oid("tinytemp", true));
+	model_generation++;
 	SPI_connect();
 	tinytemp_spi_execute(tinytemp_plan(&plan,
 									   "SELECT version, model FROM tinytemp.predictor_models"
@@ -571,6 +586,18 @@ get_current_model(void)
 	SPI_finish();
 	current_model_valid = true;
 	return current_model;
+}
+
+/*
+ * The current model's generation in this backend, loading the model first
+ * when a new one was stored: a cached prediction made under the same
+ * generation is still the model's answer.
+ */
+uint64
+tinytemp_model_generation(void)
+{
+	(void) get_current_model();
+	return model_generation;
 }
 
 /* ---------- SQL interface ---------- */

@@ -101,6 +101,10 @@ extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int
 											TimestampTz dflt);
 
 
+/* jobs.c */
+extern int	tinytemp_ack_array(FunctionCallInfo fcinfo, int ids_arg, int64 worker_id,
+							   int results_arg);
+
 /* workers.c */
 extern bool tinytemp_worker_is_active(int64 worker_id);
 extern int	tinytemp_expire_leases_internal(void);
@@ -181,6 +185,7 @@ typedef struct TinytempCandidate
 	double		score;
 	bool		declined;		/* left to a much faster worker, or held by another claim */
 	bool		taken;
+	bool		started;		/* the claim locked and started it (claim.c) */
 } TinytempCandidate;
 
 /* A running job: what it holds and when it is expected to end. */
@@ -235,6 +240,7 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
+extern uint64 tinytemp_model_generation(void);
 extern int	tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 							 double *seconds);
