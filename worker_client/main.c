@@ -38,6 +38,7 @@ static int	pollset_size;
 static int64_t worker_id = -1;
 static bool session_ready = false;	/* registered, lease read, listening */
 static bool claim_now = true;	/* claim at the next chance, without waiting for the poll */
+static bool ack_and_claim = true;	/* the server has tinytemp_ack_and_claim */
 static int64_t next_claim_ms = 0;
 static bool fatal = false;
 
@@ -347,6 +348,34 @@ drop_earlier_run(int64_t job_id)
 	}
 }
 
+/* Start the claimed jobs of res in free slots, and clear res; returns how many. */
+static int
+start_claimed(PGresult *res)
+{
+	int			got = PQntuples(res);
+
+	for (int row = 0, slot = 0; row < got && slot < cfg.slots; slot++)
+	{
+		if (jobs[slot].phase != JOB_FREE)
+			continue;
+		drop_earlier_run(strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10));
+		start_job(&jobs[slot], res, row, now_ms());
+		row++;
+	}
+	PQclear(res);
+	return got;
+}
+
+/* The next claim without a wake-up: a poll interval from now, with a little jitter. */
+static void
+schedule_next_claim(int64_t now)
+{
+	claim_now = false;
+	db.notified = false;
+	/* A little jitter keeps workers that started together from polling in step. */
+	next_claim_ms = now + (int64_t) (cfg.poll_interval_s * 1000.0 * (0.9 + 0.2 * random_unit()));
+}
+
 /* Claim as many jobs as there are free slots, when it is time to. */
 static void
 maybe_claim(int64_t now)
@@ -361,10 +390,7 @@ maybe_claim(int64_t now)
 		return;
 	if (!claim_now && !db.notified && now < next_claim_ms)
 		return;
-	claim_now = false;
-	db.notified = false;
-	/* A little jitter keeps workers that started together from polling in step. */
-	next_claim_ms = now + (int64_t) (cfg.poll_interval_s * 1000.0 * (0.9 + 0.2 * random_unit()));
+	schedule_next_claim(now);
 
 	o = db_claim(&db, worker_id, want, &res, &error);
 	if (o != DB_OK)
@@ -379,16 +405,7 @@ maybe_claim(int64_t now)
 		free(error);
 		return;
 	}
-	got = PQntuples(res);
-	for (int row = 0, slot = 0; row < got && slot < cfg.slots; slot++)
-	{
-		if (jobs[slot].phase != JOB_FREE)
-			continue;
-		drop_earlier_run(strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10));
-		start_job(&jobs[slot], res, row, now_ms());
-		row++;
-	}
-	PQclear(res);
+	got = start_claimed(res);
 	log_debug(NO_JOB, "claim", "asked for %d, got %d", want, got);
 }
 
@@ -722,6 +739,8 @@ send_ack_batch(int64_t now)
 	char	   *error = NULL;
 	DbOutcome	o;
 	int			n = 0;
+	PGresult   *claimed;
+	int			want = 0;
 
 	if (db.state != DB_CONNECTED || !session_ready || fatal)
 		return;
@@ -732,8 +751,9 @@ send_ack_batch(int64_t now)
 	for (int i = 0; i < cfg.slots; i++)
 		if (ack_due(&jobs[i], now))
 			n++;
-	if (n < 2)
-		return;					/* a lone ack goes through send_report and tinytemp_ack */
+	/* A lone ack goes through send_report and tinytemp_ack, unless it can claim too. */
+	if (n == 0 || (n == 1 && !(ack_and_claim && !draining)))
+		return;
 
 	batch = xmalloc((size_t) n * sizeof(Job *));
 	ids = xmalloc((size_t) n * sizeof(int64_t));
@@ -749,7 +769,33 @@ send_ack_batch(int64_t now)
 		n++;
 	}
 
-	o = db_ack_many(&db, worker_id, n, ids, results, &error);
+	/*
+	 * The slots of the acked jobs are free at once: claim their next jobs
+	 * (and any for slots already free) in the same call and commit.
+	 */
+	claimed = NULL;
+	o = DB_UNSUPPORTED;
+	if (ack_and_claim && !draining)
+	{
+		want = free_slots() + n;
+		o = db_ack_and_claim(&db, worker_id, n, ids, results, want, &claimed, &error);
+		if (o == DB_UNSUPPORTED)
+		{
+			log_event(NO_JOB, "warning", "the server lacks tinytemp_ack_and_claim (%s);"
+					  " acking and claiming in two calls", error);
+			ack_and_claim = false;
+			free(error);
+			error = NULL;
+		}
+		else if (o == DB_OK)
+			schedule_next_claim(now);
+	}
+	if (o == DB_UNSUPPORTED)
+	{
+		if (n < 2)
+			goto done;			/* a lone ack goes through send_report */
+		o = db_ack_many(&db, worker_id, n, ids, results, &error);
+	}
 	switch (o)
 	{
 		case DB_OK:
@@ -762,7 +808,14 @@ send_ack_batch(int64_t now)
 						  job->result ? " with a result" : "", n);
 				job_reset(job);
 			}
-			claim_now = true;
+			if (claimed)
+			{
+				int			got = start_claimed(claimed);
+
+				log_debug(NO_JOB, "claim", "acked %d and asked for %d, got %d", n, want, got);
+			}
+			else
+				claim_now = true;
 			break;
 		case DB_LOST:
 			break;				/* every ack waits for the connection */
@@ -776,6 +829,7 @@ send_ack_batch(int64_t now)
 					break;
 			break;
 	}
+done:
 	free(error);
 	free(batch);
 	free(ids);
@@ -1110,8 +1164,8 @@ main(int argc, char **argv)
 	jobs = xmalloc((size_t) cfg.slots * sizeof(Job));
 	memset(jobs, 0, (size_t) cfg.slots * sizeof(Job));
 	for (int i = 0; i < cfg.slots; i++)
-		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = -1;
-	pollset_size = 1 + 3 * cfg.slots + 1;
+		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = jobs[i].exec_fd = -1;
+	pollset_size = 1 + 4 * cfg.slots + 1;
 	pollset = xmalloc((size_t) pollset_size * sizeof(struct pollfd));
 	db_init(&db, db_wait_hook);
 	log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d",

@@ -49,6 +49,8 @@ job_reset(Job *job)
 	close_fd(&job->in_fd);
 	close_fd(&job->out_fd);
 	close_fd(&job->err_fd);
+	close_fd(&job->exec_fd);
+	free(job->exec_what);
 	free(job->job_type);
 	free(job->json);
 	strv_free(job->env);
@@ -63,7 +65,7 @@ job_reset(Job *job)
 	free(job->result);
 	free(job->error);
 	memset(job, 0, sizeof(*job));
-	job->in_fd = job->out_fd = job->err_fd = -1;
+	job->in_fd = job->out_fd = job->err_fd = job->exec_fd = -1;
 }
 
 /* A short name for a stop reason, for the log. */
@@ -215,6 +217,33 @@ fail:
 }
 
 /*
+ * Start a child that runs child_exec, and return its pid (-1 with *err set
+ * on failure).  vfork: the worker is suspended only until the child has
+ * called execve, without copying its page tables as fork does, which costs
+ * milliseconds per handler.  Signals stay blocked until the child has reset
+ * its handlers, so that none of the worker's runs in the child, which
+ * shares the worker's memory until execve.
+ */
+static pid_t __attribute__((noinline))
+spawn_child(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
+			const char *path, char *const *argv, char *const *envp, const char *workdir,
+			int *err)
+{
+	sigset_t	all;
+	sigset_t	saved_mask;
+	pid_t		pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &saved_mask);
+	pid = vfork();
+	if (pid == 0)
+		child_exec(parent, in_fd, out_fd, err_fd, report_fd, path, argv, envp, workdir);
+	*err = errno;
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+	return pid;
+}
+
+/*
  * Start the job's handler.  The slot must hold the claimed job (id,
  * attempt, json, env).  On failure returns false with *error set and no
  * process left behind.
@@ -230,8 +259,7 @@ job_start(Job *job, const Handler *h, char **error)
 	char	  **envp = NULL;
 	pid_t		parent = getpid();
 	pid_t		pid;
-	int			child_errno = 0;
-	ssize_t		n;
+	int			fork_errno;
 
 	job->started_ms = now_ms();
 	job->timeout_s = h->timeout_s;
@@ -263,15 +291,13 @@ job_start(Job *job, const Handler *h, char **error)
 	}
 	envp = build_env(h, job->env);
 
-	pid = fork();
+	pid = spawn_child(parent, in_pipe[0], out_pipe[1], err_pipe[1], report_pipe[1],
+					  path, h->argv, envp, h->workdir, &fork_errno);
 	if (pid < 0)
 	{
-		*error = xasprintf("cannot fork the handler: %s", strerror(errno));
+		*error = xasprintf("cannot start the handler: %s", strerror(fork_errno));
 		goto fail;
 	}
-	if (pid == 0)
-		child_exec(parent, in_pipe[0], out_pipe[1], err_pipe[1], report_pipe[1],
-				   path, h->argv, envp, h->workdir);
 
 	/* Both sides set the group, so that no kill can reach the child before it is set. */
 	setpgid(pid, pid);
@@ -281,23 +307,16 @@ job_start(Job *job, const Handler *h, char **error)
 	close(report_pipe[1]);
 	in_pipe[0] = out_pipe[1] = err_pipe[1] = report_pipe[1] = -1;
 
-	/* The report pipe closes at a successful execve, or carries errno from the child. */
-	do
-		n = read(report_pipe[0], &child_errno, sizeof(child_errno));
-	while (n < 0 && errno == EINTR);
-	close(report_pipe[0]);
+	/*
+	 * The report pipe closes at a successful execve, or carries errno from
+	 * the child: the main loop polls it (see check_exec), so that the next
+	 * handler starts while this one is still being loaded.
+	 */
+	job->exec_fd = report_pipe[0];
 	report_pipe[0] = -1;
-	if (n == (ssize_t) sizeof(child_errno))
-	{
-		int			status;
-
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		*error = xasprintf("cannot execute handler %s%s%s: %s", path,
-						   h->workdir ? " in " : "", h->workdir ? h->workdir : "",
-						   strerror(child_errno));
-		goto fail;
-	}
+	set_nonblocking(job->exec_fd);
+	job->exec_what = xasprintf("%s%s%s", path, h->workdir ? " in " : "",
+							   h->workdir ? h->workdir : "");
 
 	job->pid = pid;
 	job->in_fd = in_pipe[1];
@@ -653,13 +672,38 @@ job_pollfds(Job *job, struct pollfd *fds, int max)
 		fds[n++] = (struct pollfd) {job->out_fd, POLLIN, 0};
 	if (job->err_fd >= 0 && n < max)
 		fds[n++] = (struct pollfd) {job->err_fd, POLLIN, 0};
+	if (job->exec_fd >= 0 && n < max)
+		fds[n++] = (struct pollfd) {job->exec_fd, POLLIN, 0};
 	return n;
+}
+
+/*
+ * Read the handler's exec report if it has come: end of file when execve
+ * succeeded, else the errno of its failure, which the job fails with once
+ * the child (which then exits at once) is reaped.
+ */
+static void
+check_exec(Job *job)
+{
+	int			child_errno;
+	ssize_t		n;
+
+	do
+		n = read(job->exec_fd, &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n == (ssize_t) sizeof(child_errno))
+		job->exec_errno = child_errno;
+	close_fd(&job->exec_fd);
 }
 
 /* Move data through the job's pipes as far as they go without blocking. */
 void
 job_service_fds(Job *job)
 {
+	if (job->exec_fd >= 0)
+		check_exec(job);
 	if (job->in_fd >= 0)
 		feed_stdin(job);
 	if (job->out_fd >= 0)
@@ -696,6 +740,16 @@ job_reap(pid_t pid, int status, Job *jobs, int njobs)
 		err_line_done(job);
 		/* Leftovers of the handler must not outlive its job. */
 		kill(-pid, SIGKILL);
+		if (job->exec_fd >= 0)
+			check_exec(job);
+		if (job->exec_errno != 0 && job->stop == STOP_NONE)
+		{
+			job_finish(job, REPORT_FAIL, NULL,
+					   xasprintf("cannot execute handler %s: %s", job->exec_what,
+								 strerror(job->exec_errno)),
+					   true);
+			return true;
+		}
 		if (job->stop == STOP_NONE)
 		{
 			char	   *how = describe_status(status);

@@ -201,6 +201,9 @@ typedef struct Job
 	int			in_fd;
 	int			out_fd;
 	int			err_fd;
+	int			exec_fd;		/* closes at a successful execve, or carries its errno */
+	int			exec_errno;		/* the errno of a failed execve, 0 if none */
+	char	   *exec_what;		/* the handler's path (and workdir), for that error */
 	size_t		in_off;
 	bool		exited;
 	int			wait_status;
@@ -286,6 +289,7 @@ typedef enum DbOutcome
 	DB_NOT_WORKER,				/* TT001: this incarnation is gone */
 	DB_BAD_INPUT,				/* class 22: the server refused a value */
 	DB_TRANSIENT,				/* worth another try later */
+	DB_UNSUPPORTED,				/* 42883: the server's tinytemp lacks the function */
 	DB_ERROR					/* anything else */
 } DbOutcome;
 
@@ -308,6 +312,9 @@ extern DbOutcome db_checkpoint(Db *db, int64_t worker_id, int64_t job_id, const 
 							 char **error);
 extern DbOutcome db_ack(Db *db, int64_t worker_id, int64_t job_id, const char *result,
 						char **error);
+extern DbOutcome db_ack_and_claim(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
+								  const char *const *results, int max_jobs, PGresult **res,
+								  char **error);
 extern DbOutcome db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *job_ids,
 							 const char *const *results, char **error);
 extern DbOutcome db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message,

@@ -49,8 +49,8 @@ q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.1'" >/de
 check "version 0.1 installs without the predictor" \
 	test "$(q -c "SELECT extversion || ' ' || (to_regproc('tinytemp_predict_runtime') IS NULL) FROM pg_extension WHERE extname = 'tinytemp'")" = "0.1 true"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "ALTER EXTENSION tinytemp UPDATE reaches 0.4 with a bootstrap model" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.4 tinytemp.bootstrap_jobs"
+check "ALTER EXTENSION tinytemp UPDATE reaches 0.5 with a bootstrap model" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.5 tinytemp.bootstrap_jobs"
 check "the updated extension predicts" \
 	test "$(q -c "SELECT tinytemp_predict_runtime('training', 'resnet50', 50000, 5, 64, 8, 1, 'a100', 32000) > 0")" = t
 check "the updated extension plans: tinytemp_schedule() runs a pass" \
@@ -67,12 +67,12 @@ q -c "INSERT INTO tinytemp.jobs (job_type) VALUES ('kept')" \
 	-c "INSERT INTO tinytemp.jobs (job_type, gang_size) VALUES ('pair', 2)" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
 q -c "SELECT tinytemp_register_worker('upgrader', 2, 2048)" >/dev/null 2>&1
-check "0.2 to 0.4 keeps the pending job, and a claim takes it" \
+check "0.2 to 0.5 keeps the pending job, and a claim takes it" \
 	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'upgrader'))")" = kept
 check "the 0.2 gang of two became two members" \
 	test "$(q -c "SELECT count(*) || ' ' || count(DISTINCT gang_id) FROM tinytemp.jobs WHERE job_type = 'pair'")" = "2 1"
 
-# A 0.3 installation with a job running keeps it through the update to 0.4:
+# A 0.3 installation with a job running keeps it through the update to 0.5:
 # its worker, registered before workers belonged to roles, still reports
 # (as the superuser, who acts for every worker), and row-level security is
 # on.  Until the update, registering says to run ALTER EXTENSION UPDATE.
@@ -85,11 +85,36 @@ err=$(q -c "SELECT tinytemp_register_worker('early', 2, 2048)" 2>&1)
 check "before the update, registering says to run ALTER EXTENSION UPDATE" \
 	grep -q 'HINT:  Run ALTER EXTENSION tinytemp UPDATE' <<<"$err"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "0.3 to 0.4: the extension is at 0.4, with row-level security on tinytemp.jobs" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'tinytemp.jobs'::regclass")" = "0.4 t"
+check "0.3 to 0.5: the extension is at 0.5, with row-level security on tinytemp.jobs" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'tinytemp.jobs'::regclass")" = "0.5 t"
 check "the job running before the update is acked by its worker after it" \
 	q -o /dev/null -c "SELECT tinytemp_ack((SELECT id FROM tinytemp.jobs WHERE job_type = 'running'), (SELECT id FROM tinytemp.workers WHERE name = 'old'))"
 check "and the waiting job is claimed" \
 	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'old'))")" = waiting
+
+# A 0.4 installation: tinytemp-worker, which reports and claims with
+# tinytemp_ack_and_claim (0.5), falls back to tinytemp_ack_many and
+# tinytemp_claim there, and runs every job; after the update to 0.5 a job
+# running since before it is acked, and the next claimed, in one call.
+q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.4'" >/dev/null 2>&1
+q -c "SELECT count(tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')) FROM generate_series(1, 12)" >/dev/null
+log=$TT_STATE/nopreload-worker.log
+"$TT_REPO/worker_client/tinytemp-worker" --name on-0.4 --slots 4 --handler sim=simulate \
+	--cpus 8 --memory-mb 65536 --poll-interval 0.2 >/dev/null 2>"$log" &
+wpid=$!
+for _ in $(seq 100); do
+	[ "$(q -c "SELECT count(*) FROM tinytemp.jobs WHERE state = 'succeeded'")" = 12 ] && break
+	sleep 0.1
+done
+kill -TERM $wpid; wait $wpid
+check "on 0.4, tinytemp-worker runs all 12 jobs without tinytemp_ack_and_claim" \
+	test "$(q -c "SELECT count(*) FROM tinytemp.jobs WHERE state = 'succeeded'")" = 12
+check "and says once that it acks and claims in two calls" \
+	test "$(grep -c 'lacks tinytemp_ack_and_claim' "$log")" = 1
+q -c "SELECT tinytemp_enqueue('before')" -c "SELECT tinytemp_enqueue('after')" \
+	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'on-0.4'))" >/dev/null
+q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
+check "0.4 to 0.5: the job running before the update is acked and the next claimed in one call" \
+	test "$(q -c "SELECT job_type FROM tinytemp_ack_and_claim(ARRAY(SELECT id FROM tinytemp.jobs WHERE job_type = 'before'), (SELECT id FROM tinytemp.workers WHERE name = 'on-0.4'))") $(q -c "SELECT state FROM tinytemp.jobs WHERE job_type = 'before'")" = "after succeeded"
 echo "1..$n"
 [ $failures = 0 ]
