@@ -21,3 +21,14 @@ REVOKE ALL ON FUNCTION tinytemp_ack_and_claim(bigint[], bigint, jsonb[], int),
 GRANT EXECUTE ON FUNCTION tinytemp_ack_and_claim(bigint[], bigint, jsonb[], int)
 	TO tinytemp_worker, tinytemp_admin;
 GRANT EXECUTE ON FUNCTION tinytemp_enqueue_many(jsonb) TO tinytemp_submitter, tinytemp_admin;
+
+-- Claims keep the cluster's capacity between calls; every change to the
+-- workers tells them to read it again.
+CREATE FUNCTION tinytemp.workers_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'tinytemp_table_changed'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION tinytemp.workers_changed() FROM PUBLIC;
+CREATE TRIGGER workers_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tinytemp.workers
+	FOR EACH STATEMENT EXECUTE FUNCTION tinytemp.workers_changed();

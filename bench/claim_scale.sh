@@ -4,7 +4,7 @@
 #
 # Two clusters' worth of state, one after the other, in one throwaway cluster:
 #
-#   small   10 registered workers, 1 tenant, 1,000 pending jobs
+#   small   10 registered workers, 1 tenant, 20,000 pending jobs (enough for the run)
 #   large   1,000 registered workers, 100 tenants, 100,000 pending jobs
 #
 # In both, every registered worker already runs one job (so the room and the
@@ -87,8 +87,8 @@ run() {
 }
 fig() { awk -v k="$1" '$1 == k { print $2 }' "$LOGS/figures"; }
 
-tt_log "small: 10 workers, 1 tenant, 1,000 pending jobs"
-fill 10 1 1000
+tt_log "small: 10 workers, 1 tenant, 20,000 pending jobs"
+fill 10 1 20000
 run small
 tt_log "large: 1,000 workers, 100 tenants, 100,000 pending jobs"
 fill 1000 100 100000
@@ -99,7 +99,7 @@ echo "claim+ack of one job, $CLIENTS client(s), ${DURATION} s each, $(date -u +%
 echo
 echo "| state | pairs | claim+ack p50 ms | p95 ms | claim statement, mean ms |"
 echo "|---|---:|---:|---:|---:|"
-echo "| 10 workers, 1 tenant, 1,000 pending | $(fig small.n) | $(fig small.p50) | $(fig small.p95) | $(fig small.claim) |"
+echo "| 10 workers, 1 tenant, 20,000 pending | $(fig small.n) | $(fig small.p50) | $(fig small.p95) | $(fig small.claim) |"
 echo "| 1,000 workers, 100 tenants, 100,000 pending | $(fig large.n) | $(fig large.p50) | $(fig large.p95) | $(fig large.claim) |"
 echo
 echo "RATIO claim+ack p50 large / small: $(echo "$(fig large.p50) $(fig small.p50)" | awk '{ printf "%.2f", $1 / $2 }') (target: <= 2)"

@@ -20,7 +20,10 @@
 #include "access/tupconvert.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_claim);
@@ -360,18 +363,53 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, Return
 	" j.gpu_type, j.memory_mb, j.tenant, j.priority, j.predicted_runtime_s," \
 	" j.runtime_estimate_s, j.rank_key, j.gang_size"
 
-/* Index of a tenant's name in tenants[0..*n), added when new. */
-static int
-tenant_index(TinytempTenant *tenants, int *n, const char *name)
-{
-	const char *key = name ? name : "";
+/*
+ * The active workers' capacity, summed, kept between claims: every change
+ * to tinytemp.workers sends a relcache invalidation (the workers_changed
+ * trigger), which empties it; a claim then costs the same however many
+ * workers are registered.
+ */
+static TinytempResources capacity;
+static bool capacity_valid = false;
+static Oid	workers_relid = InvalidOid;
+static bool capacity_callback = false;
 
-	for (int i = 0; i < *n; i++)
-		if (strcmp(tenants[i].name, key) == 0)
-			return i;
-	tenants[*n].name = pstrdup(key);
-	memset(&tenants[*n].used, 0, sizeof(TinytempResources));
-	return (*n)++;
+static void
+invalidate_capacity(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == workers_relid || workers_relid == InvalidOid)
+	{
+		capacity_valid = false;
+		workers_relid = InvalidOid;
+	}
+}
+
+static TinytempResources
+cluster_capacity(void)
+{
+	static SPIPlanPtr plan = NULL;
+
+	if (capacity_valid)
+		return capacity;
+	if (!capacity_callback)
+	{
+		CacheRegisterRelcacheCallback(invalidate_capacity, (Datum) 0);
+		capacity_callback = true;
+	}
+	workers_relid = get_relname_relid("workers", get_namespace_oid("tinytemp", true));
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint,"
+									   "  to_regproc('tinytemp.workers_changed') IS NOT NULL"
+									   " FROM tinytemp.workers WHERE state = 'active'",
+									   0, NULL),
+						 NULL, NULL, SPI_OK_SELECT);
+	capacity.cpus = tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0);
+	capacity.memory_mb = tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, 0);
+	capacity.gpus = tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, 0);
+	/* Before 0.5 no trigger tells of changes: read it every time there. */
+	capacity_valid = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4,
+												&(bool) {false}));
+	return capacity;
 }
 
 /*
@@ -383,37 +421,26 @@ read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT NULL::text, sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint, true"
-		"  FROM tinytemp.workers WHERE state = 'active'"
-		" UNION ALL "
-		"SELECT coalesce(tenant, ''), sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint, false"
+		"SELECT coalesce(tenant, ''), sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint"
 		"  FROM tinytemp.jobs WHERE state IN ('assigned', 'running') GROUP BY 1";
 
+	*total = cluster_capacity();
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		TinytempResources r;
+		char	   *name = SPI_getvalue(t, d, 1);
 
-		r.cpus = tinytemp_get_int64(t, d, 2, 0);
-		r.memory_mb = tinytemp_get_int64(t, d, 3, 0);
-		r.gpus = tinytemp_get_int64(t, d, 4, 0);
-		if (DatumGetBool(SPI_getbinval(t, d, 5, &isnull)))
-			*total = r;
-		else
-		{
-			char	   *name = SPI_getvalue(t, d, 1);
-			int			k;
-
-			/* Only tenants with candidates matter; the others are not in the array. */
-			for (k = 0; k < *ntenants; k++)
-				if (strcmp(tenants[k].name, name) == 0)
-					break;
-			if (k < *ntenants)
-				tenants[k].used = r;
-		}
+		/* Only tenants with pending jobs matter; the others are not in the array. */
+		for (int k = 0; k < *ntenants; k++)
+			if (strcmp(tenants[k].name, name) == 0)
+			{
+				tenants[k].used.cpus = tinytemp_get_int64(t, d, 2, 0);
+				tenants[k].used.memory_mb = tinytemp_get_int64(t, d, 3, 0);
+				tenants[k].used.gpus = tinytemp_get_int64(t, d, 4, 0);
+				break;
+			}
 	}
 }
 
@@ -479,18 +506,90 @@ faster_elsewhere(const TinytempJobSpec *spec, const TinytempCandidate *c,
 	return false;
 }
 
+/* A tenant with pending jobs, and its best pending job (by the index's order). */
+typedef struct PendingTenant
+{
+	char	   *name;			/* '' for jobs without a tenant */
+	int32		head_priority;
+	double		head_rank_key;
+	double		share;			/* its dominant share now */
+} PendingTenant;
+
 /*
- * Policy 'tinytemp': read the best few ready jobs of every tenant that fit
- * the worker, score them on its hardware, and choose by policy.c's rules.
- * Fills ids and ests (estimated runtime here) and returns how many.
+ * With more tenants waiting than this, a claim reads the candidates of the
+ * tenants that lead by (their best pending job's class, dominant share, its
+ * rank) in groups of max_jobs + TENANT_GROUP_EXTRA, instead of every
+ * tenant's: its cost then stays the same however many tenants wait.  Up to
+ * this many, it reads them all, and chooses exactly as policy.c says.
+ */
+#define TENANTS_READ_ALL 16
+#define TENANT_GROUP_EXTRA 8
+
+/*
+ * The tenants with pending jobs, with each one's best pending job: one
+ * probe of jobs_rank_idx per tenant (a loose index scan).
  */
 static int
-choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
+read_pending_tenants(PendingTenant **out)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		TINYTEMP_PENDING_TENANTS_CTE
-		" SELECT c.* FROM t CROSS JOIN LATERAL ("
+		"WITH RECURSIVE t(tenant, priority, rank_key) AS ("
+		"  (SELECT coalesce(tenant, ''), priority, rank_key FROM tinytemp.jobs"
+		"   WHERE state = 'pending' ORDER BY coalesce(tenant, ''), priority DESC, rank_key LIMIT 1)"
+		"  UNION ALL"
+		"  SELECT h.* FROM t CROSS JOIN LATERAL ("
+		"    SELECT coalesce(j.tenant, ''), j.priority, j.rank_key FROM tinytemp.jobs j"
+		"    WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant"
+		"    ORDER BY coalesce(j.tenant, ''), j.priority DESC, j.rank_key LIMIT 1) h"
+		") SELECT * FROM t";
+	PendingTenant *pt;
+	int			n;
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	pt = palloc0(sizeof(PendingTenant) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		pt[i].name = SPI_getvalue(t, d, 1);
+		pt[i].head_priority = (int32) tinytemp_get_int64(t, d, 2, 0);
+		pt[i].head_rank_key = tinytemp_get_float8(t, d, 3, 0);
+	}
+	*out = pt;
+	return n;
+}
+
+/* qsort order of tenants for a claim: best job's class, then lowest share, then its rank. */
+static int
+tenant_order_cmp(const void *a, const void *b)
+{
+	const PendingTenant *x = *(PendingTenant *const *) a;
+	const PendingTenant *y = *(PendingTenant *const *) b;
+
+	if (x->head_priority != y->head_priority)
+		return x->head_priority > y->head_priority ? -1 : 1;
+	if (x->share != y->share)
+		return x->share < y->share ? -1 : 1;
+	if (x->head_rank_key != y->head_rank_key)
+		return x->head_rank_key < y->head_rank_key ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Read the best few ready jobs that fit the worker of each tenant named in
+ * names[0..n) (whose indexes in the claim's tenants array are idx[]), and
+ * score them on its hardware, into *cands; returns how many.
+ */
+static int
+read_candidates(ClaimWorker *w, int max_jobs, char **names, int *idx, int n,
+				TinytempCandidate **cands, OtherWorkers *others)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"SELECT c.*, t.idx FROM unnest($7::text[], $8::int[]) t(tenant, idx) CROSS JOIN LATERAL ("
 		"  SELECT " CANDIDATE_COLUMNS " FROM tinytemp.jobs j"
 		"  WHERE coalesce(j.tenant, '') = t.tenant AND " TINYTEMP_READY_CONDITION
 		"    AND j.gang_size = 1 AND j.cpus <= $1 AND j.memory_mb <= $2 AND j.gpus <= $3"
@@ -498,21 +597,22 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 		"    AND (j.gpus = 0 OR j.gpu_type IS NULL OR j.gpu_type = $4)"
 		"  ORDER BY j.priority DESC, j.rank_key"
 		"  LIMIT $5"
-		") c WHERE t.tenant IS NOT NULL";
-	Oid			argtypes[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8ARRAYOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		") c";
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8ARRAYOID,
+	TEXTARRAYOID, INT4ARRAYOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum	   *name_datums = palloc(sizeof(Datum) * n);
+	Datum	   *idx_datums = palloc(sizeof(Datum) * n);
 	SPITupleTable *tab;
-	OtherWorkers others = {0, NULL, NULL, NULL};
-	TinytempCandidate *cands;
-	TinytempTenant *tenants;
-	TinytempResources total = {0, 0, 0};
+	TinytempCandidate *c;
 	int			ncands;
-	int			ntenants = 0;
-	int			started = 0;
-	TinytempResources avail;
-	TimestampTz now = tinytemp_now();
 
+	for (int i = 0; i < n; i++)
+	{
+		name_datums[i] = CStringGetTextDatum(names[i]);
+		idx_datums[i] = Int32GetDatum(idx[i]);
+	}
 	values[0] = Int64GetDatum(w->avail.cpus);
 	values[1] = Int64GetDatum(w->avail.memory_mb);
 	values[2] = Int64GetDatum(w->avail.gpus);
@@ -520,14 +620,14 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 	nulls[3] = w->gpu_type ? ' ' : 'n';
 	values[4] = Int32GetDatum(max_jobs + 16);
 	values[5] = tinytemp_int8_array(busy_ids, nbusy);
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 6, argtypes), values, nulls, SPI_OK_SELECT);
+	values[6] = PointerGetDatum(construct_array(name_datums, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_array(idx_datums, n, INT4OID, sizeof(int32), true,
+												TYPALIGN_INT));
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 8, argtypes), values, nulls, SPI_OK_SELECT);
 
 	ncands = (int) SPI_processed;
 	tab = SPI_tuptable;
-	if (ncands == 0)
-		return 0;
-	cands = palloc0(sizeof(TinytempCandidate) * ncands);
-	tenants = palloc0(sizeof(TinytempTenant) * ncands);
+	c = palloc0(sizeof(TinytempCandidate) * Max(ncands, 1));
 	for (int i = 0; i < ncands; i++)
 	{
 		HeapTuple	t = tab->vals[i];
@@ -537,40 +637,49 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 		double		est;		/* on a typical worker */
 
 		tinytemp_get_spec(t, d, 2, &spec);
-		cands[i].id = tinytemp_get_int64(t, d, 1, 0);
-		cands[i].req = tinytemp_spec_request(&spec);
-		cands[i].tenant = tenant_index(tenants, &ntenants, SPI_getvalue(t, d, 11));
-		cands[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
-		cands[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
+		c[i].id = tinytemp_get_int64(t, d, 1, 0);
+		c[i].req = tinytemp_spec_request(&spec);
+		c[i].tenant = (int) tinytemp_get_int64(t, d, 17, 0);
+		c[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
+		c[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
 		estimate = tinytemp_get_float8(t, d, 14, -1);
 		est = estimate >= 0 ? estimate : tinytemp_get_float8(t, d, 13, -1);
-		cands[i].est_here = estimate_here(cands[i].id, &spec, estimate, w->id, w->gpu_type, w->speed);
-		cands[i].score = tinytemp_score(cands[i].rank_key, est, cands[i].est_here);
+		c[i].est_here = estimate_here(c[i].id, &spec, estimate, w->id, w->gpu_type, w->speed);
+		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
 		/* Much slower here than on a typical worker: is faster room free? */
-		if (est > 0 && tinytemp_much_faster(est, cands[i].est_here))
+		if (est > 0 && tinytemp_much_faster(est, c[i].est_here))
 		{
-			if (others.avail == NULL)
-				read_other_workers(w, &others);
-			cands[i].declined = faster_elsewhere(&spec, &cands[i], estimate, &others);
+			if (others->avail == NULL)
+				read_other_workers(w, others);
+			c[i].declined = faster_elsewhere(&spec, &c[i], estimate, others);
 		}
 	}
-	if (ntenants > 1)
-		read_shares(tenants, &ntenants, &total);
+	*cands = c;
+	return ncands;
+}
 
-	/*
-	 * Choose, then lock and start the chosen together.  Those another claim
-	 * holds give back their room and share, and the policy chooses again
-	 * among the rest of the candidates, as long as any is left.
-	 */
-	avail = w->avail;
+/*
+ * Choose among cands by policy.c's rules, then lock and start the chosen
+ * together.  Those another claim holds give back their room and share,
+ * and the policy chooses again among the rest, as long as any is left.
+ * Returns how many started; *avail loses what they take.
+ */
+static int
+select_and_take(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempResources *avail,
+				TinytempTenant *tenants, const TinytempResources *total, int max_jobs,
+				int64 *ids, double *ests, ReturnSetInfo *rsinfo)
+{
+	TimestampTz now = tinytemp_now();
+	int			started = 0;
+
 	while (started < max_jobs)
 	{
 		int			n = 0;
 		int			got;
 		int			busy_before = nbusy;
 
-		if (tinytemp_select(cands, ncands, avail, w->res, w->nres, tenants, &total,
+		if (tinytemp_select(cands, ncands, *avail, w->res, w->nres, tenants, total,
 							max_jobs - started, now, accept_candidate) == 0)
 			break;
 		/* In the order chosen: by class, then as tinytemp_select took them. */
@@ -598,11 +707,75 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 			else
 			{
 				c->started = true;
-				tinytemp_resources_sub(&avail, &c->req);
+				tinytemp_resources_sub(avail, &c->req);
 			}
 		}
 		if (got == n)
 			break;
+	}
+	return started;
+}
+
+/*
+ * Policy 'tinytemp': read the best few ready jobs of the waiting tenants
+ * that fit the worker, score them on its hardware, and choose by
+ * policy.c's rules; start what it chose.  Returns how many started.
+ */
+static int
+choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
+{
+	PendingTenant *pt;
+	PendingTenant **order;
+	TinytempTenant *tenants;
+	TinytempResources total = {0, 0, 0};
+	TinytempResources avail = w->avail;
+	OtherWorkers others = {0, NULL, NULL, NULL};
+	char	  **names;
+	int		   *idx;
+	int			npending;
+	int			ntenants;
+	int			group;
+	int			started = 0;
+
+	npending = read_pending_tenants(&pt);
+	if (npending == 0)
+		return 0;
+	tenants = palloc0(sizeof(TinytempTenant) * npending);
+	for (int i = 0; i < npending; i++)
+		tenants[i].name = pt[i].name;
+	ntenants = npending;
+	if (npending > 1)
+		read_shares(tenants, &ntenants, &total);
+
+	order = palloc(sizeof(PendingTenant *) * npending);
+	for (int i = 0; i < npending; i++)
+		order[i] = &pt[i];
+	group = npending;
+	if (npending > TENANTS_READ_ALL)
+	{
+		for (int i = 0; i < npending; i++)
+			pt[i].share = tinytemp_dominant_share(&tenants[i].used, &total);
+		qsort(order, npending, sizeof(PendingTenant *), tenant_order_cmp);
+		group = max_jobs + TENANT_GROUP_EXTRA;
+	}
+
+	names = palloc(sizeof(char *) * npending);
+	idx = palloc(sizeof(int) * npending);
+	for (int first = 0; first < npending && started < max_jobs; first += group)
+	{
+		int			n = Min(group, npending - first);
+		TinytempCandidate *cands;
+		int			ncands;
+
+		for (int i = 0; i < n; i++)
+		{
+			names[i] = order[first + i]->name;
+			idx[i] = (int) (order[first + i] - pt);
+		}
+		ncands = read_candidates(w, max_jobs - started, names, idx, n, &cands, &others);
+		if (ncands > 0)
+			started += select_and_take(w, cands, ncands, &avail, tenants, &total,
+									   max_jobs - started, ids, ests, rsinfo);
 	}
 	return started;
 }

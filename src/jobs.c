@@ -295,7 +295,8 @@ enum
 	BULK_JOB_TYPE = 1, BULK_MODEL, BULK_PARAMS, BULK_PRIORITY, BULK_DATASET_SIZE, BULK_EPOCHS,
 	BULK_BATCH_SIZE, BULK_CPUS, BULK_MEMORY_MB, BULK_GPUS, BULK_GPU_TYPE, BULK_GANG_SIZE,
 	BULK_MAX_ATTEMPTS, BULK_QUEUE, BULK_TENANT, BULK_RUN_AFTER, BULK_DEPENDS_ON,
-	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT
+	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT,
+	BULK_NOT_STRING
 };
 
 /*
@@ -311,12 +312,15 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT x.*, (SELECT min(k) FROM jsonb_object_keys(CASE jsonb_typeof(e.elem)"
-		"    WHEN 'object' THEN e.elem ELSE '{}' END) k WHERE k <> ALL ($2::text[])),"
-		"  jsonb_typeof(e.elem) <> 'object'"
+		"SELECT x.*, k.unknown, jsonb_typeof(e.elem) <> 'object', k.not_string"
 		" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)"
 		" LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem END)"
 		"  AS x(" BULK_RECORD ") ON true"
+		" CROSS JOIN LATERAL ("
+		"  SELECT min(kv.key) FILTER (WHERE kv.key <> ALL ($2::text[])) AS unknown,"
+		"    min(kv.key) FILTER (WHERE kv.key IN ('job_type', 'model', 'gpu_type', 'queue', 'tenant')"
+		"                          AND jsonb_typeof(kv.value) NOT IN ('string', 'null')) AS not_string"
+		"  FROM jsonb_each(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem ELSE '{}' END) kv) k"
 		" ORDER BY e.ord";
 	Oid			argtypes[2] = {JSONBOID, TEXTOID};
 	Datum		values[2] = {jobs, CStringGetTextDatum(BULK_KEYS)};
@@ -350,6 +354,10 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("job %d of the array has an unknown key \"%s\"", i + 1, key),
 					errhint("The keys are tinytemp_enqueue's argument names."));
+		if ((key = SPI_getvalue(t, d, BULK_NOT_STRING)) != NULL)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					errmsg("job %d of the array: %s must be a JSON string", i + 1, key));
 		if (SPI_getvalue(t, d, BULK_JOB_TYPE) == NULL)
 			ereport(ERROR,
 					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -45,6 +45,7 @@ PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
 PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_check);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_models_changed);
+PG_FUNCTION_INFO_V1(tinytemp_table_changed);
 
 #define MAX_BINS		64
 #define MIN_TRAIN_ROWS	30
@@ -985,12 +986,23 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 Datum
 tinytemp_predictor_models_changed(PG_FUNCTION_ARGS)
 {
+	return tinytemp_table_changed(fcinfo);
+}
+
+/*
+ * tinytemp.workers_changed() and tinytemp.predictor_models_changed(), the
+ * statement triggers of the tables whose contents backends cache (the
+ * cluster's capacity, the model): tell every backend to read them again.
+ */
+Datum
+tinytemp_table_changed(PG_FUNCTION_ARGS)
+{
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				errmsg("tinytemp.predictor_models_changed() must be called as a trigger"));
+				errmsg("this function must be called as a trigger"));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }

@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(91);
+SELECT plan(93);
 
 \ir scheduling_setup.psql
 :reset
@@ -140,6 +140,10 @@ SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x", "priority": 
 	'a priority that is no integer: 22P02');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x", "depends_on": "1"}]')$$, '22P02', NULL,
 	'depends_on that is no array: 22P02');
+SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": ["a"]}]')$$, '22P02',
+	'job 1 of the array: job_type must be a JSON string', 'a job_type that is a JSON array: 22P02');
+SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x"}, {"job_type": "y", "model": {"m": 1}}]')$$, '22P02',
+	'job 2 of the array: model must be a JSON string', 'a model that is a JSON object: 22P02, naming the job');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x", "run_after": "soon"}]')$$, '22007', NULL,
 	'run_after that is no timestamp: 22007, as for tinytemp_enqueue');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x", "cpus": 0}]')$$, '22023',
