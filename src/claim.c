@@ -20,7 +20,15 @@
 #include "access/tupconvert.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -526,38 +534,114 @@ typedef struct PendingTenant
 #define TENANT_GROUP_EXTRA 8
 
 /*
- * The tenants with pending jobs, with each one's best pending job: one
- * probe of jobs_rank_idx per tenant (a loose index scan).
+ * The tenants with pending jobs, with each one's best pending job: a loose
+ * scan of jobs_rank_idx (coalesce(tenant, ''), priority DESC, rank_key,
+ * on pending jobs), one descent per tenant, each for the first visible
+ * entry past the last tenant found.  It reads the index directly, not
+ * through SQL, as it runs on every claim and its cost grows with the
+ * number of tenants.  Runs as the extension's owner.
  */
 static int
 read_pending_tenants(PendingTenant **out)
 {
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
-		"WITH RECURSIVE t(tenant, priority, rank_key) AS ("
-		"  (SELECT coalesce(tenant, ''), priority, rank_key FROM tinytemp.jobs"
-		"   WHERE state = 'pending' ORDER BY coalesce(tenant, ''), priority DESC, rank_key LIMIT 1)"
-		"  UNION ALL"
-		"  SELECT h.* FROM t CROSS JOIN LATERAL ("
-		"    SELECT coalesce(j.tenant, ''), j.priority, j.rank_key FROM tinytemp.jobs j"
-		"    WHERE j.state = 'pending' AND coalesce(j.tenant, '') > t.tenant"
-		"    ORDER BY coalesce(j.tenant, ''), j.priority DESC, j.rank_key LIMIT 1) h"
-		") SELECT * FROM t";
+	Oid			nsp = get_namespace_oid("tinytemp", false);
+	Relation	heap = table_open(get_relname_relid("jobs", nsp), AccessShareLock);
+	Relation	index = index_open(get_relname_relid("jobs_rank_idx", nsp), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(heap);
+	AttrNumber	tenant_att = SPI_fnumber(desc, "tenant");
+	AttrNumber	priority_att = SPI_fnumber(desc, "priority");
+	AttrNumber	rank_att = SPI_fnumber(desc, "rank_key");
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	IndexScanDesc scan = index_beginscan(heap, index, snapshot, 1, 0);
+	int			size = 16;
+	int			n = 0;
+	PendingTenant *pt = palloc0(sizeof(PendingTenant) * size);
+
+	for (;;)
+	{
+		ScanKeyData key;
+		bool		isnull;
+		Datum		v;
+
+		/* The first tenant is the index's first entry; each next, the first past it. */
+		ScanKeyEntryInitialize(&key, 0, 1,
+							   n == 0 ? BTGreaterEqualStrategyNumber : BTGreaterStrategyNumber,
+							   InvalidOid, index->rd_indcollation[0],
+							   n == 0 ? F_TEXT_GE : F_TEXT_GT,
+							   CStringGetTextDatum(n == 0 ? "" : pt[n - 1].name));
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			break;
+		if (n == size)
+		{
+			size *= 2;
+			pt = repalloc(pt, sizeof(PendingTenant) * size);
+		}
+		v = slot_getattr(slot, tenant_att, &isnull);
+		pt[n].name = isnull ? pstrdup("") : TextDatumGetCString(v);
+		v = slot_getattr(slot, priority_att, &isnull);
+		pt[n].head_priority = isnull ? 0 : DatumGetInt32(v);
+		v = slot_getattr(slot, rank_att, &isnull);
+		pt[n].head_rank_key = isnull ? 0 : DatumGetFloat8(v);
+		pt[n].share = 0;
+		n++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	*out = pt;
+	return n;
+}
+
+/*
+ * With more than TENANTS_READ_ALL tenants waiting, the loose scan, whose
+ * cost grows with them, runs at most once per TENANT_LIST_TTL_MS in a
+ * backend (as Slurm's fair-share priorities are recomputed periodically):
+ * claims in between order the tenants of the last scan, with their shares
+ * of the moment.  A tenant that starts waiting meanwhile is seen at the
+ * next scan, or at once when the tenants listed have nothing this worker
+ * can take.  With fewer tenants every claim scans.
+ */
+#define TENANT_LIST_TTL_MS 1000
+
+static MemoryContext tenant_list_cxt = NULL;
+static PendingTenant *tenant_list = NULL;
+static int	tenant_list_n = 0;
+static TimestampTz tenant_list_at = 0;
+
+/* The waiting tenants, from the last scan if it is recent enough; *cached tells which. */
+static int
+waiting_tenants(PendingTenant **out, bool rescan, bool *cached)
+{
+	TimestampTz now = tinytemp_now();
 	PendingTenant *pt;
 	int			n;
 
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	pt = palloc0(sizeof(PendingTenant) * Max(n, 1));
+	*cached = !rescan && tenant_list_n > TENANTS_READ_ALL && now >= tenant_list_at &&
+		now - tenant_list_at < (TimestampTz) TENANT_LIST_TTL_MS * 1000;
+	if (*cached)
+	{
+		pt = palloc(sizeof(PendingTenant) * tenant_list_n);
+		memcpy(pt, tenant_list, sizeof(PendingTenant) * tenant_list_n);
+		*out = pt;
+		return tenant_list_n;
+	}
+	n = read_pending_tenants(&pt);
+	if (tenant_list_cxt == NULL)
+		tenant_list_cxt = AllocSetContextCreate(TopMemoryContext, "tinytemp waiting tenants",
+												ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(tenant_list_cxt);
+	tenant_list = MemoryContextAlloc(tenant_list_cxt, sizeof(PendingTenant) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-
-		pt[i].name = SPI_getvalue(t, d, 1);
-		pt[i].head_priority = (int32) tinytemp_get_int64(t, d, 2, 0);
-		pt[i].head_rank_key = tinytemp_get_float8(t, d, 3, 0);
+		tenant_list[i] = pt[i];
+		tenant_list[i].name = MemoryContextStrdup(tenant_list_cxt, pt[i].name);
 	}
+	tenant_list_n = n;
+	tenant_list_at = now;
 	*out = pt;
 	return n;
 }
@@ -579,12 +663,13 @@ tenant_order_cmp(const void *a, const void *b)
 }
 
 /*
- * Read the best few ready jobs that fit the worker of each tenant named in
- * names[0..n) (whose indexes in the claim's tenants array are idx[]), and
- * score them on its hardware, into *cands; returns how many.
+ * Read the best max_jobs + extra ready jobs that fit the worker of each
+ * tenant named in names[0..n) (whose indexes in the claim's tenants array
+ * are idx[]), and score them on its hardware, into *cands; returns how
+ * many.  The extra ones stand in for those the policy passes over.
  */
 static int
-read_candidates(ClaimWorker *w, int max_jobs, char **names, int *idx, int n,
+read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx, int n,
 				TinytempCandidate **cands, OtherWorkers *others)
 {
 	static SPIPlanPtr plan = NULL;
@@ -618,7 +703,7 @@ read_candidates(ClaimWorker *w, int max_jobs, char **names, int *idx, int n,
 	values[2] = Int64GetDatum(w->avail.gpus);
 	values[3] = w->gpu_type ? CStringGetTextDatum(w->gpu_type) : (Datum) 0;
 	nulls[3] = w->gpu_type ? ' ' : 'n';
-	values[4] = Int32GetDatum(max_jobs + 16);
+	values[4] = Int32GetDatum(max_jobs + extra);
 	values[5] = tinytemp_int8_array(busy_ids, nbusy);
 	values[6] = PointerGetDatum(construct_array(name_datums, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[7] = PointerGetDatum(construct_array(idx_datums, n, INT4OID, sizeof(int32), true,
@@ -737,7 +822,10 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 	int			group;
 	int			started = 0;
 
-	npending = read_pending_tenants(&pt);
+	bool		cached;
+
+	npending = waiting_tenants(&pt, false, &cached);
+again:
 	if (npending == 0)
 		return 0;
 	tenants = palloc0(sizeof(TinytempTenant) * npending);
@@ -772,10 +860,19 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 			names[i] = order[first + i]->name;
 			idx[i] = (int) (order[first + i] - pt);
 		}
-		ncands = read_candidates(w, max_jobs - started, names, idx, n, &cands, &others);
+		ncands = read_candidates(w, max_jobs - started,
+								 npending > TENANTS_READ_ALL ? TENANT_GROUP_EXTRA : 16,
+								 names, idx, n, &cands, &others);
 		if (ncands > 0)
 			started += select_and_take(w, cands, ncands, &avail, tenants, &total,
 									   max_jobs - started, ids, ests, rsinfo);
+	}
+	/* Nothing among the tenants of the last scan: scan again, for those who came since. */
+	if (started == 0 && cached)
+	{
+		npending = waiting_tenants(&pt, true, &cached);
+		total = (TinytempResources) {0, 0, 0};
+		goto again;
 	}
 	return started;
 }
