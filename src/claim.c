@@ -213,6 +213,21 @@ emit_rows(ReturnSetInfo *rsinfo)
 	return n;
 }
 
+/*
+ * tinytemp_select's take() when a claim wants one more job: note the
+ * candidate and refuse it, so that tinytemp_select goes on to the next
+ * best; the notes are the candidates in the policy's order.
+ */
+static const TinytempCandidate **preference = NULL;
+static int	npreference = 0;
+
+static bool
+note_preference(const TinytempCandidate *cand)
+{
+	preference[npreference++] = cand;
+	return false;
+}
+
 /* Put a job another claim holds on the busy list: the next round reads past it. */
 static void
 note_busy(int64 id)
@@ -745,6 +760,105 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 }
 
 /*
+ * Start on the worker the first of ids[0..n), in that order, that is still
+ * ready and that no other claim holds: one statement however many claims
+ * contend for the same best jobs, where locking the best and, failing
+ * that, the next would take one statement per claim ahead.  Returns the
+ * index in ids of the job started, or -1 when every one was taken.
+ */
+static int
+take_first(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinfo)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"WITH l AS ("
+		"  SELECT j.id, e.est FROM unnest($1, $4) WITH ORDINALITY e(id, est, ord)"
+		"  JOIN tinytemp.jobs j ON j.id = e.id"
+		"  WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
+		"  ORDER BY e.ord LIMIT 1"
+		"  FOR UPDATE OF j SKIP LOCKED"
+		"), u AS ("
+		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
+		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
+		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
+		"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL,"
+		"    predicted_end_at = tinytemp.now() + make_interval(secs => l.est)"
+		"  FROM l WHERE j.id = l.id"
+		"  RETURNING j.*"
+		"), h AS ("
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
+		"  SELECT id, 'claimed', $2, jsonb_build_object('attempt', attempts) FROM u"
+		") SELECT * FROM u";
+	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
+	Datum		values[4];
+	double	   *secs = palloc(sizeof(double) * n);
+	bool		isnull;
+	int64		id;
+
+	for (int i = 0; i < n; i++)
+		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
+	values[0] = tinytemp_int8_array(ids, n);
+	values[1] = Int64GetDatum(w->id);
+	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	values[3] = tinytemp_float8_array(secs, n);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	if (emit_rows(rsinfo) == 0)
+		return -1;
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									 SPI_fnumber(SPI_tuptable->tupdesc, "id"), &isnull));
+	for (int i = 0; i < n; i++)
+		if (ids[i] == id)
+			return i;
+	elog(ERROR, "a claim started job " INT64_FORMAT ", which it did not choose", id);
+}
+
+/*
+ * The claim's last job: the candidates in the policy's order, and the
+ * first of them that no other claim holds (take_first).  When every one
+ * is held, they all go on the busy list.  Returns how many started (0, 1).
+ */
+static int
+select_last(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempResources *avail,
+			TinytempTenant *tenants, const TinytempResources *total, int64 *ids, double *ests,
+			ReturnSetInfo *rsinfo)
+{
+	TimestampTz now = tinytemp_now();
+	int			n;
+	int			first;
+
+	preference = palloc(sizeof(TinytempCandidate *) * ncands);
+	npreference = 0;
+	(void) tinytemp_select(cands, ncands, *avail, w->res, w->nres, tenants, total, 1, now,
+						   note_preference);
+	n = npreference;
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = preference[i]->id;
+		ests[i] = preference[i]->est_here;
+	}
+	/* tinytemp_select declined what note_preference refused: undo that. */
+	for (int i = 0; i < n; i++)
+		((TinytempCandidate *) preference[i])->declined = false;
+	if (n == 0)
+		return 0;
+	first = take_first(w, ids, ests, n, rsinfo);
+	if (first < 0)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			note_busy(ids[i]);
+			((TinytempCandidate *) preference[i])->declined = true;
+		}
+		return 0;
+	}
+	((TinytempCandidate *) preference[first])->taken = true;
+	((TinytempCandidate *) preference[first])->started = true;
+	tinytemp_resources_sub(avail, &preference[first]->req);
+	tinytemp_resources_add(&tenants[preference[first]->tenant].used, &preference[first]->req);
+	return 1;
+}
+
+/*
  * Choose among cands by policy.c's rules, then lock and start the chosen
  * together.  Those another claim holds give back their room and share,
  * and the policy chooses again among the rest, as long as any is left.
@@ -764,6 +878,11 @@ select_and_take(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempRe
 		int			got;
 		int			busy_before = nbusy;
 
+		if (max_jobs - started == 1)
+		{
+			started += select_last(w, cands, ncands, avail, tenants, total, ids, ests, rsinfo);
+			break;
+		}
 		if (tinytemp_select(cands, ncands, *avail, w->res, w->nres, tenants, total,
 							max_jobs - started, now, accept_candidate) == 0)
 			break;
