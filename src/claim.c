@@ -813,16 +813,17 @@ take_first(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinf
 }
 
 /*
- * The claim's last job: the candidates in the policy's order, and the
- * first of them that no other claim holds (take_first).  When every one
+ * The claim's last job: the candidates in the policy's order (as many as
+ * there are), and the first of them that no other claim holds (take_first).  When every one
  * is held, they all go on the busy list.  Returns how many started (0, 1).
  */
 static int
 select_last(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempResources *avail,
-			TinytempTenant *tenants, const TinytempResources *total, int64 *ids, double *ests,
-			ReturnSetInfo *rsinfo)
+			TinytempTenant *tenants, const TinytempResources *total, ReturnSetInfo *rsinfo)
 {
 	TimestampTz now = tinytemp_now();
+	int64	   *ids = palloc(sizeof(int64) * Max(ncands, 1));
+	double	   *ests = palloc(sizeof(double) * Max(ncands, 1));
 	int			n;
 	int			first;
 
@@ -880,7 +881,7 @@ select_and_take(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempRe
 
 		if (max_jobs - started == 1)
 		{
-			started += select_last(w, cands, ncands, avail, tenants, total, ids, ests, rsinfo);
+			started += select_last(w, cands, ncands, avail, tenants, total, rsinfo);
 			break;
 		}
 		if (tinytemp_select(cands, ncands, *avail, w->res, w->nres, tenants, total,

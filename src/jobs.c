@@ -281,10 +281,23 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	" batch_size int, cpus int, memory_mb bigint, gpus int, gpu_type text, gang_size int," \
 	" max_attempts int, queue text, tenant text, run_after timestamptz, depends_on bigint[]," \
 	" runtime_estimate_s float8, placement_timeout interval"
-#define BULK_KEYS \
-	"{job_type,model,params,priority,dataset_size,epochs,batch_size,cpus,memory_mb,gpus," \
-	"gpu_type,gang_size,max_attempts,queue,tenant,run_after,depends_on,runtime_estimate_s," \
-	"placement_timeout}"
+static const char *const bulk_key_names[] = {
+	"job_type", "model", "params", "priority", "dataset_size", "epochs", "batch_size", "cpus",
+	"memory_mb", "gpus", "gpu_type", "gang_size", "max_attempts", "queue", "tenant", "run_after",
+	"depends_on", "runtime_estimate_s", "placement_timeout"
+};
+
+/* The keys of a job in tinytemp_enqueue_many, as a text[]. */
+static Datum
+bulk_keys(void)
+{
+	int			n = lengthof(bulk_key_names);
+	Datum	   *keys = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		keys[i] = CStringGetTextDatum(bulk_key_names[i]);
+	return PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
 #define BULK_ROWS \
 	" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)" \
 	"  CROSS JOIN LATERAL jsonb_to_record(e.elem) AS x(" BULK_RECORD ")"
@@ -317,13 +330,13 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 		" LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem END)"
 		"  AS x(" BULK_RECORD ") ON true"
 		" CROSS JOIN LATERAL ("
-		"  SELECT min(kv.key) FILTER (WHERE kv.key <> ALL ($2::text[])) AS unknown,"
+		"  SELECT min(kv.key) FILTER (WHERE kv.key <> ALL ($2)) AS unknown,"
 		"    min(kv.key) FILTER (WHERE kv.key IN ('job_type', 'model', 'gpu_type', 'queue', 'tenant')"
 		"                          AND jsonb_typeof(kv.value) NOT IN ('string', 'null')) AS not_string"
 		"  FROM jsonb_each(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem ELSE '{}' END) kv) k"
 		" ORDER BY e.ord";
-	Oid			argtypes[2] = {JSONBOID, TEXTOID};
-	Datum		values[2] = {jobs, CStringGetTextDatum(BULK_KEYS)};
+	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
+	Datum		values[2] = {jobs, bulk_keys()};
 	SPITupleTable *tab;
 	int			n;
 	char	   *last_tenant = NULL;
