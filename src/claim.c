@@ -3,14 +3,20 @@
  *	  tinytemp_claim: hand a worker the next jobs it can run.
  *
  * A claim first takes the jobs the planner assigned to the worker (gang
- * members), then chooses among the ready jobs by tinytemp.policy, locking
- * each job as it chooses it with SKIP LOCKED: claims never wait on each
- * other, and a job another claim holds is passed over for the next best.
- * One statement then starts the jobs it locked.  When the candidates it
- * read run out because other claims held them, it reads again past those,
- * in rounds.  Claims of one worker take turns on a private lock
- * so that two of its sessions cannot both spend the same free resources;
- * the planner takes the same lock before it assigns jobs to a worker.
+ * members), then chooses among the ready jobs by tinytemp.policy.  Under
+ * policy 'tinytemp' it reads the waiting tenants (straight from their
+ * index), their shares, and the best few candidates of each (of the
+ * leading ones only, past 16 tenants), chooses, and locks and starts what
+ * it chose in one statement, with SKIP LOCKED: claims never wait on each
+ * other.  Chosen jobs that another claim holds are passed over, and the
+ * policy chooses again among the rest; a claim's last job is the first of
+ * the candidates, in the policy's order, that no other claim holds, found
+ * by one statement however many claims contend for the same jobs.  When
+ * the candidates run out because other claims held them, it reads again
+ * past those, in rounds.  Claims of one worker take turns on a private
+ * lock so that two of its sessions cannot both spend the same free
+ * resources; the planner takes the same lock before it assigns jobs to a
+ * worker.  Policy 'fifo' locks each job as it walks the queue.
  *
  * The choice itself is policy.c's; this file reads the state it needs and
  * writes the outcome.

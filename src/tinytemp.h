@@ -220,8 +220,9 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 
 /*
  * The tenants (NULL as '') that have pending jobs, one index probe each
- * (a loose scan of jobs_rank_idx): the claim and the planner then read
- * each tenant's best jobs from that index with a LATERAL subquery.
+ * (a loose scan of jobs_rank_idx): the planner then reads each tenant's
+ * best jobs from that index with a LATERAL subquery.  (A claim scans the
+ * index itself: see read_pending_tenants in claim.c.)
  */
 #define TINYTEMP_PENDING_TENANTS_CTE \
 	"WITH RECURSIVE t(tenant) AS (" \
