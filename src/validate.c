@@ -110,3 +110,130 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 
 	return PointerGetDatum(tuple);
 }
+
+PG_FUNCTION_INFO_V1(tinytemp_jobs_state_check);
+
+/* The columns the state rules read, by attribute number; found once per statement. */
+typedef struct StateColumns
+{
+	Oid			relid;
+	AttrNumber	state, attempts, max_attempts, worker_id, lease_until, finished_at,
+				runtime_estimate_s, assigned_at, gang_id, gang_size;
+} StateColumns;
+
+static AttrNumber
+column_number(TupleDesc desc, const char *name)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "tinytemp.jobs has no column \"%s\"", name);
+	return (AttrNumber) attnum;
+}
+
+/* Raise 23514, naming the rule a row breaks. */
+static void
+state_rule_broken(const char *rule)
+{
+	ereport(ERROR,
+			errcode(ERRCODE_CHECK_VIOLATION),
+			errmsg("a row of tinytemp.jobs breaks the rule %s", rule));
+}
+
+/*
+ * tinytemp.jobs_state_check(), BEFORE INSERT OR UPDATE FOR EACH ROW: the
+ * rules every state change keeps (before 0.5, table CHECKs):
+ *   state is one of the six; 0 <= attempts <= max_attempts;
+ *   assigned and running jobs have a worker; running jobs, and only they,
+ *   a lease; finished jobs, and only they, a finished_at; assigned jobs an
+ *   assigned_at; runtime_estimate_s >= 0; gang members, and only they, a
+ *   gang_id.
+ * A trigger costs a few thousand instructions a row; PostgreSQL reads and
+ * plans every CHECK of a table again for each statement that writes it,
+ * which cost a claim and its ack a fifth of their instructions.
+ */
+Datum
+tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	StateColumns *c;
+	bool		isnull;
+	char	   *state;
+	int32		attempts;
+	int32		max_attempts;
+	bool		assigned, running, finished;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				errmsg("tinytemp.jobs_state_check() must be a BEFORE ... FOR EACH ROW trigger"));
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+
+	c = (StateColumns *) fcinfo->flinfo->fn_extra;
+	if (c == NULL || c->relid != RelationGetRelid(trigdata->tg_relation))
+	{
+		c = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(StateColumns));
+		c->relid = RelationGetRelid(trigdata->tg_relation);
+		c->state = column_number(desc, "state");
+		c->attempts = column_number(desc, "attempts");
+		c->max_attempts = column_number(desc, "max_attempts");
+		c->worker_id = column_number(desc, "worker_id");
+		c->lease_until = column_number(desc, "lease_until");
+		c->finished_at = column_number(desc, "finished_at");
+		c->runtime_estimate_s = column_number(desc, "runtime_estimate_s");
+		c->assigned_at = column_number(desc, "assigned_at");
+		c->gang_id = column_number(desc, "gang_id");
+		c->gang_size = column_number(desc, "gang_size");
+		fcinfo->flinfo->fn_extra = c;
+	}
+
+	state = TextDatumGetCString(heap_getattr(tuple, c->state, desc, &isnull));
+	if (isnull)
+		state_rule_broken("state IS NOT NULL");
+	assigned = strcmp(state, "assigned") == 0;
+	running = strcmp(state, "running") == 0;
+	finished = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+		strcmp(state, "cancelled") == 0;
+	if (!assigned && !running && !finished && strcmp(state, "pending") != 0)
+		state_rule_broken("state IN ('pending', 'assigned', 'running', 'succeeded', 'failed', 'cancelled')");
+
+	attempts = DatumGetInt32(heap_getattr(tuple, c->attempts, desc, &isnull));
+	max_attempts = DatumGetInt32(heap_getattr(tuple, c->max_attempts, desc, &isnull));
+	if (attempts < 0 || attempts > max_attempts)
+		state_rule_broken("attempts BETWEEN 0 AND max_attempts");
+
+	(void) heap_getattr(tuple, c->worker_id, desc, &isnull);
+	if ((assigned || running) && isnull)
+		state_rule_broken("state NOT IN ('assigned', 'running') OR worker_id IS NOT NULL");
+	(void) heap_getattr(tuple, c->lease_until, desc, &isnull);
+	if (running == isnull)
+		state_rule_broken("(state = 'running') = (lease_until IS NOT NULL)");
+	(void) heap_getattr(tuple, c->finished_at, desc, &isnull);
+	if (finished == isnull)
+		state_rule_broken("(state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL)");
+	(void) heap_getattr(tuple, c->assigned_at, desc, &isnull);
+	if (assigned && isnull)
+		state_rule_broken("state <> 'assigned' OR assigned_at IS NOT NULL");
+	{
+		Datum		estimate = heap_getattr(tuple, c->runtime_estimate_s, desc, &isnull);
+
+		if (!isnull && !(DatumGetFloat8(estimate) >= 0))
+			state_rule_broken("runtime_estimate_s >= 0");
+	}
+	{
+		bool		no_gang;
+		int32		gang_size;
+
+		(void) heap_getattr(tuple, c->gang_id, desc, &no_gang);
+		gang_size = DatumGetInt32(heap_getattr(tuple, c->gang_size, desc, &isnull));
+		if (no_gang != (gang_size == 1))
+			state_rule_broken("(gang_id IS NULL) = (gang_size = 1)");
+	}
+	pfree(state);
+	return PointerGetDatum(tuple);
+}

@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(93);
+SELECT plan(104);
 
 \ir scheduling_setup.psql
 :reset
@@ -407,6 +407,38 @@ SELECT is((SELECT string_agg(e->>'gang_id', ' ') FROM jsonb_array_elements(:'wan
 SELECT is((SELECT jsonb_agg(to_jsonb(c) - 'ordinality' ORDER BY c.ordinality)
 		   FROM tinytemp_ack_and_claim('{}', :g1, NULL, 2) WITH ORDINALITY c),
 		  :'want'::jsonb, 'ack_and_claim starts the assigned gang member first, as tinytemp_claim does');
+
+-- The rules every state change keeps, a row trigger since 0.5 (table CHECKs
+-- before): each broken by a direct write raises 23514 and names the rule.
+SELECT tinytemp_enqueue('rules') AS r \gset
+SELECT tinytemp_register_worker('hp-rules', 2, 2048) AS rw \gset
+SELECT is((SELECT count(*) FROM pg_constraint WHERE conrelid = 'tinytemp.jobs'::regclass AND contype = 'c'),
+	0::bigint, 'tinytemp.jobs has no CHECK constraint left to rebuild per statement');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'bogus' WHERE id = %s$$, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule state IN ('pending', 'assigned', 'running', 'succeeded', 'failed', 'cancelled')$$,
+	'an unknown state: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET attempts = max_attempts + 1 WHERE id = %s$$, :r), '23514',
+	'a row of tinytemp.jobs breaks the rule attempts BETWEEN 0 AND max_attempts', 'attempts past max_attempts: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'running', lease_until = now() WHERE id = %s$$, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule state NOT IN ('assigned', 'running') OR worker_id IS NOT NULL$$,
+	'running without a worker: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'running', worker_id = %s WHERE id = %s$$, :rw, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule (state = 'running') = (lease_until IS NOT NULL)$$,
+	'running without a lease: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET lease_until = now() WHERE id = %s$$, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule (state = 'running') = (lease_until IS NOT NULL)$$,
+	'a lease on a pending job: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'succeeded' WHERE id = %s$$, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule (state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL)$$,
+	'finished without finished_at: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'assigned', worker_id = %s WHERE id = %s$$, :rw, :r), '23514',
+	$$a row of tinytemp.jobs breaks the rule state <> 'assigned' OR assigned_at IS NOT NULL$$,
+	'assigned without assigned_at: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET runtime_estimate_s = -1 WHERE id = %s$$, :r), '23514',
+	'a row of tinytemp.jobs breaks the rule runtime_estimate_s >= 0', 'a negative runtime_estimate_s: 23514');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET gang_id = %s WHERE id = %s$$, :r, :r), '23514',
+	'a row of tinytemp.jobs breaks the rule (gang_id IS NULL) = (gang_size = 1)', 'a gang_id on a single job: 23514');
+SELECT is((SELECT state FROM tinytemp.jobs WHERE id = :r), 'pending', 'and the job is as it was');
 
 SELECT * FROM finish();
 ROLLBACK;
