@@ -115,26 +115,23 @@ node_run() {
 	echo "   $key: $(tr '\n' ' ' <<<"$out")"
 }
 
-# tt_enqueue N: N simulate jobs at 0 s in one statement; prints jobs/s.
-tt_enqueue() {
+# tt_timed_enqueue N SQL: run SQL, which enqueues N jobs, on an empty queue; prints jobs/s.
+tt_timed_enqueue() {
 	local ms
 	psql_q -d $TTDB -c 'TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers'
 	settle $TTDB
-	ms=$(printf '%s\n' '\timing on' \
-		"SELECT count(tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')) FROM generate_series(1, $1);" |
-		psql_q -d $TTDB | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	ms=$(printf '%s\n' '\timing on' "$2" | psql_q -d $TTDB | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 	echo "$1 $ms" | awk '{ printf "%.0f\n", $1 / ($2 / 1000) }'
 }
 
-# tt_enqueue_many N: N simulate jobs in one tinytemp_enqueue_many call; prints jobs/s.
+# tt_enqueue N: N simulate jobs at 0 s, one tinytemp_enqueue call each, in one statement.
+tt_enqueue() {
+	tt_timed_enqueue "$1" "SELECT count(tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')) FROM generate_series(1, $1);"
+}
+
+# tt_enqueue_many N: the same jobs in one tinytemp_enqueue_many call.
 tt_enqueue_many() {
-	local ms
-	psql_q -d $TTDB -c 'TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers'
-	settle $TTDB
-	ms=$(printf '%s\n' '\timing on' \
-		"SELECT count(*) FROM tinytemp_enqueue_many((SELECT jsonb_agg(jsonb_build_object('job_type', 'sim', 'params', jsonb_build_object('runtime_s', 0))) FROM generate_series(1, $1)));" |
-		psql_q -d $TTDB | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-	echo "$1 $ms" | awk '{ printf "%.0f\n", $1 / ($2 / 1000) }'
+	tt_timed_enqueue "$1" "SELECT count(*) FROM tinytemp_enqueue_many((SELECT jsonb_agg(jsonb_build_object('job_type', 'sim', 'params', jsonb_build_object('runtime_s', 0))) FROM generate_series(1, $1)));"
 }
 
 # tt_run KEY N WORKERS SLOTS HANDLER: N pre-filled jobs through WORKERS

@@ -326,6 +326,42 @@ take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
 }
 
 /*
+ * The start of the jobs of CTE l (id, est: estimated seconds here) on
+ * worker $2 with a lease of $3 seconds, and their history: the rest of the
+ * statements of take_chosen and take_first, which differ in how l locks.
+ */
+#define START_LOCKED_JOBS \
+	"), u AS (" \
+	"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2," \
+	"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now()," \
+	"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now()," \
+	"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL," \
+	"    predicted_end_at = tinytemp.now() + make_interval(secs => l.est)" \
+	"  FROM l WHERE j.id = l.id" \
+	"  RETURNING j.*" \
+	"), h AS (" \
+	"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
+	"  SELECT id, 'claimed', $2, jsonb_build_object('attempt', attempts) FROM u" \
+	") SELECT * FROM u"
+
+/* Run a START_LOCKED_JOBS statement for ids[0..n) with estimates ests (seconds, -1 unknown). */
+static void
+start_jobs(SPIPlanPtr *plan, const char *sql, ClaimWorker *w, int64 *ids, double *ests, int n)
+{
+	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
+	Datum		values[4];
+	double	   *secs = palloc(sizeof(double) * n);
+
+	for (int i = 0; i < n; i++)
+		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
+	values[0] = tinytemp_int8_array(ids, n);
+	values[1] = Int64GetDatum(w->id);
+	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
+	values[3] = tinytemp_float8_array(secs, n);
+	tinytemp_spi_execute(tinytemp_plan(plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+}
+
+/*
  * Start the chosen jobs on the worker, with their estimated runtimes there:
  * one statement locks those still ready (SKIP LOCKED: never waiting on
  * another claim), starts them and writes their history.  The chosen jobs
@@ -339,33 +375,13 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, Return
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"WITH l AS ("
-		"  SELECT id FROM tinytemp.jobs"
-		"  WHERE id = ANY ($1) AND state = 'pending' AND run_after <= tinytemp.now()"
-		"  FOR UPDATE SKIP LOCKED"
-		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
-		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
-		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
-		"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL,"
-		"    predicted_end_at = tinytemp.now() + make_interval(secs => e.est)"
-		"  FROM unnest($1, $4) e(id, est) JOIN l ON l.id = e.id WHERE j.id = e.id"
-		"  RETURNING j.*"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, 'claimed', $2, jsonb_build_object('attempt', attempts) FROM u"
-		") SELECT * FROM u ORDER BY array_position($1, id)";
-	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
-	Datum		values[4];
-	double	   *secs = palloc(sizeof(double) * n);
+		"  SELECT j.id, e.est FROM unnest($1, $4) e(id, est) JOIN tinytemp.jobs j ON j.id = e.id"
+		"  WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
+		"  FOR UPDATE OF j SKIP LOCKED"
+		START_LOCKED_JOBS " ORDER BY array_position($1, id)";
 	int			started;
 
-	for (int i = 0; i < n; i++)
-		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
-	values[0] = tinytemp_int8_array(ids, n);
-	values[1] = Int64GetDatum(w->id);
-	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-	values[3] = tinytemp_float8_array(secs, n);
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	start_jobs(&plan, sql, w, ids, ests, n);
 	started = emit_rows(rsinfo);
 	if (started == n)
 		return n;
@@ -783,31 +799,11 @@ take_first(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinf
 		"  WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
 		"  ORDER BY e.ord LIMIT 1"
 		"  FOR UPDATE OF j SKIP LOCKED"
-		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'running', worker_id = $2,"
-		"    attempts = j.attempts + 1, started_at = tinytemp.now(), heartbeat_at = tinytemp.now(),"
-		"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now(),"
-		"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL,"
-		"    predicted_end_at = tinytemp.now() + make_interval(secs => l.est)"
-		"  FROM l WHERE j.id = l.id"
-		"  RETURNING j.*"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, 'claimed', $2, jsonb_build_object('attempt', attempts) FROM u"
-		") SELECT * FROM u";
-	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, FLOAT8OID, FLOAT8ARRAYOID};
-	Datum		values[4];
-	double	   *secs = palloc(sizeof(double) * n);
+		START_LOCKED_JOBS;
 	bool		isnull;
 	int64		id;
 
-	for (int i = 0; i < n; i++)
-		secs[i] = ests[i] >= 0 ? Min(ests[i], 1e8) : 0;
-	values[0] = tinytemp_int8_array(ids, n);
-	values[1] = Int64GetDatum(w->id);
-	values[2] = Float8GetDatum(tinytemp_lease_timeout_ms / 1000.0);
-	values[3] = tinytemp_float8_array(secs, n);
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	start_jobs(&plan, sql, w, ids, ests, n);
 	if (emit_rows(rsinfo) == 0)
 		return -1;
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

@@ -31,6 +31,24 @@ get_column(HeapTuple tuple, TupleDesc desc, const char *name, Datum *value)
 	return !isnull;
 }
 
+/*
+ * The row a BEFORE ... FOR EACH ROW trigger on tinytemp.jobs is about to
+ * write; raise when the function was called another way.
+ */
+static HeapTuple
+row_to_write(FunctionCallInfo fcinfo, const char *function)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				errmsg("%s must run as a BEFORE ... FOR EACH ROW trigger", function));
+	return TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+}
+
 /* Raise 22023 unless the integer column is at least `min` (NULL passes). */
 static void
 require_at_least(HeapTuple tuple, TupleDesc desc, const char *name, int64 min, bool is_int8)
@@ -72,17 +90,9 @@ Datum
 tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tuple;
-	TupleDesc	desc;
+	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_validate()");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	Datum		value;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "tinytemp_jobs_validate must run as a BEFORE ROW trigger");
-
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-		trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
 
 	require_label(tuple, desc, "job_type");
 	require_label(tuple, desc, "queue");
@@ -156,23 +166,14 @@ Datum
 tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tuple;
-	TupleDesc	desc;
+	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_state_check()");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	StateColumns *c;
 	bool		isnull;
 	char	   *state;
 	int32		attempts;
 	int32		max_attempts;
 	bool		assigned, running, finished;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				errmsg("tinytemp.jobs_state_check() must be a BEFORE ... FOR EACH ROW trigger"));
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-		trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	desc = RelationGetDescr(trigdata->tg_relation);
 
 	c = (StateColumns *) fcinfo->flinfo->fn_extra;
 	if (c == NULL || c->relid != RelationGetRelid(trigdata->tg_relation))
