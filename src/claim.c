@@ -582,18 +582,33 @@ static int
 read_pending_tenants(PendingTenant **out)
 {
 	Oid			nsp = get_namespace_oid("tinytemp", false);
-	Relation	heap = table_open(get_relname_relid("jobs", nsp), AccessShareLock);
-	Relation	index = index_open(get_relname_relid("jobs_rank_idx", nsp), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(heap);
-	AttrNumber	tenant_att = SPI_fnumber(desc, "tenant");
-	AttrNumber	priority_att = SPI_fnumber(desc, "priority");
-	AttrNumber	rank_att = SPI_fnumber(desc, "rank_key");
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	TupleTableSlot *slot = table_slot_create(heap, NULL);
-	IndexScanDesc scan = index_beginscan(heap, index, snapshot, 1, 0);
+	Oid			index_oid = get_relname_relid("jobs_rank_idx", nsp);
+	Relation	heap;
+	Relation	index;
+	TupleDesc	desc;
+	AttrNumber	tenant_att;
+	AttrNumber	priority_att;
+	AttrNumber	rank_att;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
 	int			size = 16;
 	int			n = 0;
-	PendingTenant *pt = palloc0(sizeof(PendingTenant) * size);
+	PendingTenant *pt;
+
+	/* Before 0.3 there is no such index: the schema wants ALTER EXTENSION UPDATE. */
+	if (!OidIsValid(index_oid))
+		tinytemp_raise_outdated_schema();
+	heap = table_open(get_relname_relid("jobs", nsp), AccessShareLock);
+	index = index_open(index_oid, AccessShareLock);
+	desc = RelationGetDescr(heap);
+	tenant_att = SPI_fnumber(desc, "tenant");
+	priority_att = SPI_fnumber(desc, "priority");
+	rank_att = SPI_fnumber(desc, "rank_key");
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, snapshot, 1, 0);
+	pt = palloc0(sizeof(PendingTenant) * size);
 
 	for (;;)
 	{
