@@ -96,6 +96,7 @@ typedef struct EstEntry
 	int64		job_id;
 	int64		worker_id;
 	uint64		generation;		/* tinytemp_model_generation() when made */
+	double		rank_key;		/* the job's: an id used again (a restored dump) is another job */
 	double		est;
 } EstEntry;
 
@@ -104,20 +105,22 @@ static uint64 est_generation = 0;	/* of the claim under way */
 
 /* The job's estimated runtime on worker w (see tinytemp_estimate_on), cached. */
 static double
-estimate_here(int64 job_id, const TinytempJobSpec *spec, double runtime_estimate_s,
-			  int64 worker_id, const char *gpu_type, double speed)
+estimate_here(int64 job_id, double rank_key, const TinytempJobSpec *spec,
+			  double runtime_estimate_s, int64 worker_id, const char *gpu_type, double speed)
 {
 	EstEntry   *e;
 
 	if (est_cache == NULL)
 		est_cache = MemoryContextAllocZero(TopMemoryContext, sizeof(EstEntry) * EST_CACHE_SIZE);
 	e = &est_cache[(uint64) job_id % EST_CACHE_SIZE];
-	if (e->job_id != job_id || e->worker_id != worker_id || e->generation != est_generation)
+	if (e->job_id != job_id || e->worker_id != worker_id || e->generation != est_generation ||
+		e->rank_key != rank_key)
 	{
 		e->est = tinytemp_estimate_on(spec, runtime_estimate_s, gpu_type, speed);
 		e->job_id = job_id;
 		e->worker_id = worker_id;
 		e->generation = est_generation;
+		e->rank_key = rank_key;
 	}
 	return e->est;
 }
@@ -781,7 +784,8 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 		c[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
 		estimate = tinytemp_get_float8(t, d, 14, -1);
 		est = estimate >= 0 ? estimate : tinytemp_get_float8(t, d, 13, -1);
-		c[i].est_here = estimate_here(c[i].id, &spec, estimate, w->id, w->gpu_type, w->speed);
+		c[i].est_here = estimate_here(c[i].id, c[i].rank_key, &spec, estimate, w->id, w->gpu_type,
+									  w->speed);
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
 		/* Much slower here than on a typical worker: is faster room free? */
