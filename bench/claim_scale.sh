@@ -42,14 +42,9 @@ fi
 
 trap 'tt_cluster_stop $NAME' EXIT
 tt_log "starting a throwaway cluster on port $PORT"
-tt_cluster_start "$NAME" "$PORT" "tinytemp.database = '$DB'
-checkpoint_timeout = '30min'
+tt_served_cluster "$NAME" "$PORT" "$DB" "checkpoint_timeout = '30min'
 max_wal_size = '4GB'"
-export PGDATABASE=$DB
-$TT_PGBIN/createdb "$DB"
-tt_cluster_restart "$NAME"
 psql_q() { $TT_PGBIN/psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-psql_q -c 'CREATE EXTENSION tinytemp'
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 

@@ -32,13 +32,12 @@ THREADS=2
 SCRIPTS=$BENCH_DIR/queue
 DB=bench
 
-# - tinytemp.database: the background worker serves the benchmark database,
+# - tinytemp.database (tt_served_cluster): the background worker serves the benchmark database,
 #   as in production (it also expires leases, which costs a little).
 # - checkpoint_timeout, max_wal_size: every run starts right after an explicit
 #   CHECKPOINT, and no timed or size-triggered checkpoint falls inside one
 #   contender's run and not another's.  Durability is unchanged.
-CONF="tinytemp.database = '$DB'
-checkpoint_timeout = '30min'
+CONF="checkpoint_timeout = '30min'
 max_wal_size = '4GB'"
 
 if [ "${TINYTEMP_SKIP_BUILD:-0}" != 1 ]; then
@@ -49,12 +48,9 @@ fi
 LOGS=$TT_STATE/bench-logs
 trap 'tt_cluster_stop bench' EXIT
 tt_log "starting a throwaway cluster on port $PORT"
-tt_cluster_start bench "$PORT" "$CONF"
-export PGDATABASE=$DB
-$TT_PGBIN/createdb "$DB"
-tt_cluster_restart bench			# so the background worker starts in $DB
+tt_served_cluster bench "$PORT" "$DB" "$CONF"
 psql_q() { $TT_PGBIN/psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-psql_q -c 'CREATE EXTENSION tinytemp' -f "$SCRIPTS/plain_schema.sql"
+psql_q -f "$SCRIPTS/plain_schema.sql"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 

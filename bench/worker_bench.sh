@@ -57,15 +57,10 @@ cleanup() {
 }
 trap cleanup EXIT
 tt_log "starting a throwaway cluster on port $PORT"
-tt_cluster_start "$CLUSTER" "$PORT" "tinytemp.database = '$DB'
-tinytemp.naptime = '200ms'
+tt_served_cluster "$CLUSTER" "$PORT" "$DB" "tinytemp.naptime = '200ms'
 checkpoint_timeout = '30min'
 max_wal_size = '4GB'"
-export PGDATABASE=$DB
-$TT_PGBIN/createdb "$DB"
-tt_cluster_restart "$CLUSTER"
 psql_q() { $TT_PGBIN/psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-psql_q -c 'CREATE EXTENSION tinytemp'
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 

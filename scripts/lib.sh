@@ -123,6 +123,19 @@ tt_cluster_restart() {
 	tt_as_owner $TT_PGBIN/pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 restart -m fast >/dev/null
 }
 
+# tt_served_cluster NAME PORT DB [EXTRA_CONF_LINES]: a throwaway cluster (as
+# tt_cluster_start) whose background worker serves database DB, created with
+# the extension in it; exports PGDATABASE=DB as well.
+tt_served_cluster() {
+	local name=$1 port=$2 db=$3 extra=${4:-}
+	tt_cluster_start "$name" "$port" "tinytemp.database = '$db'
+$extra" || return 1
+	export PGDATABASE=$db
+	$TT_PGBIN/createdb "$db" || return 1
+	tt_cluster_restart "$name" || return 1	# so the background worker starts in DB
+	$TT_PGBIN/psql -qX -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tinytemp'
+}
+
 # Stop a cluster if it runs; never fails.
 tt_cluster_stop() {
 	local dir

@@ -224,16 +224,18 @@ emit_rows(ReturnSetInfo *rsinfo)
 
 /*
  * tinytemp_select's take() when a claim wants one more job: note the
- * candidate and refuse it, so that tinytemp_select goes on to the next
- * best; the notes are the candidates in the policy's order.
+ * candidate (its index in preference_of) and refuse it, so that
+ * tinytemp_select goes on to the next best; the notes are the candidates
+ * in the policy's order.
  */
-static const TinytempCandidate **preference = NULL;
+static const TinytempCandidate *preference_of = NULL;
+static int *preference = NULL;
 static int	npreference = 0;
 
 static bool
 note_preference(const TinytempCandidate *cand)
 {
-	preference[npreference++] = cand;
+	preference[npreference++] = (int) (cand - preference_of);
 	return false;
 }
 
@@ -383,6 +385,7 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, Return
 		"  FOR UPDATE OF j SKIP LOCKED"
 		START_LOCKED_JOBS " ORDER BY array_position($1, id)";
 	int			started;
+	int			id_col;
 
 	start_jobs(&plan, sql, w, ids, ests, n);
 	started = emit_rows(rsinfo);
@@ -391,13 +394,14 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, Return
 	if (locked)
 		elog(ERROR, "a job locked by this claim changed");
 	/* The rows come in the order of ids: what is missing, another claim holds. */
+	id_col = SPI_fnumber(SPI_tuptable->tupdesc, "id");
 	for (int i = 0, r = 0; i < n; i++)
 	{
 		bool		isnull;
 
 		if (r < started &&
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
-										SPI_fnumber(SPI_tuptable->tupdesc, "id"), &isnull)) == ids[i])
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, id_col,
+										&isnull)) == ids[i])
 			r++;
 		else
 			note_busy(ids[i]);
@@ -465,7 +469,7 @@ cluster_capacity(void)
  * dominant resource fairness.
  */
 static void
-read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
+read_shares(TinytempTenant *tenants, int ntenants, TinytempResources *total)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -481,7 +485,7 @@ read_shares(TinytempTenant *tenants, int *ntenants, TinytempResources *total)
 		char	   *name = SPI_getvalue(t, d, 1);
 
 		/* Only tenants with pending jobs matter; the others are not in the array. */
-		for (int k = 0; k < *ntenants; k++)
+		for (int k = 0; k < ntenants; k++)
 			if (strcmp(tenants[k].name, name) == 0)
 			{
 				tenants[k].used.cpus = tinytemp_get_int64(t, d, 2, 0);
@@ -572,6 +576,8 @@ typedef struct PendingTenant
  */
 #define TENANTS_READ_ALL 16
 #define TENANT_GROUP_EXTRA 8
+/* Candidates read per tenant past max_jobs, when every tenant is read. */
+#define CANDIDATES_EXTRA 16
 
 /*
  * The tenants with pending jobs, with each one's best pending job: a loose
@@ -685,17 +691,21 @@ waiting_tenants(PendingTenant **out, bool rescan, bool *cached)
 		return tenant_list_n;
 	}
 	n = read_pending_tenants(&pt);
-	if (tenant_list_cxt == NULL)
-		tenant_list_cxt = AllocSetContextCreate(TopMemoryContext, "tinytemp waiting tenants",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(tenant_list_cxt);
-	tenant_list = MemoryContextAlloc(tenant_list_cxt, sizeof(PendingTenant) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	tenant_list_n = 0;
+	if (n > TENANTS_READ_ALL)
 	{
-		tenant_list[i] = pt[i];
-		tenant_list[i].name = MemoryContextStrdup(tenant_list_cxt, pt[i].name);
+		if (tenant_list_cxt == NULL)
+			tenant_list_cxt = AllocSetContextCreate(TopMemoryContext, "tinytemp waiting tenants",
+													ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(tenant_list_cxt);
+		tenant_list = MemoryContextAlloc(tenant_list_cxt, sizeof(PendingTenant) * n);
+		for (int i = 0; i < n; i++)
+		{
+			tenant_list[i] = pt[i];
+			tenant_list[i].name = MemoryContextStrdup(tenant_list_cxt, pt[i].name);
+		}
+		tenant_list_n = n;
 	}
-	tenant_list_n = n;
 	tenant_list_at = now;
 	*out = pt;
 	return n;
@@ -845,22 +855,24 @@ select_last(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempResour
 	TimestampTz now = tinytemp_now();
 	int64	   *ids = palloc(sizeof(int64) * Max(ncands, 1));
 	double	   *ests = palloc(sizeof(double) * Max(ncands, 1));
+	TinytempCandidate *chosen;
 	int			n;
 	int			first;
 
-	preference = palloc(sizeof(TinytempCandidate *) * ncands);
+	preference_of = cands;
+	preference = palloc(sizeof(int) * Max(ncands, 1));
 	npreference = 0;
 	(void) tinytemp_select(cands, ncands, *avail, w->res, w->nres, tenants, total, 1, now,
 						   note_preference);
 	n = npreference;
 	for (int i = 0; i < n; i++)
 	{
-		ids[i] = preference[i]->id;
-		ests[i] = preference[i]->est_here;
+		TinytempCandidate *c = &cands[preference[i]];
+
+		ids[i] = c->id;
+		ests[i] = c->est_here;
+		c->declined = false;	/* tinytemp_select declined what note_preference refused */
 	}
-	/* tinytemp_select declined what note_preference refused: undo that. */
-	for (int i = 0; i < n; i++)
-		((TinytempCandidate *) preference[i])->declined = false;
 	if (n == 0)
 		return 0;
 	first = take_first(w, ids, ests, n, rsinfo);
@@ -869,14 +881,14 @@ select_last(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempResour
 		for (int i = 0; i < n; i++)
 		{
 			note_busy(ids[i]);
-			((TinytempCandidate *) preference[i])->declined = true;
+			cands[preference[i]].declined = true;
 		}
 		return 0;
 	}
-	((TinytempCandidate *) preference[first])->taken = true;
-	((TinytempCandidate *) preference[first])->started = true;
-	tinytemp_resources_sub(avail, &preference[first]->req);
-	tinytemp_resources_add(&tenants[preference[first]->tenant].used, &preference[first]->req);
+	chosen = &cands[preference[first]];
+	chosen->taken = chosen->started = true;
+	tinytemp_resources_sub(avail, &chosen->req);
+	tinytemp_resources_add(&tenants[chosen->tenant].used, &chosen->req);
 	return 1;
 }
 
@@ -943,14 +955,14 @@ select_and_take(ClaimWorker *w, TinytempCandidate *cands, int ncands, TinytempRe
 }
 
 /*
- * Policy 'tinytemp': read the best few ready jobs of the waiting tenants
- * that fit the worker, score them on its hardware, and choose by
- * policy.c's rules; start what it chose.  Returns how many started.
+ * Read the best few ready jobs of the npending waiting tenants pt that fit
+ * the worker, score them on its hardware, and choose by policy.c's rules;
+ * start what it chose.  Returns how many started.
  */
 static int
-choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
+choose_among(ClaimWorker *w, PendingTenant *pt, int npending, int max_jobs, int64 *ids,
+			 double *ests, ReturnSetInfo *rsinfo)
 {
-	PendingTenant *pt;
 	PendingTenant **order;
 	TinytempTenant *tenants;
 	TinytempResources total = {0, 0, 0};
@@ -958,28 +970,20 @@ choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSe
 	OtherWorkers others = {0, NULL, NULL, NULL};
 	char	  **names;
 	int		   *idx;
-	int			npending;
-	int			ntenants;
-	int			group;
+	int			group = npending;
 	int			started = 0;
 
-	bool		cached;
-
-	npending = waiting_tenants(&pt, false, &cached);
-again:
 	if (npending == 0)
 		return 0;
 	tenants = palloc0(sizeof(TinytempTenant) * npending);
 	for (int i = 0; i < npending; i++)
 		tenants[i].name = pt[i].name;
-	ntenants = npending;
 	if (npending > 1)
-		read_shares(tenants, &ntenants, &total);
+		read_shares(tenants, npending, &total);
 
 	order = palloc(sizeof(PendingTenant *) * npending);
 	for (int i = 0; i < npending; i++)
 		order[i] = &pt[i];
-	group = npending;
 	if (npending > TENANTS_READ_ALL)
 	{
 		for (int i = 0; i < npending; i++)
@@ -1002,18 +1006,32 @@ again:
 			idx[i] = (int) (order[first + i] - pt);
 		}
 		ncands = read_candidates(w, max_jobs - started,
-								 npending > TENANTS_READ_ALL ? TENANT_GROUP_EXTRA : 16,
+								 npending > TENANTS_READ_ALL ? TENANT_GROUP_EXTRA : CANDIDATES_EXTRA,
 								 names, idx, n, &cands, &others);
 		if (ncands > 0)
 			started += select_and_take(w, cands, ncands, &avail, tenants, &total,
 									   max_jobs - started, ids, ests, rsinfo);
 	}
+	return started;
+}
+
+/*
+ * Policy 'tinytemp': choose among the waiting tenants' jobs (choose_among).
+ * Returns how many started.
+ */
+static int
+choose_tinytemp(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInfo *rsinfo)
+{
+	PendingTenant *pt;
+	bool		cached;
+	int			npending = waiting_tenants(&pt, false, &cached);
+	int			started = choose_among(w, pt, npending, max_jobs, ids, ests, rsinfo);
+
 	/* Nothing among the tenants of the last scan: scan again, for those who came since. */
 	if (started == 0 && cached)
 	{
 		npending = waiting_tenants(&pt, true, &cached);
-		total = (TinytempResources) {0, 0, 0};
-		goto again;
+		started = choose_among(w, pt, npending, max_jobs, ids, ests, rsinfo);
 	}
 	return started;
 }

@@ -146,6 +146,38 @@ check_dependencies(ArrayType *deps, const TinytempCaller *caller)
 }
 
 /*
+ * The rules tinytemp_enqueue applies to runtime_estimate_s and
+ * placement_timeout itself (NULL: not given); `where` starts the message
+ * ("" for one job, "job N of the array: " for tinytemp_enqueue_many).
+ */
+static void
+check_estimate_and_timeout(const double *estimate, const Interval *timeout, const char *where)
+{
+	if (estimate && !(*estimate >= 0 && *estimate < 1e9))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("%sruntime_estimate_s must be between 0 and 1e9 seconds", where));
+	if (timeout && (timeout->time < 0 || timeout->day < 0 || timeout->month < 0))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("%splacement_timeout must not be negative", where));
+}
+
+/*
+ * The tenant a job is stored under: a submitter's jobs are its own
+ * tenant's unless it names one it acts for; an admin's have none unless
+ * named.
+ */
+static char *
+job_tenant(const TinytempCaller *caller, char *named)
+{
+	if (named == NULL)
+		return caller->admin ? NULL : tinytemp_caller_name(caller);
+	tinytemp_require_tenant(caller, named, "enqueue");
+	return named;
+}
+
+/*
  * tinytemp_enqueue(job_type, model, params, ..., depends_on,
  * runtime_estimate_s, placement_timeout): add a job, return its id.  A gang
  * (gang_size > 1) is gang_size member rows with consecutive ranks that the
@@ -206,6 +238,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	int64		id;
 	char	   *queue;
 	double		predicted;
+	char	   *tenant;
 	TinytempCaller caller;
 
 	/* The 0.2 signature had 16 arguments: the .so may meet it before ALTER EXTENSION UPDATE. */
@@ -224,19 +257,8 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("gang_size must be at most 1000"));
-	if (!PG_ARGISNULL(17) && !(PG_GETARG_FLOAT8(17) >= 0 && PG_GETARG_FLOAT8(17) < 1e9))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("runtime_estimate_s must be between 0 and 1e9 seconds"));
-	if (!PG_ARGISNULL(18))
-	{
-		Interval   *timeout = PG_GETARG_INTERVAL_P(18);
-
-		if (timeout->time < 0 || timeout->day < 0 || timeout->month < 0)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("placement_timeout must not be negative"));
-	}
+	check_estimate_and_timeout(PG_ARGISNULL(17) ? NULL : &(double) {PG_GETARG_FLOAT8(17)},
+							   PG_ARGISNULL(18) ? NULL : PG_GETARG_INTERVAL_P(18), "");
 
 	/* Sizes, resources and labels are checked by the jobs_validate trigger. */
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
@@ -250,15 +272,10 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	values[ENQUEUE_NARGS + 1] = Float8GetDatum(tinytemp_aging_rate);
 	nulls[ENQUEUE_NARGS + 1] = ' ';
 
-	/* A submitter's jobs are its own tenant's unless it names one it acts for. */
 	tinytemp_enter(fcinfo, &caller);
-	if (PG_ARGISNULL(14) && !caller.admin)
-	{
-		values[14] = CStringGetTextDatum(tinytemp_caller_name(&caller));
-		nulls[14] = ' ';
-	}
-	else if (!PG_ARGISNULL(14))
-		tinytemp_require_tenant(&caller, text_to_cstring(PG_GETARG_TEXT_PP(14)), "enqueue");
+	tenant = job_tenant(&caller, PG_ARGISNULL(14) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(14)));
+	values[14] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+	nulls[14] = tenant ? ' ' : 'n';
 
 	SPI_connect();
 	if (!PG_ARGISNULL(16))
@@ -340,7 +357,8 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 	SPITupleTable *tab;
 	int			n;
 	char	   *last_tenant = NULL;
-	char	   *own_name = NULL;
+	char	   *own_tenant = NULL;
+	bool		own_known = false;
 
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 	tab = SPI_tuptable;
@@ -353,9 +371,13 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 		HeapTuple	t = tab->vals[i];
 		TupleDesc	d = tab->tupdesc;
 		bool		isnull;
+		bool		isnull2;
 		char	   *key;
 		char	   *tenant;
+		char		where[48];
+		double		estimate;
 		Datum		v;
+		Datum		timeout;
 		TinytempJobSpec spec;
 
 		if (DatumGetBool(SPI_getbinval(t, d, BULK_NOT_OBJECT, &isnull)))
@@ -381,36 +403,24 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 					errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					errmsg("job %d of the array is a gang (gang_size %d)", i + 1, DatumGetInt32(v)),
 					errhint("Enqueue gangs one at a time with tinytemp_enqueue()."));
+		snprintf(where, sizeof(where), "job %d of the array: ", i + 1);
 		v = SPI_getbinval(t, d, BULK_RUNTIME_ESTIMATE_S, &isnull);
-		if (!isnull && !(DatumGetFloat8(v) >= 0 && DatumGetFloat8(v) < 1e9))
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("job %d of the array: runtime_estimate_s must be between 0 and 1e9 seconds",
-						   i + 1));
-		v = SPI_getbinval(t, d, BULK_PLACEMENT_TIMEOUT, &isnull);
-		if (!isnull)
-		{
-			Interval   *timeout = DatumGetIntervalP(v);
+		estimate = DatumGetFloat8(v);
+		timeout = SPI_getbinval(t, d, BULK_PLACEMENT_TIMEOUT, &isnull2);
+		check_estimate_and_timeout(isnull ? NULL : &estimate,
+								   isnull2 ? NULL : DatumGetIntervalP(timeout), where);
 
-			if (timeout->time < 0 || timeout->day < 0 || timeout->month < 0)
-				ereport(ERROR,
-						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("job %d of the array: placement_timeout must not be negative", i + 1));
-		}
-
-		/* A submitter's jobs are its own tenant's unless it names one it acts for. */
+		/* The tenant: the caller's own is looked up once, a named one checked when it changes. */
 		tenant = SPI_getvalue(t, d, BULK_TENANT);
-		if (tenant == NULL && !caller->admin)
+		if (tenant == NULL)
 		{
-			if (own_name == NULL)
-				own_name = tinytemp_caller_name(caller);
-			tenant = own_name;
+			if (!own_known)
+				own_tenant = job_tenant(caller, NULL);
+			own_known = true;
+			tenant = own_tenant;
 		}
-		else if (tenant != NULL && (last_tenant == NULL || strcmp(tenant, last_tenant) != 0))
-		{
-			tinytemp_require_tenant(caller, tenant, "enqueue");
-			last_tenant = tenant;
-		}
+		else if (last_tenant == NULL || strcmp(tenant, last_tenant) != 0)
+			last_tenant = job_tenant(caller, tenant);
 		(*tenant_nulls)[i] = tenant == NULL;
 		(*tenants)[i] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
 

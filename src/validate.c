@@ -18,16 +18,24 @@
 
 PG_FUNCTION_INFO_V1(tinytemp_jobs_validate);
 
+/* A column of tinytemp.jobs, by name. */
+static AttrNumber
+column_number(TupleDesc desc, const char *name)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "tinytemp.jobs has no column \"%s\"", name);
+	return (AttrNumber) attnum;
+}
+
 /* A column's value, or NULL, by name. */
 static bool
 get_column(HeapTuple tuple, TupleDesc desc, const char *name, Datum *value)
 {
-	int			attnum = SPI_fnumber(desc, name);
 	bool		isnull;
 
-	if (attnum <= 0)
-		elog(ERROR, "tinytemp.jobs has no column \"%s\"", name);
-	*value = heap_getattr(tuple, attnum, desc, &isnull);
+	*value = heap_getattr(tuple, column_number(desc, name), desc, &isnull);
 	return !isnull;
 }
 
@@ -130,16 +138,6 @@ typedef struct StateColumns
 	AttrNumber	state, attempts, max_attempts, worker_id, lease_until, finished_at,
 				runtime_estimate_s, assigned_at, gang_id, gang_size;
 } StateColumns;
-
-static AttrNumber
-column_number(TupleDesc desc, const char *name)
-{
-	int			attnum = SPI_fnumber(desc, name);
-
-	if (attnum <= 0)
-		elog(ERROR, "tinytemp.jobs has no column \"%s\"", name);
-	return (AttrNumber) attnum;
-}
 
 /* Raise 23514, naming the rule a row breaks. */
 static void

@@ -737,10 +737,11 @@ send_ack_batch(int64_t now)
 	int64_t    *ids;
 	const char **results;
 	char	   *error = NULL;
-	DbOutcome	o;
+	DbOutcome	o = DB_ERROR;
 	int			n = 0;
-	PGresult   *claimed;
+	PGresult   *claimed = NULL;
 	int			want = 0;
+	bool		combine = ack_and_claim && !draining;	/* claim in the same call */
 
 	if (db.state != DB_CONNECTED || !session_ready || fatal)
 		return;
@@ -752,7 +753,7 @@ send_ack_batch(int64_t now)
 		if (ack_due(&jobs[i], now))
 			n++;
 	/* A lone ack goes through send_report and tinytemp_ack, unless it can claim too. */
-	if (n == 0 || (n == 1 && !(ack_and_claim && !draining)))
+	if (n == 0 || (n == 1 && !combine))
 		return;
 
 	batch = xmalloc((size_t) n * sizeof(Job *));
@@ -773,9 +774,7 @@ send_ack_batch(int64_t now)
 	 * The slots of the acked jobs are free at once: claim their next jobs
 	 * (and any for slots already free) in the same call and commit.
 	 */
-	claimed = NULL;
-	o = DB_UNSUPPORTED;
-	if (ack_and_claim && !draining)
+	if (combine)
 	{
 		want = free_slots() + n;
 		o = db_ack_and_claim(&db, worker_id, n, ids, results, want, &claimed, &error);
@@ -783,53 +782,49 @@ send_ack_batch(int64_t now)
 		{
 			log_event(NO_JOB, "warning", "the server lacks tinytemp_ack_and_claim (%s);"
 					  " acking and claiming in two calls", error);
-			ack_and_claim = false;
+			ack_and_claim = combine = false;
 			free(error);
 			error = NULL;
 		}
-		else if (o == DB_OK)
-			schedule_next_claim(now);
 	}
-	if (o == DB_UNSUPPORTED)
-	{
-		if (n < 2)
-			goto done;			/* a lone ack goes through send_report */
+	if (!combine && n > 1)
 		o = db_ack_many(&db, worker_id, n, ids, results, &error);
-	}
-	switch (o)
-	{
-		case DB_OK:
-			for (int i = 0; i < n; i++)
-			{
-				Job		   *job = batch[i];
+	if (combine || n > 1)		/* else a lone ack goes through send_report */
+		switch (o)
+		{
+			case DB_OK:
+				for (int i = 0; i < n; i++)
+				{
+					Job		   *job = batch[i];
 
-				log_event(job->id, "acked", "after %.3fs%s batch=%d",
-						  (double) (now - job->started_ms) / 1000.0,
-						  job->result ? " with a result" : "", n);
-				job_reset(job);
-			}
-			if (claimed)
-			{
-				int			got = start_claimed(claimed);
+					log_event(job->id, "acked", "after %.3fs%s batch=%d",
+							  (double) (now - job->started_ms) / 1000.0,
+							  job->result ? " with a result" : "", n);
+					job_reset(job);
+				}
+				if (claimed)
+				{
+					int			got;
 
-				log_debug(NO_JOB, "claim", "acked %d and asked for %d, got %d", n, want, got);
-			}
-			else
-				claim_now = true;
-			break;
-		case DB_LOST:
-			break;				/* every ack waits for the connection */
-		case DB_NOT_WORKER:
-			worker_replaced(error);
-			break;
-		default:
-			log_event(NO_JOB, "batch-ack-refused", "%s; acking the %d jobs one by one", error, n);
-			for (int i = 0; i < n && !fatal && db.state == DB_CONNECTED; i++)
-				if (!send_report(batch[i], now))
-					break;
-			break;
-	}
-done:
+					schedule_next_claim(now);
+					got = start_claimed(claimed);
+					log_debug(NO_JOB, "claim", "acked %d and asked for %d, got %d", n, want, got);
+				}
+				else
+					claim_now = true;
+				break;
+			case DB_LOST:
+				break;			/* every ack waits for the connection */
+			case DB_NOT_WORKER:
+				worker_replaced(error);
+				break;
+			default:
+				log_event(NO_JOB, "batch-ack-refused", "%s; acking the %d jobs one by one", error, n);
+				for (int i = 0; i < n && !fatal && db.state == DB_CONNECTED; i++)
+					if (!send_report(batch[i], now))
+						break;
+				break;
+		}
 	free(error);
 	free(batch);
 	free(ids);
@@ -1164,8 +1159,8 @@ main(int argc, char **argv)
 	jobs = xmalloc((size_t) cfg.slots * sizeof(Job));
 	memset(jobs, 0, (size_t) cfg.slots * sizeof(Job));
 	for (int i = 0; i < cfg.slots; i++)
-		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = jobs[i].exec_fd = -1;
-	pollset_size = 1 + 4 * cfg.slots + 1;
+		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = -1;
+	pollset_size = 1 + 3 * cfg.slots + 1;
 	pollset = xmalloc((size_t) pollset_size * sizeof(struct pollfd));
 	db_init(&db, db_wait_hook);
 	log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d",

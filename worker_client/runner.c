@@ -49,8 +49,6 @@ job_reset(Job *job)
 	close_fd(&job->in_fd);
 	close_fd(&job->out_fd);
 	close_fd(&job->err_fd);
-	close_fd(&job->exec_fd);
-	free(job->exec_what);
 	free(job->job_type);
 	free(job->json);
 	strv_free(job->env);
@@ -65,7 +63,7 @@ job_reset(Job *job)
 	free(job->result);
 	free(job->error);
 	memset(job, 0, sizeof(*job));
-	job->in_fd = job->out_fd = job->err_fd = job->exec_fd = -1;
+	job->in_fd = job->out_fd = job->err_fd = -1;
 }
 
 /* A short name for a stop reason, for the log. */
@@ -260,6 +258,8 @@ job_start(Job *job, const Handler *h, char **error)
 	pid_t		parent = getpid();
 	pid_t		pid;
 	int			fork_errno;
+	int			child_errno = 0;
+	ssize_t		n;
 
 	job->started_ms = now_ms();
 	job->timeout_s = h->timeout_s;
@@ -309,14 +309,26 @@ job_start(Job *job, const Handler *h, char **error)
 
 	/*
 	 * The report pipe closes at a successful execve, or carries errno from
-	 * the child: the main loop polls it (see check_exec), so that the next
-	 * handler starts while this one is still being loaded.
+	 * the child.  vfork returned once the child had called execve or exited,
+	 * so the answer is there (or a moment away) and this read does not wait
+	 * on the handler.
 	 */
-	job->exec_fd = report_pipe[0];
+	do
+		n = read(report_pipe[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(report_pipe[0]);
 	report_pipe[0] = -1;
-	set_nonblocking(job->exec_fd);
-	job->exec_what = xasprintf("%s%s%s", path, h->workdir ? " in " : "",
-							   h->workdir ? h->workdir : "");
+	if (n == (ssize_t) sizeof(child_errno))
+	{
+		int			status;
+
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		*error = xasprintf("cannot execute handler %s%s%s: %s", path,
+						   h->workdir ? " in " : "", h->workdir ? h->workdir : "",
+						   strerror(child_errno));
+		goto fail;
+	}
 
 	job->pid = pid;
 	job->in_fd = in_pipe[1];
@@ -672,38 +684,13 @@ job_pollfds(Job *job, struct pollfd *fds, int max)
 		fds[n++] = (struct pollfd) {job->out_fd, POLLIN, 0};
 	if (job->err_fd >= 0 && n < max)
 		fds[n++] = (struct pollfd) {job->err_fd, POLLIN, 0};
-	if (job->exec_fd >= 0 && n < max)
-		fds[n++] = (struct pollfd) {job->exec_fd, POLLIN, 0};
 	return n;
-}
-
-/*
- * Read the handler's exec report if it has come: end of file when execve
- * succeeded, else the errno of its failure, which the job fails with once
- * the child (which then exits at once) is reaped.
- */
-static void
-check_exec(Job *job)
-{
-	int			child_errno;
-	ssize_t		n;
-
-	do
-		n = read(job->exec_fd, &child_errno, sizeof(child_errno));
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	if (n == (ssize_t) sizeof(child_errno))
-		job->exec_errno = child_errno;
-	close_fd(&job->exec_fd);
 }
 
 /* Move data through the job's pipes as far as they go without blocking. */
 void
 job_service_fds(Job *job)
 {
-	if (job->exec_fd >= 0)
-		check_exec(job);
 	if (job->in_fd >= 0)
 		feed_stdin(job);
 	if (job->out_fd >= 0)
@@ -740,16 +727,6 @@ job_reap(pid_t pid, int status, Job *jobs, int njobs)
 		err_line_done(job);
 		/* Leftovers of the handler must not outlive its job. */
 		kill(-pid, SIGKILL);
-		if (job->exec_fd >= 0)
-			check_exec(job);
-		if (job->exec_errno != 0 && job->stop == STOP_NONE)
-		{
-			job_finish(job, REPORT_FAIL, NULL,
-					   xasprintf("cannot execute handler %s: %s", job->exec_what,
-								 strerror(job->exec_errno)),
-					   true);
-			return true;
-		}
 		if (job->stop == STOP_NONE)
 		{
 			char	   *how = describe_status(status);

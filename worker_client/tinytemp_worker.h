@@ -201,9 +201,6 @@ typedef struct Job
 	int			in_fd;
 	int			out_fd;
 	int			err_fd;
-	int			exec_fd;		/* closes at a successful execve, or carries its errno */
-	int			exec_errno;		/* the errno of a failed execve, 0 if none */
-	char	   *exec_what;		/* the handler's path (and workdir), for that error */
 	size_t		in_off;
 	bool		exited;
 	int			wait_status;
