@@ -8,6 +8,8 @@ OBJS = \
 	src/claim.o \
 	src/clock.o \
 	src/jobs.o \
+	src/metrics.o \
+	src/metrics_http.o \
 	src/model_codec.o \
 	src/notify.o \
 	src/planner.o \
@@ -16,11 +18,12 @@ OBJS = \
 	src/shmem.o \
 	src/synthetic.o \
 	src/tinytemp.o \
+	src/tracking.o \
 	src/util.o \
 	src/validate.o \
 	src/workers.o
 DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql tinytemp--0.3--0.4.sql \
-	tinytemp--0.4--0.5.sql
+	tinytemp--0.4--0.5.sql tinytemp--0.5--0.6.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

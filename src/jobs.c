@@ -62,8 +62,8 @@ retry_delay_ms(int attempt)
  * not exist (TT002), the worker does not exist (TT001), or the worker no
  * longer holds the job (TT003).  Called with SPI connected.
  */
-static void
-raise_not_held(int64 job_id, int64 worker_id)
+void
+tinytemp_raise_not_held(int64 job_id, int64 worker_id)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {INT8OID};
@@ -580,7 +580,7 @@ count_runtimes_at_commit(int n)
 /*
  * Mark the jobs `job_ids` that `worker_id` holds as succeeded, with their
  * results (NULL: none), in one statement.  When the worker does not hold
- * one of them, raise as raise_not_held does for the first such job; the
+ * one of them, raise as tinytemp_raise_not_held does for the first such job; the
  * error rolls back the whole statement, so no job of the call is acked.
  */
 static void
@@ -612,7 +612,7 @@ ack_jobs(FunctionCallInfo fcinfo, Datum job_ids, int njobs, int64 worker_id, Dat
 	tinytemp_require_worker(&caller, worker_id);
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, nulls, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-		raise_not_held(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+		tinytemp_raise_not_held(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull)),
 					   worker_id);
 	SPI_finish();
@@ -829,7 +829,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 		if (tinytemp_get_int64(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 6, 0) == job_id)
 			break;
 	if (row == SPI_processed)
-		raise_not_held(job_id, worker_id);
+		tinytemp_raise_not_held(job_id, worker_id);
 	tuple = SPI_tuptable->vals[row];
 	desc = SPI_tuptable->tupdesc;
 	state = SPI_getvalue(tuple, desc, 1);
@@ -847,7 +847,7 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 			tinytemp_leave(&caller);
 			PG_RETURN_TEXT_P(cstring_to_text("cancelled"));
 		}
-		raise_not_held(job_id, worker_id);
+		tinytemp_raise_not_held(job_id, worker_id);
 	}
 
 	if (retryable && attempts < max_attempts)
@@ -926,7 +926,7 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+		tinytemp_raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") == 0)
 		queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (queue)
@@ -994,7 +994,7 @@ tinytemp_heartbeat(PG_FUNCTION_ARGS)
 										   2, argtypes),
 							 values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
-			raise_not_held(job_id, worker_id);
+			tinytemp_raise_not_held(job_id, worker_id);
 		answer = "cancel";
 	}
 	SPI_finish();

@@ -21,7 +21,9 @@ tinytemp_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TinytempShared)));
+	RequestAddinShmemSpace(add_size(MAXALIGN(sizeof(TinytempShared)),
+									tinytemp_metrics_shmem_size()));
+	tinytemp_metrics_shmem_request();
 }
 
 /* Create or attach to our shared memory. */
@@ -44,6 +46,7 @@ tinytemp_shmem_startup(void)
 		pg_atomic_init_u32(&tinytemp_shared->wake_pending, 0);
 		pg_atomic_init_u64(&tinytemp_shared->new_runtimes, 0);
 	}
+	tinytemp_metrics_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

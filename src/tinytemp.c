@@ -23,6 +23,9 @@ int			tinytemp_preempt_grace_ms = 30000;
 int			tinytemp_max_preemptions = 3;
 int			tinytemp_placement_timeout_ms = 900000;
 int			tinytemp_reservation_horizon_ms = 3600000;
+int			tinytemp_log_max_lines = 1000;
+int			tinytemp_log_max_bytes = 1048576;
+char	   *tinytemp_metrics_address = NULL;
 
 static const struct config_enum_entry policy_options[] = {
 	{"fifo", TINYTEMP_POLICY_FIFO, false},
@@ -135,6 +138,20 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("tinytemp.log_max_lines",
+							"Most output lines of a job's attempt that tinytemp_report_logs keeps.",
+							NULL,
+							&tinytemp_log_max_lines,
+							1000, 0, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tinytemp.log_max_bytes",
+							"Most bytes of output lines of a job's attempt that tinytemp_report_logs keeps.",
+							NULL,
+							&tinytemp_log_max_bytes,
+							1048576, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("tinytemp.clock",
 							   "Virtual time that tinytemp functions use instead of now(), for the simulator.",
 							   "Empty: the real time.",
@@ -157,11 +174,20 @@ _PG_init(void)
 							   "postgres",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("tinytemp.metrics_address",
+							   "host:port on which a background worker serves GET /metrics; empty: none.",
+							   "The host is an address or a name to listen on: 127.0.0.1 or localhost keeps it to this machine.",
+							   &tinytemp_metrics_address,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("tinytemp");
 
 	tinytemp_preloaded = true;
 	tinytemp_shmem_init();
 	tinytemp_register_bgworker();
+	if (tinytemp_metrics_address[0] != '\0')
+		tinytemp_register_metrics_server();
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
@@ -50,13 +51,16 @@ extern int	tinytemp_max_preemptions;
 extern int	tinytemp_placement_timeout_ms;
 extern int	tinytemp_reservation_horizon_ms;
 extern char *tinytemp_clock;
+extern int	tinytemp_log_max_lines;
+extern int	tinytemp_log_max_bytes;
 
 /* Lock spaces for tinytemp's transaction-level advisory locks. */
 typedef enum TinytempLockSpace
 {
 	TINYTEMP_LOCK_WORKER = 1,	/* one worker's claims, keyed by worker id */
 	TINYTEMP_LOCK_WORKER_NAME,	/* registrations of one name, keyed by hash */
-	TINYTEMP_LOCK_PLANNER		/* the planner's pass, key 0 */
+	TINYTEMP_LOCK_PLANNER,		/* the planner's pass, key 0 */
+	TINYTEMP_LOCK_JOB_LOGS		/* a job's log lines, keyed by job id */
 } TinytempLockSpace;
 
 extern void tinytemp_lock(TinytempLockSpace space, uint64 key);
@@ -102,6 +106,7 @@ extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int
 
 
 /* jobs.c */
+extern void tinytemp_raise_not_held(int64 job_id, int64 worker_id) pg_attribute_noreturn();
 extern int	tinytemp_ack_array(FunctionCallInfo fcinfo, int ids_arg, int64 worker_id,
 							   int results_arg);
 
@@ -259,6 +264,19 @@ typedef struct TinytempShared
 
 extern TinytempShared *tinytemp_shared;	/* NULL when not preloaded */
 extern void tinytemp_shmem_init(void);
+
+/* metrics.c: Prometheus metrics, counted at commit */
+struct RelationData;
+extern Size tinytemp_metrics_shmem_size(void);
+extern void tinytemp_metrics_shmem_request(void);
+extern void tinytemp_metrics_shmem_startup(void);
+extern void tinytemp_metrics_job_written(struct RelationData *rel, HeapTuple old_tuple,
+										 HeapTuple new_tuple);
+extern void tinytemp_metrics_render(StringInfo buf);
+
+/* metrics_http.c: the background worker that serves GET /metrics */
+extern char *tinytemp_metrics_address;
+extern void tinytemp_register_metrics_server(void);
 
 /* notify.c */
 extern void tinytemp_notify_enqueued(const char *queue);

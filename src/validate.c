@@ -234,5 +234,8 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 			state_rule_broken("(gang_id IS NULL) = (gang_size = 1)");
 	}
 	pfree(state);
+	tinytemp_metrics_job_written(trigdata->tg_relation,
+								 TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+								 trigdata->tg_trigtuple : NULL, tuple);
 	return PointerGetDatum(tuple);
 }
