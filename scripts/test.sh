@@ -35,7 +35,10 @@ fi
 
 trap 'tt_cluster_stop $CLUSTER' EXIT
 tt_log "starting a throwaway cluster"
+# The metrics server of the suite's cluster (test/process/metrics_counts.sh).
+export TINYTEMP_METRICS_PORT=${TINYTEMP_METRICS_PORT:-54339}
 tt_cluster_start "$CLUSTER" "$PORT" "tinytemp.database = '$TT_DB'
+tinytemp.metrics_address = '127.0.0.1:$TINYTEMP_METRICS_PORT'
 tinytemp.naptime = '200ms'
 tinytemp.retrain_after = 50
 tinytemp.retrain_interval = 0
