@@ -52,6 +52,17 @@ static const char usage_text[] =
 "  --cpus N  --memory-mb N  --gpus N  --gpu-type T\n"
 "  --label KEY=VALUE    an extra label (repeatable)\n"
 "\n"
+"Observability:\n"
+"  --metrics-address HOST:PORT\n"
+"                       serve Prometheus metrics at http://HOST:PORT/metrics\n"
+"                       (default: none).  An empty host (:PORT) is 127.0.0.1;\n"
+"                       0.0.0.0:PORT or [::]:PORT listens on every interface.\n"
+"                       Port 0 takes a free port, which the log says.\n"
+"  --log-max-lines N    a job's log keeps at most N stdout and stderr lines\n"
+"                       per attempt (default 1000, at most 100000)\n"
+"  --log-max-bytes N    ... and at most N bytes of them (default 1048576, at\n"
+"                       most 67108864).  Either at 0: no log is kept.\n"
+"\n"
 "Other:\n"
 "  -v, --verbose        also log heartbeats and notifications\n"
 "  --help               this text\n"
@@ -90,9 +101,16 @@ static const char usage_text[] =
 "one, at most once per heartbeat (just after it), and always before the job\n"
 "is acked or failed.  The job keeps it, and the next attempt gets it in\n"
 "TINYTEMP_CHECKPOINT and the \"checkpoint\" field on stdin.  Such a line is\n"
-"neither progress nor the result.  Stderr lines are also logged (500 at most\n"
-"per job).  An unknown job_type fails the job for good.  When the handler\n"
-"exits, what it left in its process group is killed.\n"
+"neither progress nor the result.  Metrics: a stdout line such as\n"
+"{\"metrics\": {\"loss\": 0.31, \"accuracy\": 0.9}, \"step\": 12} (a JSON object\n"
+"with a top-level \"metrics\" object of numbers, and an optional integer\n"
+"\"step\") is neither progress nor the result either: the worker sends such\n"
+"records with tinytemp_report_metrics, and every stdout and stderr line, up to\n"
+"--log-max-lines and --log-max-bytes per attempt, with tinytemp_report_logs;\n"
+"both at most once per heartbeat (just after it) and always before the ack\n"
+"or the fail.  Stderr lines are also logged (500 at most per job).  An\n"
+"unknown job_type fails the job for good.  When the handler exits, what it\n"
+"left in its process group is killed.\n"
 "\n"
 "Signals: SIGTERM or SIGINT drains (no more claims; running jobs get the drain\n"
 "timeout) and exits 0; a second one stops the running jobs at once, a third\n"
@@ -124,6 +142,9 @@ enum
 	OPT_NO_LISTEN,
 	OPT_DRAIN_TIMEOUT,
 	OPT_KILL_GRACE,
+	OPT_METRICS_ADDRESS,
+	OPT_LOG_MAX_LINES,
+	OPT_LOG_MAX_BYTES,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -191,6 +212,9 @@ config_parse_args(Config *cfg, int argc, char **argv)
 		{"no-listen", no_argument, NULL, OPT_NO_LISTEN},
 		{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 		{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+		{"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
+		{"log-max-lines", required_argument, NULL, OPT_LOG_MAX_LINES},
+		{"log-max-bytes", required_argument, NULL, OPT_LOG_MAX_BYTES},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -208,6 +232,8 @@ config_parse_args(Config *cfg, int argc, char **argv)
 	cfg->drain_timeout_s = 60;
 	cfg->kill_grace_s = 10;
 	cfg->listen = true;
+	cfg->log_max_lines = 1000;
+	cfg->log_max_bytes = 1048576;
 	cfg->handler_args = strv_dup(NULL);
 	cfg->labels = strv_dup(NULL);
 
@@ -265,6 +291,17 @@ config_parse_args(Config *cfg, int argc, char **argv)
 				break;
 			case OPT_KILL_GRACE:
 				cfg->kill_grace_s = seconds_option("invalid --kill-grace: \"%s\"", optarg);
+				break;
+			case OPT_METRICS_ADDRESS:
+				cfg->metrics_address = optarg;
+				break;
+			case OPT_LOG_MAX_LINES:
+				cfg->log_max_lines = int_option("invalid --log-max-lines: \"%s\" (0 to 100000)", optarg, 0,
+												TT_LOG_MAX_LINES_LIMIT);
+				break;
+			case OPT_LOG_MAX_BYTES:
+				cfg->log_max_bytes = int_option("invalid --log-max-bytes: \"%s\" (0 to 67108864)", optarg, 0,
+												TT_LOG_MAX_BYTES_LIMIT);
 				break;
 			case 'v':
 				cfg->verbose = true;

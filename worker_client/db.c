@@ -761,3 +761,43 @@ db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message, bool ret
 	return db_report(db, "SELECT tinytemp_fail($1::bigint, $2::bigint, $3, $4::boolean)",
 					 job_id, worker_id, 2, extra, new_state, error);
 }
+
+/* Send a tracking batch with sql; *kept gets the rows the server kept. */
+static DbOutcome
+report_tracking(Db *db, const char *sql, int64_t worker_id, int64_t job_id, const char *batch,
+				long long *kept, char **error)
+{
+	const char *extra[1] = {batch};
+	char	   *answer = NULL;
+	DbOutcome	o;
+
+	o = db_report(db, sql, job_id, worker_id, 1, extra, &answer, error);
+	if (o == DB_OK)
+	{
+		*kept = strtoll(answer, NULL, 10);
+		free(answer);
+	}
+	return o;
+}
+
+/*
+ * Send a job's metric records, a JSON array of {"step", "metrics", "at"}
+ * objects (tinytemp_report_metrics, tinytemp 0.6).  TT003 when the job is
+ * no longer ours, as for a heartbeat; DB_UNSUPPORTED on an older server.
+ */
+DbOutcome
+db_report_metrics(Db *db, int64_t worker_id, int64_t job_id, const char *records,
+				  long long *kept, char **error)
+{
+	return report_tracking(db, "SELECT tinytemp_report_metrics($1::bigint, $2::bigint, $3::jsonb)",
+						   worker_id, job_id, records, kept, error);
+}
+
+/* Send a job's log lines, a JSON array of {"stream", "line", "at"} objects (tinytemp_report_logs). */
+DbOutcome
+db_report_logs(Db *db, int64_t worker_id, int64_t job_id, const char *lines,
+			   long long *kept, char **error)
+{
+	return report_tracking(db, "SELECT tinytemp_report_logs($1::bigint, $2::bigint, $3::jsonb)",
+						   worker_id, job_id, lines, kept, error);
+}

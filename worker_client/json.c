@@ -7,6 +7,9 @@
  */
 #include "tinytemp_worker.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Nesting deeper than this is refused; jsonb's own limit is the stack depth. */
@@ -450,6 +453,108 @@ json_object_member(const char *s, size_t len, const char *key, size_t *value_off
 	}
 	sb_free(&name);
 	return found;
+}
+
+/*
+ * Whether the number text s[0..len) converts to a float8 that the server
+ * takes: finite, and not a non-zero value that underflows to zero (float8in
+ * refuses both, and one refused value would refuse a whole batch).
+ */
+static bool
+number_fits_float8(const char *s, size_t len)
+{
+	char	   *copy = xstrndup(s, len);
+	double		v;
+	bool		ok;
+
+	errno = 0;
+	v = strtod(copy, NULL);
+	ok = isfinite(v) && !(errno == ERANGE && v == 0.0);
+	free(copy);
+	return ok;
+}
+
+/* The number of UTF-8 characters of s[0..len) (valid UTF-8). */
+static size_t
+utf8_chars(const char *s, size_t len)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char) s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * The "metrics" of a metrics line: when s[0..len), a valid JSON value, is
+ * an object of at least one member, each named with 1 to TT_METRIC_NAME_MAX
+ * characters and valued with a number that fits a float8, the number of
+ * its members; else -1.  These are the server's checks: a value it would
+ * refuse would refuse a whole batch.
+ */
+int
+json_number_object_size(const char *s, size_t len)
+{
+	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
+	StrBuf		name;
+	int			members = 0;
+
+	skip_ws(&jp);
+	if (jp.p >= jp.end || *jp.p != '{')
+		return -1;
+	jp.p++;
+	sb_init(&name);
+	for (;;)
+	{
+		const unsigned char *start;
+
+		skip_ws(&jp);
+		if (jp.p >= jp.end || *jp.p != '"')
+			break;
+		jp.p++;
+		sb_reset(&name);
+		decode_string(&jp, &name);
+		skip_ws(&jp);
+		jp.p++;					/* the colon */
+		skip_ws(&jp);
+		start = jp.p;
+		if (name.len == 0 || utf8_chars(name.data, name.len) > TT_METRIC_NAME_MAX ||
+			jp.p >= jp.end || !(*jp.p == '-' || (*jp.p >= '0' && *jp.p <= '9')) ||
+			!parse_number(&jp) ||
+			!number_fits_float8((const char *) start, (size_t) (jp.p - start)))
+		{
+			members = -1;
+			break;
+		}
+		members++;
+		skip_ws(&jp);
+		if (jp.p >= jp.end || *jp.p != ',')
+			break;
+		jp.p++;
+	}
+	sb_free(&name);
+	return members > 0 ? members : -1;
+}
+
+/*
+ * Whether s[0..len) is a JSON number with an integral value of magnitude
+ * under 2^53 (a float8 holds it exactly): a step, as the server takes it.
+ */
+bool
+json_is_integral(const char *s, size_t len)
+{
+	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
+	char	   *copy;
+	double		v;
+
+	if (len == 0 || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) || !parse_number(&jp) ||
+		jp.p != jp.end)
+		return false;
+	copy = xstrndup(s, len);
+	v = strtod(copy, NULL);
+	free(copy);
+	return isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0;
 }
 
 /* Append s as a JSON string literal; s must be valid UTF-8 (see utf8_sanitize). */

@@ -7,7 +7,8 @@
  *
  * One thread does everything except connecting (see db.c).  It sleeps in
  * poll(2) on a self-pipe written by the signal handlers, the handlers'
- * pipes and the database socket, with the nearest timer as its timeout.
+ * pipes, the metrics endpoint's sockets and the database socket, with the
+ * nearest timer as its timeout.
  */
 #include "tinytemp_worker.h"
 
@@ -39,6 +40,8 @@ static int64_t worker_id = -1;
 static bool session_ready = false;	/* registered, lease read, listening */
 static bool claim_now = true;	/* claim at the next chance, without waiting for the poll */
 static bool ack_and_claim = true;	/* the server has tinytemp_ack_and_claim */
+static bool tracking = true;	/* the server has tinytemp_report_metrics and _logs */
+static bool ever_connected = false;
 static int64_t next_claim_ms = 0;
 static bool fatal = false;
 
@@ -135,12 +138,16 @@ static void
 poll_and_serve(int nextra, const int *xfd, const short *xev, short *xrev, int timeout_ms)
 {
 	int			n = 0;
+	int			mbase;
 	int			base;
 	int			rc;
+	int			busy = 0;
 
 	pollset[n++] = (struct pollfd) {sig_pipe[0], POLLIN, 0};
 	for (int i = 0; i < cfg.slots; i++)
 		n += job_pollfds(&jobs[i], pollset + n, pollset_size - n - nextra);
+	mbase = n;
+	n += metrics_pollfds(pollset + n, pollset_size - n - nextra, now_ms());
 	base = n;
 	for (int i = 0; i < nextra; i++)
 		pollset[n++] = (struct pollfd) {xfd[i], xev[i], 0};
@@ -162,6 +169,11 @@ poll_and_serve(int nextra, const int *xfd, const short *xev, short *xrev, int ti
 			job_service_fds(&jobs[i]);
 	if (chld_signal)
 		reap_children();
+	for (int i = 0; i < cfg.slots; i++)
+		if (jobs[i].phase != JOB_FREE)
+			busy++;
+	metrics_set_state(cfg.slots, busy, db.state == DB_CONNECTED);
+	metrics_service(pollset + mbase, now_ms());
 }
 
 /* The database's wait hook: wait for its socket while serving the handlers. */
@@ -270,6 +282,9 @@ start_job(Job *job, const PGresult *res, int row, int64_t now)
 	long long	v;
 
 	job_reset(job);
+	job->track = tracking;
+	job->log_max_lines = cfg.log_max_lines;
+	job->log_max_bytes = cfg.log_max_bytes;
 	job->id = strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10);
 	job->attempt = atoi(PQgetvalue(res, row, CLAIM_ATTEMPTS));
 	job->max_attempts = atoi(PQgetvalue(res, row, CLAIM_MAX_ATTEMPTS));
@@ -409,6 +424,182 @@ maybe_claim(int64_t now)
 	log_debug(NO_JOB, "claim", "asked for %d, got %d", want, got);
 }
 
+/* The job has left its slot: count how it ended, and free the slot. */
+static void
+job_done(Job *job, JobOutcome outcome)
+{
+	metrics_count_job(outcome);
+	job_reset(job);
+	claim_now = true;
+}
+
+/*
+ * The server lacks tinytemp_report_metrics or tinytemp_report_logs
+ * (42883: tinytemp before 0.6): say so once, and neither collect nor send
+ * metric records and log lines any more.  Jobs run as before.
+ */
+static void
+tracking_unsupported(void)
+{
+	if (!tracking)
+		return;
+	tracking = false;
+	log_event(NO_JOB, "warning", "the server lacks experiment tracking (tinytemp_report_metrics and"
+			  " tinytemp_report_logs, tinytemp 0.6: ALTER EXTENSION tinytemp UPDATE); not sending"
+			  " the handlers' metrics and logs");
+	for (int i = 0; i < cfg.slots; i++)
+		job_drop_tracking(&jobs[i]);
+}
+
+/*
+ * Send a job's unsent log lines (logs) or metric records, as one JSON array.
+ * The list is taken out of the job first, since the handler may print more
+ * while the query waits; after a lost connection or a passing refusal it
+ * goes back in front of what came meanwhile, for the next try.  A batch the
+ * server refuses otherwise is logged and dropped; TT003 and TT001 are the
+ * caller's to act on, with *error.
+ */
+static DbOutcome
+send_tracking_batch(Job *job, bool logs, char **error)
+{
+	StrBuf	   *list = logs ? &job->logs_out : &job->metrics_out;
+	int		   *count = logs ? &job->logs_n : &job->metrics_n;
+	const char *what = logs ? "log lines" : "metric records";
+	StrBuf		taken = *list;
+	int			n = *count;
+	int			values = job->metrics_values;
+	StrBuf		batch;
+	long long	kept = 0;
+	DbOutcome	o;
+
+	if (n == 0)
+		return DB_OK;
+	memset(list, 0, sizeof(*list));
+	*count = 0;
+	if (!logs)
+		job->metrics_values = 0;
+	sb_init(&batch);
+	sb_appends(&batch, "[");
+	sb_append(&batch, taken.data, taken.len);
+	sb_appends(&batch, "]");
+	if (logs)
+		o = db_report_logs(&db, worker_id, job->id, batch.data, &kept, error);
+	else
+		o = db_report_metrics(&db, worker_id, job->id, batch.data, &kept, error);
+	sb_free(&batch);
+	switch (o)
+	{
+		case DB_OK:
+			log_debug(job->id, logs ? "logs-sent" : "metrics-sent", "%d %s, %lld rows kept", n, what, kept);
+			break;
+		case DB_TRANSIENT:
+			log_event(job->id, logs ? "logs-retry" : "metrics-retry", "%s", *error);
+			/* FALLTHROUGH */
+		case DB_LOST:
+			if (!job->track)
+				break;
+			if (list->data)
+			{
+				sb_appends(&taken, ", ");
+				sb_append(&taken, list->data, list->len);
+				sb_free(list);
+			}
+			*list = taken;
+			*count += n;
+			if (!logs)
+				job->metrics_values += values;
+			return o;
+		case DB_UNSUPPORTED:
+			tracking_unsupported();
+			break;
+		case DB_NOT_HELD:
+		case DB_NOT_WORKER:
+			break;
+		default:
+			log_event(job->id, logs ? "logs-refused" : "metrics-refused", "%s; dropping %d %s",
+					  *error, n, what);
+			break;
+	}
+	sb_free(&taken);
+	return o;
+}
+
+/*
+ * Send a job's unsent metric records, then its log lines; when `final` (the
+ * handler has ended) with the "(N more lines not kept)" line if lines were
+ * not kept.  Returns DB_OK unless the caller has to act: DB_LOST,
+ * DB_TRANSIENT (what was not sent is kept), DB_NOT_HELD (what was not sent
+ * is dropped), DB_NOT_WORKER; with *error then.
+ */
+static DbOutcome
+flush_tracking(Job *job, bool final, char **error)
+{
+	DbOutcome	o = DB_OK;
+
+	if (!job->track)
+		return DB_OK;
+	if (job->metrics_dropped > 0)
+	{
+		log_event(job->id, "metrics-dropped", "%lld metric records: more than %d values or %d MiB"
+				  " between two heartbeats", job->metrics_dropped, TT_METRICS_BUFFER_VALUES,
+				  TT_METRICS_BUFFER_BYTES / (1024 * 1024));
+		job->metrics_dropped = 0;
+	}
+	if (final)
+		job_add_log_note(job);
+	for (int logs = 0; logs <= 1 && job->track; logs++)
+	{
+		o = send_tracking_batch(job, logs == 1, error);
+		if (o == DB_LOST || o == DB_TRANSIENT || o == DB_NOT_HELD || o == DB_NOT_WORKER)
+			break;
+		free(*error);
+		*error = NULL;
+		o = DB_OK;
+	}
+	if (o == DB_NOT_HELD)
+		job_drop_tracking(job);
+	return o;
+}
+
+/*
+ * Before a job's report (its ack, its fail, or the checkpoint that hands a
+ * preempted job back), send what remains of its metric records and log
+ * lines, so that they are in the tables before the job is finished.
+ * Returns as flush_checkpoint does.
+ */
+static int
+flush_final_tracking(Job *job, int64_t now)
+{
+	char	   *error = NULL;
+	int			ret = 0;
+
+	if (!job->track)
+		return 0;
+	switch (flush_tracking(job, true, &error))
+	{
+		case DB_LOST:
+			ret = -1;
+			break;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			ret = -1;
+			break;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error);
+			job_done(job, OUTCOME_LOST);
+			ret = 1;
+			break;
+		case DB_TRANSIENT:
+			job->report_ms = now + RETRY_SOON_MS;
+			ret = 1;
+			break;
+		default:
+			break;
+	}
+	free(error);
+	return ret;
+}
+
 /*
  * Save the job's latest unsaved checkpoint with tinytemp_checkpoint.  It is
  * kept for another try when the connection broke or the server refused it
@@ -490,8 +681,7 @@ flush_checkpoint(Job *job, int64_t now)
 			break;
 		case DB_NOT_HELD:
 			log_event(job->id, "report-discarded", "%s", error);
-			job_reset(job);
-			claim_now = true;
+			job_done(job, OUTCOME_LOST);
 			ret = 1;
 			break;
 		case DB_TRANSIENT:
@@ -505,13 +695,26 @@ flush_checkpoint(Job *job, int64_t now)
 	return ret;
 }
 
+/* One heartbeat, its round trip observed when the server answered. */
+static DbOutcome
+heartbeat(Job *job, const char *progress, char **answer, char **error)
+{
+	int64_t		start = now_us();
+	DbOutcome	o = db_heartbeat(&db, worker_id, job->id, progress, answer, error);
+
+	if (o != DB_LOST)
+		metrics_observe_heartbeat((double) (now_us() - start) / 1e6);
+	return o;
+}
+
 /*
  * Heartbeat the jobs whose time has come, act on the answers, then save the
- * job's latest unsaved checkpoint, so at most one per heartbeat.  The
- * heartbeat goes first: once it has answered 'preempt', a save puts the
- * job back in the queue, so a preempted job's checkpoint waits until its
- * handler has stopped (see send_preempted), and a cancelled job's is not
- * wanted.  A job that is no longer ours is not heartbeaten.
+ * job's latest unsaved checkpoint, so at most one per heartbeat, and send
+ * its metric records and log lines the same way.  The heartbeat goes
+ * first: once it has answered 'preempt', a save puts the job back in the
+ * queue, so a preempted job's checkpoint waits until its handler has
+ * stopped (see send_preempted), and a cancelled job's is not wanted.  A job
+ * that is no longer ours is not heartbeaten.
  */
 static void
 send_heartbeats(int64_t now)
@@ -526,14 +729,14 @@ send_heartbeats(int64_t now)
 		if ((job->phase != JOB_RUNNING && job->phase != JOB_STOPPING) ||
 			job->stop == STOP_LEASE_LOST || now < job->heartbeat_ms)
 			continue;
-		o = db_heartbeat(&db, worker_id, job->id, job->progress, &answer, &error);
+		o = heartbeat(job, job->progress, &answer, &error);
 		if (o == DB_BAD_INPUT && job->progress)
 		{
 			log_event(job->id, "progress-refused", "%s", error);
 			free(error);
 			free(job->progress);
 			job->progress = NULL;
-			o = db_heartbeat(&db, worker_id, job->id, NULL, &answer, &error);
+			o = heartbeat(job, NULL, &answer, &error);
 		}
 		job->heartbeat_ms = now_ms() + db.lease_ms / 3;
 		switch (o)
@@ -594,6 +797,18 @@ send_heartbeats(int64_t now)
 			else if (o == DB_NOT_WORKER)
 				worker_replaced(error);
 			free(error);
+			error = NULL;
+		}
+
+		if (o == DB_OK && job->track && (job->phase == JOB_RUNNING || job->phase == JOB_STOPPING) &&
+			job->stop != STOP_CANCEL && job->stop != STOP_LEASE_LOST)
+		{
+			o = flush_tracking(job, false, &error);
+			if (o == DB_NOT_HELD)
+				lease_lost(job, error);
+			else if (o == DB_NOT_WORKER)
+				worker_replaced(error);
+			free(error);
 		}
 	}
 }
@@ -608,9 +823,13 @@ send_heartbeats(int64_t now)
 static bool
 settle_report(Job *job, DbOutcome o, char *error, int64_t now, const char *giving_up)
 {
+	JobOutcome	outcome = OUTCOME_LOST;
+
 	switch (o)
 	{
 		case DB_OK:
+			outcome = job->report == REPORT_ACK ? OUTCOME_SUCCEEDED :
+				job->report == REPORT_FAIL ? OUTCOME_FAILED : OUTCOME_PREEMPTED;
 			break;
 		case DB_LOST:
 			free(error);
@@ -632,8 +851,7 @@ settle_report(Job *job, DbOutcome o, char *error, int64_t now, const char *givin
 			break;
 	}
 	free(error);
-	job_reset(job);
-	claim_now = true;
+	job_done(job, outcome);
 	return true;
 }
 
@@ -652,7 +870,10 @@ send_preempted(Job *job, int64_t now)
 	const char *checkpoint;
 	char	   *error = NULL;
 	DbOutcome	o;
+	int			flushed = flush_final_tracking(job, now);
 
+	if (flushed != 0)
+		return flushed > 0;
 	for (;;)
 	{
 		checkpoint = job->checkpoint ? job->checkpoint :
@@ -685,6 +906,8 @@ send_report(Job *job, int64_t now)
 	if (job->report == REPORT_PREEMPTED)
 		return send_preempted(job, now);
 	flushed = flush_checkpoint(job, now);
+	if (flushed == 0)
+		flushed = flush_final_tracking(job, now);
 	if (flushed != 0)
 		return flushed > 0;
 	if (job->report == REPORT_ACK)
@@ -745,10 +968,14 @@ send_ack_batch(int64_t now)
 
 	if (db.state != DB_CONNECTED || !session_ready || fatal)
 		return;
-	/* Each job's latest checkpoint is saved before its ack. */
+	/* Each job's latest checkpoint, metric records and log lines are saved before its ack. */
 	for (int i = 0; i < cfg.slots; i++)
+	{
 		if (ack_due(&jobs[i], now) && jobs[i].checkpoint && flush_checkpoint(&jobs[i], now) < 0)
 			return;
+		if (ack_due(&jobs[i], now) && jobs[i].track && flush_final_tracking(&jobs[i], now) < 0)
+			return;
+	}
 	for (int i = 0; i < cfg.slots; i++)
 		if (ack_due(&jobs[i], now))
 			n++;
@@ -800,6 +1027,7 @@ send_ack_batch(int64_t now)
 					log_event(job->id, "acked", "after %.3fs%s batch=%d",
 							  (double) (now - job->started_ms) / 1000.0,
 							  job->result ? " with a result" : "", n);
+					metrics_count_job(OUTCOME_SUCCEEDED);
 					job_reset(job);
 				}
 				if (claimed)
@@ -844,8 +1072,7 @@ send_reports(int64_t now)
 			continue;
 		if (job->report == REPORT_NONE)
 		{
-			job_reset(job);
-			claim_now = true;
+			job_done(job, job->stop == STOP_CANCEL ? OUTCOME_CANCELLED : OUTCOME_LOST);
 			continue;
 		}
 		if (db.state != DB_CONNECTED || !session_ready || now < job->report_ms)
@@ -989,6 +1216,7 @@ sleep_ms(int64_t now)
 		CONSIDER(drain_deadline);
 	if (giveup_ms)
 		CONSIDER(giveup_ms);
+	CONSIDER(metrics_next_timer());
 #undef CONSIDER
 	return next <= now ? 0 : (int) (next - now);
 }
@@ -1088,7 +1316,12 @@ run(void)
 			{
 				char	   *error = NULL;
 
-				db_connect_finish(&db, &error);
+				if (db_connect_finish(&db, &error))
+				{
+					if (ever_connected)
+						metrics_count_reconnect();
+					ever_connected = true;
+				}
 				free(error);
 			}
 		}
@@ -1139,6 +1372,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	check_handlers();
+	if (cfg.metrics_address && cfg.metrics_address[0] && !metrics_listen(cfg.metrics_address, &error))
+	{
+		fprintf(stderr, "tinytemp-worker: %s\n", error);
+		free(error);
+		metrics_close();
+		config_free(&cfg);
+		return 2;
+	}
 
 	memset(&hw, 0, sizeof(hw));
 	hw_detect(&hw, cfg.cpus < 0, cfg.memory_mb < 0, cfg.gpus < 0);
@@ -1160,7 +1401,7 @@ main(int argc, char **argv)
 	memset(jobs, 0, (size_t) cfg.slots * sizeof(Job));
 	for (int i = 0; i < cfg.slots; i++)
 		jobs[i].in_fd = jobs[i].out_fd = jobs[i].err_fd = -1;
-	pollset_size = 1 + 3 * cfg.slots + 1;
+	pollset_size = 1 + 3 * cfg.slots + METRICS_MAX_POLLFDS + 1;
 	pollset = xmalloc((size_t) pollset_size * sizeof(struct pollfd));
 	db_init(&db, db_wait_hook);
 	log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d",
@@ -1173,6 +1414,7 @@ main(int argc, char **argv)
 		job_reset(&jobs[i]);
 	free(jobs);
 	free(pollset);
+	metrics_close();
 	db_close(&db);
 	hw_free(&hw);
 	config_free(&cfg);

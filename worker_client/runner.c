@@ -56,6 +56,7 @@ job_reset(Job *job)
 		sb_free(&job->out_line);
 	if (job->err_line.data)
 		sb_free(&job->err_line);
+	job_drop_tracking(job);
 	free(job->last_line);
 	free(job->progress);
 	free(job->checkpoint);
@@ -64,6 +65,191 @@ job_reset(Job *job)
 	free(job->error);
 	memset(job, 0, sizeof(*job));
 	job->in_fd = job->out_fd = job->err_fd = -1;
+}
+
+/* Drop the job's unsent metric records and log lines, and stop collecting them. */
+void
+job_drop_tracking(Job *job)
+{
+	if (job->err_full.data)
+		sb_free(&job->err_full);
+	if (job->metrics_out.data)
+		sb_free(&job->metrics_out);
+	if (job->logs_out.data)
+		sb_free(&job->logs_out);
+	job->metrics_n = 0;
+	job->metrics_values = 0;
+	job->logs_n = 0;
+	job->err_overflow = false;
+	job->track = false;
+}
+
+/* Start one more JSON object in a list of them: its separator, and the buffer itself the first time. */
+static void
+list_next(StrBuf *list, int *n)
+{
+	if (list->data == NULL)
+		sb_init(list);
+	else if (*n > 0)
+		sb_appends(list, ", ");
+	(*n)++;
+}
+
+/* Append one {"stream", "line", "at"} record to the job's unsent log lines; `line` is valid UTF-8. */
+static void
+append_log_record(Job *job, const char *stream, const char *line)
+{
+	list_next(&job->logs_out, &job->logs_n);
+	sb_appendf(&job->logs_out, "{\"stream\": \"%s\", \"line\": ", stream);
+	json_append_string(&job->logs_out, line);
+	sb_appends(&job->logs_out, ", \"at\": \"");
+	sb_append_timestamp(&job->logs_out);
+	sb_appends(&job->logs_out, "\"}");
+}
+
+/* Whether the job's output lines are kept for its log: tracking on, and neither bound 0. */
+static bool
+job_keeps_log(const Job *job)
+{
+	return job->track && job->log_max_lines > 0 && job->log_max_bytes > 0;
+}
+
+/*
+ * Keep a complete output line (without its newline) for the job's log,
+ * within the attempt's bounds: once a line would pass --log-max-lines or
+ * --log-max-bytes, it and every later line are only counted (see
+ * job_add_log_note).  Invalid UTF-8 and NUL bytes become '?'.
+ */
+static void
+keep_log_line(Job *job, const char *stream, const char *s, size_t n)
+{
+	char	   *clean;
+	size_t		len;
+
+	if (!job_keeps_log(job))
+		return;
+	if (job->log_full)
+	{
+		job->log_lines_dropped++;
+		return;
+	}
+	clean = utf8_sanitize(s, n);
+	len = strlen(clean);
+	if (job->log_lines_kept + 1 > job->log_max_lines ||
+		job->log_bytes_kept + (long long) len > job->log_max_bytes)
+	{
+		job->log_full = true;
+		job->log_lines_dropped++;
+		free(clean);
+		return;
+	}
+	append_log_record(job, stream, clean);
+	job->log_lines_kept++;
+	job->log_bytes_kept += (long long) len;
+	free(clean);
+}
+
+/*
+ * A line longer than TT_MAX_LINE was not collected: it is not kept, but
+ * counted with the lines past the bounds.
+ */
+static void
+drop_long_log_line(Job *job)
+{
+	if (job_keeps_log(job))
+		job->log_lines_dropped++;
+}
+
+/*
+ * Once the handler has ended: when lines were not kept, add the stderr line
+ * "(N more lines not kept)", once, past the bounds (the server may keep it
+ * or not, by its own bounds).
+ */
+void
+job_add_log_note(Job *job)
+{
+	char	   *note;
+
+	if (!job->track || job->log_note_added || job->log_lines_dropped == 0)
+		return;
+	note = xasprintf("(%lld more lines not kept)", job->log_lines_dropped);
+	append_log_record(job, "stderr", note);
+	free(note);
+	job->log_note_added = true;
+}
+
+/*
+ * A metrics line of `values` values: append {"step": N, "metrics": {...},
+ * "at": ...} to the job's unsent records, up to TT_METRICS_BUFFER_VALUES
+ * values and TT_METRICS_BUFFER_BYTES between two sends.
+ */
+static void
+keep_metrics(Job *job, const char *metrics, size_t metrics_len, int values, const char *step,
+			 size_t step_len)
+{
+	if (!job->track)
+		return;
+	if (job->metrics_values + values > TT_METRICS_BUFFER_VALUES ||
+		(job->metrics_out.data && job->metrics_out.len + metrics_len > TT_METRICS_BUFFER_BYTES))
+	{
+		job->metrics_dropped++;
+		return;
+	}
+	job->metrics_values += values;
+	list_next(&job->metrics_out, &job->metrics_n);
+	sb_appends(&job->metrics_out, "{");
+	if (step)
+	{
+		sb_appends(&job->metrics_out, "\"step\": ");
+		sb_append(&job->metrics_out, step, step_len);
+		sb_appends(&job->metrics_out, ", ");
+	}
+	sb_appends(&job->metrics_out, "\"metrics\": ");
+	sb_append(&job->metrics_out, metrics, metrics_len);
+	sb_appends(&job->metrics_out, ", \"at\": \"");
+	sb_append_timestamp(&job->metrics_out);
+	sb_appends(&job->metrics_out, "\"}");
+}
+
+/*
+ * Whether the JSON object s[0..n) is a metrics line: a top-level "metrics"
+ * object of numbers (see json_number_object_size), and "step" absent, null
+ * or an integer.  On true, *metrics and *step (NULL when none) point into
+ * s and *values is the number of metrics.  A line with a "metrics" key
+ * that does not qualify is an ordinary line, logged once per job.
+ */
+static bool
+metrics_line(Job *job, const char *s, size_t n, const char **metrics, size_t *metrics_len,
+			 int *values, const char **step, size_t *step_len)
+{
+	size_t		off;
+	size_t		len;
+
+	if (!json_object_member(s, n, "metrics", &off, &len))
+		return false;
+	*values = json_number_object_size(s + off, len);
+	if (*values < 0)
+		goto malformed;
+	*metrics = s + off;
+	*metrics_len = len;
+	*step = NULL;
+	*step_len = 0;
+	if (json_object_member(s, n, "step", &off, &len) && !(len == 4 && memcmp(s + off, "null", 4) == 0))
+	{
+		if (!json_is_integral(s + off, len))
+			goto malformed;
+		*step = s + off;
+		*step_len = len;
+	}
+	return true;
+
+malformed:
+	if (!job->metrics_warned)
+		log_event(job->id, "metrics-ignored", "a line with a \"metrics\" key is not"
+				  " {\"metrics\": {NAME: NUMBER, ...}, \"step\": INTEGER} (names of 1 to %d characters);"
+				  " taking it as an ordinary line", TT_METRIC_NAME_MAX);
+	job->metrics_warned = true;
+	return false;
 }
 
 /* A short name for a stop reason, for the log. */
@@ -441,6 +627,8 @@ job_conclude(Job *job)
 {
 	char	   *what;
 
+	if (job->started_ms)
+		metrics_observe_handler(job->job_type, (double) (now_ms() - job->started_ms) / 1000.0);
 	switch (job->stop)
 	{
 		case STOP_CANCEL:
@@ -515,10 +703,12 @@ job_stop(Job *job, StopReason reason, int64_t now)
 }
 
 /*
- * A complete stdout line.  A JSON object with a top-level "checkpoint" key
- * hands over that key's value as the checkpoint to save, and is neither
- * progress nor the last line (the result); any other line is the last line,
- * and progress too when it is a JSON object.
+ * A complete stdout line, which the job's log keeps.  A JSON object with a
+ * top-level "checkpoint" key hands over that key's value as the checkpoint
+ * to save; one with a top-level "metrics" object of numbers (and an
+ * optional integer "step") is a metric record to send.  Either is neither
+ * progress nor the last line (the result); any other line is the last
+ * line, and progress too when it is a JSON object.
  */
 static void
 out_line_done(Job *job)
@@ -530,23 +720,37 @@ out_line_done(Job *job)
 	{
 		free(job->last_line);
 		job->last_line = NULL;
+		drop_long_log_line(job);
 	}
 	else
 	{
+		keep_log_line(job, "stdout", s, n > 0 && s[n - 1] == '\r' ? n - 1 : n);
 		while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 			n--;
 		if (n > 0)
 		{
 			bool		object = json_is_object(s, n);
+			bool		special = false;
 			size_t		off;
 			size_t		len;
+			const char *metrics;
+			size_t		metrics_len;
+			int			values;
+			const char *step;
+			size_t		step_len;
 
 			if (object && json_object_member(s, n, "checkpoint", &off, &len))
 			{
 				free(job->checkpoint);
 				job->checkpoint = xstrndup(s + off, len);
+				special = true;
 			}
-			else
+			if (object && metrics_line(job, s, n, &metrics, &metrics_len, &values, &step, &step_len))
+			{
+				keep_metrics(job, metrics, metrics_len, values, step, step_len);
+				special = true;
+			}
+			if (!special)
 			{
 				free(job->last_line);
 				job->last_line = xstrndup(s, n);
@@ -605,10 +809,59 @@ err_line_done(Job *job)
 	sb_reset(&job->err_line);
 }
 
-/* Take in a chunk of the handler's stderr: into the tail ring and the log. */
+/* The whole stderr line collected so far goes to the job's log. */
+static void
+err_full_done(Job *job)
+{
+	if (job->err_overflow)
+		drop_long_log_line(job);
+	else if (job->err_full.data)
+	{
+		size_t		n = job->err_full.len;
+
+		keep_log_line(job, "stderr", job->err_full.data,
+					  n > 0 && job->err_full.data[n - 1] == '\r' ? n - 1 : n);
+	}
+	if (job->err_full.data)
+		sb_reset(&job->err_full);
+	job->err_overflow = false;
+}
+
+/* Collect the handler's stderr in whole lines for the job's log. */
+static void
+err_full_feed(Job *job, const char *buf, size_t n)
+{
+	if (job->err_full.data == NULL)
+		sb_init(&job->err_full);
+	while (n > 0)
+	{
+		const char *nl = memchr(buf, '\n', n);
+		size_t		seg = nl ? (size_t) (nl - buf) : n;
+
+		if (!job->err_overflow)
+		{
+			if (job->err_full.len + seg > TT_MAX_LINE)
+			{
+				job->err_overflow = true;
+				sb_reset(&job->err_full);
+			}
+			else
+				sb_append(&job->err_full, buf, seg);
+		}
+		if (nl == NULL)
+			return;
+		err_full_done(job);
+		buf += seg + 1;
+		n -= seg + 1;
+	}
+}
+
+/* Take in a chunk of the handler's stderr: into the tail ring, the worker's log and the job's. */
 static void
 err_feed(Job *job, const char *buf, size_t n)
 {
+	if (job_keeps_log(job))
+		err_full_feed(job, buf, n);
 	for (size_t i = 0; i < n; i++)
 	{
 		job->err_tail[job->err_tail_len % TT_STDERR_TAIL] = buf[i];
@@ -725,6 +978,8 @@ job_reap(pid_t pid, int status, Job *jobs, int njobs)
 		if (job->out_line.len > 0 || job->out_overflow)
 			out_line_done(job);
 		err_line_done(job);
+		if ((job->err_full.data && job->err_full.len > 0) || job->err_overflow)
+			err_full_done(job);
 		/* Leftovers of the handler must not outlive its job. */
 		kill(-pid, SIGKILL);
 		if (job->stop == STOP_NONE)

@@ -33,6 +33,14 @@
 #define TT_STDERR_LOG_LINES 500
 /* Larger job fields reach the handler on stdin only, not in its environment. */
 #define TT_MAX_ENV_VALUE (32 * 1024)
+/* Metric values held for one job between two sends; later records are dropped. */
+#define TT_METRICS_BUFFER_VALUES 50000
+#define TT_METRICS_BUFFER_BYTES (8 * 1024 * 1024)
+/* The longest metric name the server takes, in characters. */
+#define TT_METRIC_NAME_MAX 200
+/* The bounds that --log-max-lines and --log-max-bytes may set (the server takes 100000 lines a call). */
+#define TT_LOG_MAX_LINES_LIMIT 100000
+#define TT_LOG_MAX_BYTES_LIMIT (64 * 1024 * 1024)
 
 /* ---- util.c: memory, strings, time ---- */
 
@@ -60,6 +68,8 @@ extern void strv_free(char **v);
 extern size_t strv_len(char *const *v);
 extern char **strv_dup(char *const *v);
 extern int64_t now_ms(void);
+extern int64_t now_us(void);
+extern void sb_append_timestamp(StrBuf *sb);
 extern double random_unit(void);
 extern void random_seed(void);
 extern bool parse_seconds(const char *s, double *out);
@@ -72,6 +82,8 @@ extern bool json_valid(const char *s, size_t len);
 extern bool json_is_object(const char *s, size_t len);
 extern bool json_object_member(const char *s, size_t len, const char *key, size_t *value_off,
 							   size_t *value_len);
+extern int	json_number_object_size(const char *s, size_t len);
+extern bool json_is_integral(const char *s, size_t len);
 extern void json_append_string(StrBuf *sb, const char *s);
 extern char *utf8_sanitize(const char *s, size_t len);
 
@@ -126,6 +138,9 @@ typedef struct Config
 	double		kill_grace_s;
 	bool		listen;
 	bool		verbose;
+	const char *metrics_address;	/* NULL or "": no endpoint */
+	long long	log_max_lines;	/* a job's log lines kept per attempt */
+	long long	log_max_bytes;	/* and their bytes */
 	HandlerTable handlers;
 } Config;
 
@@ -215,6 +230,28 @@ typedef struct Job
 	char		err_tail[TT_STDERR_TAIL];	/* ring of the last stderr bytes */
 	size_t		err_tail_len;	/* bytes written to the ring so far, in total */
 
+	/*
+	 * Experiment tracking: metric records and log lines not yet sent, each
+	 * a list of JSON objects separated by ", " (data NULL while empty).
+	 */
+	bool		track;			/* collect them (the server can take them) */
+	long long	log_max_lines;	/* the attempt's bounds on its log */
+	long long	log_max_bytes;
+	StrBuf		err_full;		/* the whole stderr line being read, for the job's log */
+	bool		err_overflow;	/* err_full passed TT_MAX_LINE */
+	StrBuf		metrics_out;
+	int			metrics_n;		/* records in it */
+	int			metrics_values; /* metric values in them */
+	long long	metrics_dropped;	/* records dropped since the last send: buffer full */
+	bool		metrics_warned; /* a malformed metrics line was logged */
+	StrBuf		logs_out;
+	int			logs_n;
+	long long	log_lines_kept; /* in this attempt */
+	long long	log_bytes_kept;
+	long long	log_lines_dropped;	/* past a bound, or too long to keep */
+	bool		log_full;		/* a bound was reached: no more lines */
+	bool		log_note_added; /* the "(N more lines not kept)" line */
+
 	/* times, in now_ms() milliseconds; 0 when not set */
 	int64_t		started_ms;
 	int64_t		end_ms;			/* simulate: when it is done */
@@ -245,6 +282,8 @@ extern void job_tick(Job *job, int64_t now);
 extern int64_t job_next_timer(const Job *job);
 extern const char *stop_reason_name(StopReason reason);
 extern bool runner_find_executable(const char *name, char **path);
+extern void job_add_log_note(Job *job);
+extern void job_drop_tracking(Job *job);
 
 /* ---- db.c: the connection and the SQL API ---- */
 
@@ -316,6 +355,10 @@ extern DbOutcome db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *jo
 							 const char *const *results, char **error);
 extern DbOutcome db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message,
 						 bool retryable, char **new_state, char **error);
+extern DbOutcome db_report_metrics(Db *db, int64_t worker_id, int64_t job_id, const char *records,
+								   long long *kept, char **error);
+extern DbOutcome db_report_logs(Db *db, int64_t worker_id, int64_t job_id, const char *lines,
+								long long *kept, char **error);
 
 /* Columns of db_claim's result, in order. */
 enum ClaimColumn
@@ -336,5 +379,33 @@ enum ClaimColumn
 	CLAIM_DATASET_SIZE,
 	CLAIM_NCOLUMNS
 };
+
+/* ---- metrics.c: the Prometheus endpoint ---- */
+
+/* How a job left its slot, for tinytemp_worker_jobs_total. */
+typedef enum JobOutcome
+{
+	OUTCOME_SUCCEEDED = 0,		/* acked */
+	OUTCOME_FAILED,				/* its failure reported */
+	OUTCOME_CANCELLED,			/* cancelled while it ran */
+	OUTCOME_PREEMPTED,			/* handed back with its checkpoint */
+	OUTCOME_LOST,				/* no longer ours (TT003, a lost lease), or unreportable */
+	OUTCOME_COUNT
+} JobOutcome;
+
+/* Connections served at once; each is one entry of the poll set, and the listener one more. */
+#define METRICS_MAX_CONNS 16
+#define METRICS_MAX_POLLFDS (METRICS_MAX_CONNS + 1)
+
+extern bool metrics_listen(const char *address, char **error);
+extern void metrics_close(void);
+extern int	metrics_pollfds(struct pollfd *fds, int max, int64_t now);
+extern void metrics_service(const struct pollfd *fds, int64_t now);
+extern int64_t metrics_next_timer(void);
+extern void metrics_count_job(JobOutcome outcome);
+extern void metrics_observe_handler(const char *job_type, double seconds);
+extern void metrics_observe_heartbeat(double seconds);
+extern void metrics_count_reconnect(void);
+extern void metrics_set_state(int slots, int busy, bool connected);
 
 #endif							/* TINYTEMP_WORKER_H */

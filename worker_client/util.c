@@ -213,6 +213,30 @@ now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Microseconds on the monotonic clock, for round trips shorter than a millisecond. */
+int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Append the wall-clock time now, in UTC to the microsecond, as a timestamptz accepts it. */
+void
+sb_append_timestamp(StrBuf *sb)
+{
+	struct timespec ts;
+	struct tm	tm;
+	char		buf[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	sb_appendf(sb, "%s.%06ldZ", buf, ts.tv_nsec / 1000);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 /* Seed the jitter generator so that workers started together do not retry in step. */

@@ -23,12 +23,15 @@ fields (and TINYTEMP_ATTEMPT, TINYTEMP_CHECKPOINT in the environment):
                 TINYTEMP_CHECKPOINT); one of another shape is ignored.
 
 Output: after each epoch, a progress line {"epoch": ..., "loss": ...} (the
-worker sends the latest as progress with its heartbeat) and a checkpoint line
-{"checkpoint": {"epoch": N, "weights": [...]}} (the worker saves the latest
-with tinytemp_checkpoint, at most once per heartbeat and before it acks or
-fails the job, and the next attempt resumes from it); then the result as the
-last line, with "resumed_from_epoch" (0 for a fresh start).  SIGTERM stops it
-between batches with exit status 143.
+worker sends the latest as progress with its heartbeat), a metrics line
+{"metrics": {"loss": L, "accuracy": A}, "step": N} with the loss and the
+accuracy on the training set (the worker sends them with
+tinytemp_report_metrics, to tinytemp.job_metrics and tinytemp.runs) and a
+checkpoint line {"checkpoint": {"epoch": N, "weights": [...]}} (the worker
+saves the latest with tinytemp_checkpoint, at most once per heartbeat and
+before it acks or fails the job, and the next attempt resumes from it); then
+the result as the last line, with "resumed_from_epoch" (0 for a fresh
+start).  SIGTERM stops it between batches with exit status 143.
 """
 import json
 import math
@@ -149,6 +152,8 @@ def main():
         loss, acc = evaluate(w, b, data)
         print(json.dumps({"epoch": epoch, "epochs": epochs, "loss": round(loss, 6),
                           "accuracy": round(acc, 4)}), flush=True)
+        print(json.dumps({"metrics": {"loss": round(loss, 6), "accuracy": round(acc, 4)},
+                          "step": epoch}), flush=True)
         if all(math.isfinite(v) for v in w) and math.isfinite(b):
             print(json.dumps({"checkpoint": {"epoch": epoch, "weights": w + [b]}}), flush=True)
         if failing and epoch == fail_epoch:
