@@ -223,8 +223,8 @@ is "$(metric 'tinytemp_worker_jobs_total{outcome="failed"}')" "$failed" "failed 
 is "$(metric 'tinytemp_worker_jobs_total{outcome="preempted"}') $(metric 'tinytemp_worker_jobs_total{outcome="lost"}')" "0 0" \
 	"none preempted, none lost"
 is "$(metric 'tinytemp_worker_handler_duration_seconds_count{job_type="sim"}')" 8 "8 sim handler durations"
-is "$(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="0.01"}') $(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="0.5"}') $(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="+Inf"}')" \
-	"5 8 8" "five under 10 ms, all under 0.5 s, +Inf is the count"
+is "$(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="0.1"}') $(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="0.5"}') $(metric 'tinytemp_worker_handler_duration_seconds_bucket{job_type="sim",le="+Inf"}')" \
+	"5 8 8" "the five of no runtime under 0.1 s, the three of 0.3 s under 0.5 s, +Inf is the count"
 sum=$(metric 'tinytemp_worker_handler_duration_seconds_sum{job_type="sim"}')
 [ "$(echo "$sum >= 0.9 && $sum < 3" | bc)" = 1 ]
 tap $? "the sum is about 3 x 0.3 s ($sum)"

@@ -28,7 +28,7 @@ track)
 	echo "warming up" >&2
 	echo '{"metrics": {"loss": 0.9, "accuracy": 0.5}, "step": 1}'
 	echo '{"metrics": {"loss": 0.5}, "step": 2}'
-	sleep 1.5
+	sleep 2.5
 	echo "almost done" >&2
 	echo '{"metrics": {"lr": 0.01}}'
 	echo '{"done": true}'
