@@ -121,7 +121,7 @@ check "0.4 to 0.6: the job running before the update is acked and the next claim
 # reports the job's metrics and logs.  Without the library preloaded nothing
 # is counted, and tinytemp_metrics() says what it needs.
 q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.5'" >/dev/null 2>&1
-q -c "SELECT tinytemp_register_worker('on-0.5', 2, 2048)" -c "SELECT tinytemp_enqueue('tracked')" \
+q -c "SET client_min_messages = error" -c "SELECT tinytemp_register_worker('on-0.5', 2, 2048)" -c "SELECT tinytemp_enqueue('tracked')" \
 	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'on-0.5'))" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
 check "0.5 to 0.6: the running job's worker reports its metrics and logs" \

@@ -74,7 +74,7 @@ is "$EXIT_STATUS" 0 "the handler worker drains and exits 0"
 # 3. A batch with one stale job: the worker stalls past its lease (SIGSTOP)
 # while one job's lease is kept alive for it and the other's expires.
 rm -f "$TMP/go2"
-PGOPTIONS='-c tinytemp.lease_timeout=2s' start_worker stale --name ab-stale \
+PGOPTIONS='-c tinytemp.lease_timeout=2s' start_worker stale --name ab-stale --log-max-lines 0 \
 	--handler "hold=$TMP/pair.sh $TMP/go2" --slots 2 --poll-interval 0.5
 stale=$LAST_PID
 wait_log stale " ready " 10
