@@ -11,8 +11,10 @@
 # checkpoint, a pipeline of dependent jobs.  Then three tinytemp-worker
 # processes run a mix of ML jobs for real: a CPU-bound training loop,
 # simulated evaluation and inference, a job that fails once and is retried,
-# one that ends in the dead-letter queue, a gang and a pipeline.
-# The workers and the cluster are stopped at the end.
+# one that ends in the dead-letter queue, a gang and a pipeline, and a
+# learning-rate sweep whose loss and accuracy per epoch land in the database:
+# the best run in one query, the queue's Prometheus metrics from the database
+# and from a worker.  The workers and the cluster are stopped at the end.
 set -eu
 source "$(dirname "$0")/lib.sh"
 cd "$TT_REPO"
@@ -24,7 +26,8 @@ tt_log "starting a throwaway cluster in .tinytemp/demo"
 tt_cluster_start demo "${TINYTEMP_DEMO_PORT:-54329}" "tinytemp.database = 'tinytemp_demo'
 tinytemp.naptime = '200ms'
 tinytemp.lease_timeout = '2s'
-tinytemp.retry_backoff_base = '500ms'"
+tinytemp.retry_backoff_base = '500ms'
+tinytemp.metrics_address = '127.0.0.1:${TINYTEMP_DEMO_METRICS_PORT:-54328}'"
 $TT_PGBIN/createdb tinytemp_demo
 tt_cluster_restart demo
 export PGDATABASE=tinytemp_demo
@@ -33,6 +36,11 @@ export PGDATABASE=tinytemp_demo
 step() {
 	printf '\n\033[1m-- %s\033[0m\n%s\n' "$1" "$2"
 	printf '%s\n' "$2" | $TT_PGBIN/psql -X -q -v ON_ERROR_STOP=0 -P pager=off -f - 2>&1 | sed 's/^/   /'
+}
+# shell_step TITLE COMMAND: the same for a shell command.
+shell_step() {
+	printf '\n\033[1m-- %s\033[0m\n$ %s\n' "$1" "$2"
+	bash -c "$2" 2>&1 | sed 's/^/   /'
 }
 
 step "Install the extension" "CREATE EXTENSION tinytemp;"
@@ -154,15 +162,18 @@ step "Start from an empty queue" "TRUNCATE tinytemp.jobs, tinytemp.jobs_history,
 # Three workers: two "GPU nodes" (declared, since this machine may have none)
 # and a CPU node; jobs run through worker_client/handlers.example.conf: a
 # CPU-bound Python training loop, simulated evaluation and inference.
+# Each serves its own metrics (--metrics-address), as the database does.
 pids=()
+port=${TINYTEMP_DEMO_WORKER_METRICS_PORT:-54325}
 for spec in "gpu-node-1 --gpus 2 --gpu-type a100" "gpu-node-2 --gpus 1 --gpu-type t4" "cpu-node-1 --gpus 0"; do
 	set -- $spec
 	name=$1
 	shift
 	"$WORKER" --name "$name" --slots 2 --cpus 8 --memory-mb 32000 "$@" \
 		--config "$TT_REPO/worker_client/handlers.example.conf" --poll-interval 1 \
-		2>"$LOGDIR/$name.log" &
+		--metrics-address "127.0.0.1:$port" 2>"$LOGDIR/$name.log" &
 	pids+=($!)
+	port=$((port + 1))
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true; tt_cluster_stop demo' EXIT
 sleep 1
@@ -190,6 +201,10 @@ SELECT tinytemp_enqueue('training', 'logreg-small', '{\"features\": 8}', dataset
                         cpus => 2, depends_on => ARRAY[:prep]::bigint[]) AS train \\gset
 SELECT tinytemp_enqueue('evaluation', 'logreg-small', '{\"runtime_s\": 0.5}',
                         depends_on => ARRAY[:train]::bigint[]) AS evaluate;"
+step "A learning-rate sweep: the training handler reports loss and accuracy after each epoch" \
+"SELECT tinytemp_enqueue('training', 'logreg-sweep', jsonb_build_object('features', 16, 'learning_rate', lr, 'seed', 7),
+                        dataset_size => 3000, epochs => 6, batch_size => 32, cpus => 2) AS job, lr
+FROM unnest(ARRAY[0.01, 0.1, 0.5]) lr;"
 # Wait for every job to finish (succeeded or dead-lettered), at most 90 s.
 for _ in $(seq 1 180); do
 	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
@@ -214,6 +229,25 @@ FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id WHERE j.gang_
 step "The pipeline ran in order" \
 "SELECT id, job_type, model, depends_on, started_at::time(3) AS started, finished_at::time(3) AS finished, state
 FROM tinytemp.jobs WHERE model IN ('preprocess') OR depends_on IS NOT NULL ORDER BY id;"
+step "The sweep's runs, epoch by epoch, as the handler reported them (tinytemp.job_metrics)" \
+"SELECT j.params->>'learning_rate' AS lr, m.step AS epoch,
+       round(max(m.value) FILTER (WHERE m.key = 'loss')::numeric, 4) AS loss,
+       round(max(m.value) FILTER (WHERE m.key = 'accuracy')::numeric, 4) AS accuracy
+FROM tinytemp.job_metrics m JOIN tinytemp.jobs j ON j.id = m.job_id
+WHERE j.model = 'logreg-sweep' GROUP BY 1, 2 ORDER BY 1, 2;"
+step "The best run of the sweep, in one query (tinytemp.runs)" \
+"SELECT id, params->>'learning_rate' AS lr, metrics_final->>'accuracy' AS final_accuracy,
+       metrics_min->>'loss' AS best_loss, round(duration_s::numeric, 2) AS duration_s
+FROM tinytemp.runs WHERE model = 'logreg-sweep' AND state = 'succeeded'
+ORDER BY (metrics_max->>'accuracy')::float8 DESC LIMIT 1;"
+step "What the flaky job's handler printed, kept per attempt (tinytemp.job_logs)" \
+"SELECT l.attempt, l.line_no, l.stream, left(l.line, 70) AS line
+FROM tinytemp.job_logs l JOIN tinytemp.jobs j ON j.id = l.job_id
+WHERE j.model = 'flaky-once' ORDER BY l.attempt, l.line_no LIMIT 8;"
+shell_step "The queue's metrics, as Prometheus scrapes them from the database (tinytemp.metrics_address)" \
+"curl -s http://127.0.0.1:${TINYTEMP_DEMO_METRICS_PORT:-54328}/metrics | grep -E '^tinytemp_jobs_(enqueued|succeeded|failed|dead_lettered)_total\\{queue=\"default\",job_type=\"training\"|^tinytemp_jobs\\{queue=\"default\"|^tinytemp_prediction_error_ratio_count'"
+shell_step "And a worker's own (tinytemp-worker --metrics-address)" \
+"curl -s http://127.0.0.1:${TINYTEMP_DEMO_WORKER_METRICS_PORT:-54325}/metrics | grep -E '^tinytemp_worker_(jobs_total|slots|busy_slots|handler_duration_seconds_count)'"
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait "${pids[@]}" 2>/dev/null || true
 echo

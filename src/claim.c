@@ -334,6 +334,10 @@ take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
  * The start of the jobs of CTE l (id, est: estimated seconds here) on
  * worker $2 with a lease of $3 seconds, and their history: the rest of the
  * statements of take_chosen and take_first, which differ in how l locks.
+ * Both name the ids twice, as a join and as "j.id = ANY ($1)": the plan is
+ * generic and kept for the backend's life, and the ANY gives it an index
+ * scan of the primary key even when it was made while the table looked
+ * small (a join alone was planned as a scan of the whole table then).
  */
 #define START_LOCKED_JOBS \
 	"), u AS (" \
@@ -342,7 +346,7 @@ take_assigned(ClaimWorker *w, int limit, ReturnSetInfo *rsinfo)
 	"    lease_until = tinytemp.now() + make_interval(secs => $3), updated_at = tinytemp.now()," \
 	"    unschedulable_since = NULL, preempt_requested_at = NULL, preempt_notified_at = NULL," \
 	"    predicted_end_at = tinytemp.now() + make_interval(secs => l.est)" \
-	"  FROM l WHERE j.id = l.id" \
+	"  FROM l WHERE j.id = l.id AND j.id = ANY ($1)" \
 	"  RETURNING j.*" \
 	"), h AS (" \
 	"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
@@ -381,7 +385,7 @@ take_chosen(ClaimWorker *w, int64 *ids, double *ests, int n, bool locked, Return
 	static const char *sql =
 		"WITH l AS ("
 		"  SELECT j.id, e.est FROM unnest($1, $4) e(id, est) JOIN tinytemp.jobs j ON j.id = e.id"
-		"  WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
+		"  WHERE j.id = ANY ($1) AND j.state = 'pending' AND j.run_after <= tinytemp.now()"
 		"  FOR UPDATE OF j SKIP LOCKED"
 		START_LOCKED_JOBS " ORDER BY array_position($1, id)";
 	int			started;
@@ -825,7 +829,7 @@ take_first(ClaimWorker *w, int64 *ids, double *ests, int n, ReturnSetInfo *rsinf
 		"WITH l AS ("
 		"  SELECT j.id, e.est FROM unnest($1, $4) WITH ORDINALITY e(id, est, ord)"
 		"  JOIN tinytemp.jobs j ON j.id = e.id"
-		"  WHERE j.state = 'pending' AND j.run_after <= tinytemp.now()"
+		"  WHERE j.id = ANY ($1) AND j.state = 'pending' AND j.run_after <= tinytemp.now()"
 		"  ORDER BY e.ord LIMIT 1"
 		"  FOR UPDATE OF j SKIP LOCKED"
 		START_LOCKED_JOBS;

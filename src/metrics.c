@@ -39,6 +39,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
@@ -211,7 +212,6 @@ static bool job_infos_any = false;
 static bool callbacks_registered = false;
 
 /* The scrape's statements, prepared once per backend. */
-static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr count_plan = NULL;
 static SPIPlanPtr workers_plan = NULL;
 static SPIPlanPtr shares_plan = NULL;
@@ -876,8 +876,14 @@ compare_entries(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->key.job_type, y->key.job_type);
 }
 
-/* Count this database's jobs by state once, under a SHARE lock on the table. */
-static void
+/*
+ * Count this database's jobs by state once, under a SHARE lock on the
+ * table, taken only if no writer holds the table now: a scrape never waits
+ * for a long transaction, and never queues the writers behind its own
+ * request.  Returns false when the lock was not free (the next scrape tries
+ * again).
+ */
+static bool
 count_jobs_by_state(void)
 {
 	HASH_SEQ_STATUS seq;
@@ -886,9 +892,8 @@ count_jobs_by_state(void)
 	MetricsEntry *rows;
 	uint64		n;
 
-	tinytemp_spi_execute(tinytemp_plan(&lock_plan,
-									   "LOCK TABLE tinytemp.jobs IN SHARE MODE", 0, NULL),
-						 NULL, NULL, SPI_OK_UTILITY);
+	if (!ConditionalLockRelationOid(jobs_relid(), ShareLock))
+		return false;
 	tinytemp_spi_execute(tinytemp_plan(&count_plan,
 									   "SELECT queue, job_type, state, count(*) FROM tinytemp.jobs"
 									   " GROUP BY 1, 2, 3", 0, NULL),
@@ -951,6 +956,7 @@ count_jobs_by_state(void)
 	}
 	LWLockRelease(metrics_shared->lock);
 	pfree(rows);
+	return true;
 }
 
 /* tinytemp.jobs: a new one (the extension created again) is counted again. */
@@ -1182,14 +1188,14 @@ tinytemp_metrics_render(StringInfo buf)
 	MetricsEntry *entries;
 	int			n;
 	uint64		dropped;
+	bool		counted;
 
 	if (metrics_shared == NULL)
 		ereport(ERROR,
 				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				errmsg("tinytemp's metrics need tinytemp in shared_preload_libraries"),
 				errhint("Add tinytemp to shared_preload_libraries and restart the server."));
-	if (!RecoveryInProgress() && !jobs_counted())
-		count_jobs_by_state();
+	counted = RecoveryInProgress() || jobs_counted() || count_jobs_by_state();
 	entries = copy_entries(&n, &dropped);
 	render_series(buf, entries, n);
 	if (RecoveryInProgress())
@@ -1209,7 +1215,7 @@ tinytemp_metrics_render(StringInfo buf)
 			appendStringInfo(buf, "} %s\n", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
 		}
 	}
-	else
+	else if (counted)
 		render_jobs_by_state(buf, entries, n);
 	pfree(entries);
 	render_workers_and_tenants(buf);

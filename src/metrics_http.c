@@ -157,7 +157,10 @@ wait_fd(int fd, short events, TimestampTz deadline)
 	}
 }
 
-/* Read the request's head: up to the blank line.  Its length, or -1 (too large), -2 (gone or late). */
+/*
+ * Read the request's head: up to the blank line.  Its length, or -1 (too
+ * large), -2 (gone or late), -3 (a NUL byte).
+ */
 static int
 read_head(int fd, char *buf)
 {
@@ -175,6 +178,8 @@ read_head(int fd, char *buf)
 			continue;
 		if (n <= 0)
 			return -2;
+		if (memchr(buf + len, '\0', n) != NULL)
+			return -3;			/* no HTTP request holds a NUL byte */
 		len += n;
 		buf[len] = '\0';
 		if (strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL)
@@ -299,23 +304,41 @@ serve(int fd)
 		respond_text(fd, "431 Request Header Fields Too Large", "", "request too large\n");
 		return;
 	}
+	if (len == -3)
+	{
+		respond_text(fd, "400 Bad Request", "", "bad request\n");
+		return;
+	}
 	eol = strpbrk(buf, "\r\n");
 	*eol = '\0';
 	sp1 = strchr(buf, ' ');
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp1 == NULL || sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/')
+	if (sp1 == NULL || sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
 	{
 		respond_text(fd, "400 Bad Request", "", "bad request\n");
 		return;
 	}
 	*sp1 = '\0';
+	*sp2 = '\0';
+	/* The absolute form, http://host:port/path, names the path after the host. */
+	if (pg_strncasecmp(sp1 + 1, "http://", 7) == 0)
+	{
+		char	   *path = strchr(sp1 + 8, '/');
+
+		sp1 = path ? path - 1 : sp2 - 1;
+	}
+	if (sp1[1] != '/')
+	{
+		respond_text(fd, "400 Bad Request", "", "bad request\n");
+		return;
+	}
 	head_only = strcmp(buf, "HEAD") == 0;
 	if (strcmp(buf, "GET") != 0 && !head_only)
 	{
 		respond_text(fd, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", "only GET\n");
 		return;
 	}
-	path_len = strcspn(sp1 + 1, "? ");
+	path_len = strcspn(sp1 + 1, "?");
 	if (path_len != strlen("/metrics") || strncmp(sp1 + 1, "/metrics", path_len) != 0)
 	{
 		respond_text(fd, "404 Not Found", "", "not found: tinytemp serves /metrics only\n");

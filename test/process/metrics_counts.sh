@@ -96,6 +96,20 @@ q -c "SELECT tinytemp_enqueue('t', queue => '$Q') FROM generate_series(1, 2)" >/
 is "$(metric tinytemp_jobs "queue=\"$Q\",state=\"pending\"")" 2 "and changes count from there: 2 pending"
 is "$(metric tinytemp_jobs_enqueued_total "$L")" 9 "the counters go on (they never go down)"
 
+# The count after a TRUNCATE never waits for a writer, and never makes
+# writers wait behind it: while a transaction holds the table, the scrape
+# leaves the jobs by state out and counts them at a later scrape.
+q -c "TRUNCATE tinytemp.jobs, tinytemp.jobs_history" >/dev/null
+q -c "BEGIN" -c "SELECT tinytemp_enqueue('t', queue => '$Q')" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+writer=$!
+sleep 0.5
+out=$(PGOPTIONS='-c statement_timeout=2s' q -c 'SELECT tinytemp_metrics()' 2>&1)
+is "$(grep -c '^tinytemp_jobs{' <<<"$out")" 0 "a scrape while a writer holds the table returns at once, without the jobs by state"
+PGOPTIONS='-c lock_timeout=1s' q -c "SELECT tinytemp_enqueue('t', queue => '$Q')" >/dev/null
+tap $? "and another enqueue meanwhile does not wait behind the scrape"
+wait "$writer"
+is "$(metric tinytemp_jobs "queue=\"$Q\",state=\"pending\"")" 2 "once the writer is gone, the next scrape counts them: 2 pending"
+
 # A scrape reads a few pages however many finished jobs there are.
 q -c "INSERT INTO tinytemp.jobs (queue, job_type, state, finished_at, params)
 	  SELECT '$Q', 't', 'succeeded', now(), jsonb_build_object('pad', repeat('x', 200)) FROM generate_series(1, 50000)" >/dev/null
@@ -109,7 +123,7 @@ tap $? "a scrape reads $read_pages pages of a table of $pages (no count of the t
 # The HTTP endpoint.
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
 body=$(curl -s --max-time 5 "$URL")
-grep -qF "tinytemp_jobs_enqueued_total{$L} 9" <<<"$body"
+grep -qF "tinytemp_jobs_enqueued_total{$L} 11" <<<"$body"
 tap $? "GET /metrics serves the same counters"
 is "$(curl -s -o /dev/null -w '%{content_type}' --max-time 5 "$URL")" "text/plain; version=0.0.4; charset=utf-8" \
 	"with the text format's content type"
@@ -122,6 +136,17 @@ import socket, sys
 s = socket.create_connection(("127.0.0.1", '"$PORT"'))
 s.sendall(sys.stdin.buffer.read())
 print(s.recv(64).split(b" ")[1].decode())')" 400 "a request line that is not HTTP: 400"
+# answer PORT BYTES: the status code the server answers to raw request bytes (Python escapes).
+answer() {
+	timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+print(s.recv(64).split(b" ")[1].decode())' "$PORT" "$1"
+}
+is "$(answer '\x00GET /metrics HTTP/1.1\r\n\r\n')" 400 "a request with a NUL byte: 400"
+is "$(answer 'GET /metrics HTTP/1.1\r\nX: a\x00b\r\n\r\n')" 400 "a header with a NUL byte: 400"
+is "$(answer "GET http://127.0.0.1:$PORT/metrics HTTP/1.1\\r\\n\\r\\n")" 200 "the absolute form of the target: 200"
 if command -v promtool >/dev/null; then
 	out=$(promtool check metrics <<<"$body" 2>&1)
 	is "$?" 0 "promtool check metrics finds no error${out:+ ($(head -1 <<<"$out"))}"
