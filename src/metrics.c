@@ -306,6 +306,44 @@ add_values(MetricsValues *to, const MetricsValues *from)
 	}
 }
 
+/*
+ * The shared entry of a series, created when new; past the table's room, a
+ * new series goes to its database's "_other" entry; NULL (counted as
+ * dropped) when even that cannot be made.  The lock is held exclusively.
+ */
+static MetricsEntry *
+shared_entry(const MetricsKey *key)
+{
+	MetricsEntry *e;
+	bool		found;
+
+	if (metrics_shared->nentries < MAX_SERIES - OVERFLOW_ROOM)
+		e = hash_search(metrics_hash, key, HASH_ENTER_NULL, &found);
+	else
+		e = hash_search(metrics_hash, key, HASH_FIND, &found);
+	if (e == NULL)
+	{
+		MetricsKey	other;
+
+		memset(&other, 0, sizeof(other));
+		other.db = key->db;
+		strcpy(other.queue, OTHER_LABEL);
+		strcpy(other.job_type, OTHER_LABEL);
+		e = hash_search(metrics_hash, &other, HASH_ENTER_NULL, &found);
+	}
+	if (e == NULL)
+	{
+		metrics_shared->dropped++;
+		return NULL;
+	}
+	if (!found)
+	{
+		memset(&e->v, 0, sizeof(e->v));
+		metrics_shared->nentries++;
+	}
+	return e;
+}
+
 /* Apply the pending counts to shared memory: the transaction committed. */
 static void
 publish_pending(void)
@@ -317,34 +355,10 @@ publish_pending(void)
 	hash_seq_init(&seq, pending);
 	while ((p = hash_seq_search(&seq)) != NULL)
 	{
-		MetricsEntry *e = NULL;
-		bool		found;
+		MetricsEntry *e = shared_entry(&p->k.key);
 
-		if (metrics_shared->nentries < MAX_SERIES - OVERFLOW_ROOM)
-			e = hash_search(metrics_hash, &p->k.key, HASH_ENTER_NULL, &found);
-		else
-			e = hash_search(metrics_hash, &p->k.key, HASH_FIND, &found);
-		if (e == NULL)
-		{
-			MetricsKey other;
-
-			memset(&other, 0, sizeof(other));
-			other.db = p->k.key.db;
-			strcpy(other.queue, OTHER_LABEL);
-			strcpy(other.job_type, OTHER_LABEL);
-			e = hash_search(metrics_hash, &other, HASH_ENTER_NULL, &found);
-		}
-		if (e == NULL)
-		{
-			metrics_shared->dropped++;
-			continue;
-		}
-		if (!found)
-		{
-			memset(&e->v, 0, sizeof(e->v));
-			metrics_shared->nentries++;
-		}
-		add_values(&e->v, &p->v);
+		if (e != NULL)
+			add_values(&e->v, &p->v);
 	}
 	if (truncated_level > 0)
 	{
@@ -930,21 +944,10 @@ count_jobs_by_state(void)
 			memset(e->v.jobs, 0, sizeof(e->v.jobs));
 	for (uint64 i = 0; i < n; i++)
 	{
-		bool		found;
-
-		e = hash_search(metrics_hash, &rows[i].key, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			metrics_shared->dropped++;
-			continue;
-		}
-		if (!found)
-		{
-			memset(&e->v, 0, sizeof(e->v));
-			metrics_shared->nentries++;
-		}
-		for (int s = 0; s < NUM_STATES; s++)
-			e->v.jobs[s] += rows[i].v.jobs[s];
+		e = shared_entry(&rows[i].key);
+		if (e != NULL)
+			for (int s = 0; s < NUM_STATES; s++)
+				e->v.jobs[s] += rows[i].v.jobs[s];
 	}
 	for (int i = 0; i < metrics_shared->ncounted; i++)
 		if (metrics_shared->counted[i].db == MyDatabaseId)

@@ -86,11 +86,20 @@ rows_array(const ReportRows *rows, int c, Oid type)
 											  type, typlen, typbyval, typalign));
 }
 
-/* The report's array, or 22023. */
+/*
+ * The report's array (argument 2), after checking that the job, the worker
+ * and the report are given (22004) and that the report is an array (22023).
+ */
 static Jsonb *
-report_array(FunctionCallInfo fcinfo, int argno, const char *name)
+report_array(FunctionCallInfo fcinfo, const char *name)
 {
-	Jsonb	   *jb = PG_GETARG_JSONB_P(argno);
+	const int	argno = 2;
+	Jsonb	   *jb;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	tinytemp_require_arg(fcinfo, argno, name);
+	jb = PG_GETARG_JSONB_P(argno);
 
 	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
 		ereport(ERROR,
@@ -208,10 +217,7 @@ tinytemp_report_metrics(PG_FUNCTION_ARGS)
 	int			stored;
 	TinytempCaller caller;
 
-	tinytemp_require_arg(fcinfo, 0, "job_id");
-	tinytemp_require_arg(fcinfo, 1, "worker_id");
-	tinytemp_require_arg(fcinfo, 2, "metrics");
-	jb = report_array(fcinfo, 2, "metrics");
+	jb = report_array(fcinfo, "metrics");
 	n = JB_ROOT_COUNT(jb);
 	rows_init(&rows);
 
@@ -330,11 +336,8 @@ tinytemp_report_logs(PG_FUNCTION_ARGS)
 	int			kept;
 	TinytempCaller caller;
 
-	tinytemp_require_arg(fcinfo, 0, "job_id");
-	tinytemp_require_arg(fcinfo, 1, "worker_id");
-	tinytemp_require_arg(fcinfo, 2, "lines");
+	jb = report_array(fcinfo, "lines");
 	job_id = PG_GETARG_INT64(0);
-	jb = report_array(fcinfo, 2, "lines");
 	n = JB_ROOT_COUNT(jb);
 	rows_init(&rows);
 

@@ -562,6 +562,35 @@ flush_tracking(Job *job, bool final, char **error)
 }
 
 /*
+ * What a send just before a job's report (its checkpoint, its tracking)
+ * means for the report: 0 it may go now; 1 the job is dealt with for now
+ * (TT003: the report would be discarded too, so the job is dropped; or a
+ * passing refusal: retried soon); -1 nothing more can be sent (the
+ * connection broke, or TT001).
+ */
+static int
+before_report(Job *job, int status, const char *error, int64_t now)
+{
+	switch (status)
+	{
+		case DB_LOST:
+			return -1;
+		case DB_NOT_WORKER:
+			worker_replaced(error);
+			return -1;
+		case DB_NOT_HELD:
+			log_event(job->id, "report-discarded", "%s", error ? error : "");
+			job_done(job, OUTCOME_LOST);
+			return 1;
+		case DB_TRANSIENT:
+			job->report_ms = now + RETRY_SOON_MS;
+			return 1;
+		default:
+			return 0;
+	}
+}
+
+/*
  * Before a job's report (its ack, its fail, or the checkpoint that hands a
  * preempted job back), send what remains of its metric records and log
  * lines, so that they are in the tables before the job is finished.
@@ -575,27 +604,7 @@ flush_final_tracking(Job *job, int64_t now)
 
 	if (!job->track)
 		return 0;
-	switch (flush_tracking(job, true, &error))
-	{
-		case DB_LOST:
-			ret = -1;
-			break;
-		case DB_NOT_WORKER:
-			worker_replaced(error);
-			ret = -1;
-			break;
-		case DB_NOT_HELD:
-			log_event(job->id, "report-discarded", "%s", error);
-			job_done(job, OUTCOME_LOST);
-			ret = 1;
-			break;
-		case DB_TRANSIENT:
-			job->report_ms = now + RETRY_SOON_MS;
-			ret = 1;
-			break;
-		default:
-			break;
-	}
+	ret = before_report(job, flush_tracking(job, true, &error), error, now);
 	free(error);
 	return ret;
 }
@@ -670,27 +679,8 @@ flush_checkpoint(Job *job, int64_t now)
 		job->checkpoint = NULL;
 		return 0;
 	}
-	switch (save_checkpoint(job, &error))
-	{
-		case DB_LOST:
-			ret = -1;
-			break;
-		case DB_NOT_WORKER:
-			worker_replaced(error);
-			ret = -1;
-			break;
-		case DB_NOT_HELD:
-			log_event(job->id, "report-discarded", "%s", error);
-			job_done(job, OUTCOME_LOST);
-			ret = 1;
-			break;
-		case DB_TRANSIENT:
-			job->report_ms = now + RETRY_SOON_MS;
-			ret = 1;
-			break;
-		default:
-			break;				/* saved, or dropped for good: the report goes */
-	}
+	/* Saved, or dropped for good: the report goes. */
+	ret = before_report(job, save_checkpoint(job, &error), error, now);
 	free(error);
 	return ret;
 }
