@@ -85,7 +85,7 @@ done
 
 # The first scrape after a restart counts the table once.
 tt_cluster_restart "$NAME" >/dev/null
-for _ in $(seq 50); do scrape >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 50); do psql_q -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 t0=$(date +%s%N)
 psql_q -c "SELECT length(tinytemp_metrics())" >/dev/null
 t1=$(date +%s%N)
