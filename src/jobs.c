@@ -241,8 +241,11 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	char	   *tenant;
 	TinytempCaller caller;
 
-	/* The 0.2 signature had 16 arguments: the .so may meet it before ALTER EXTENSION UPDATE. */
-	if (PG_NARGS() != ENQUEUE_NARGS)
+	/*
+	 * The 0.2 signature had 16 arguments: the .so may meet it before ALTER
+	 * EXTENSION UPDATE.  0.7 added inputs, the last.
+	 */
+	if (PG_NARGS() != ENQUEUE_NARGS && PG_NARGS() != ENQUEUE_NARGS + 1)
 		tinytemp_raise_outdated_schema();
 	for (int i = 0; i < ENQUEUE_NARGS; i++)
 	{
@@ -284,6 +287,8 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 2, argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (PG_NARGS() > ENQUEUE_NARGS && !PG_ARGISNULL(ENQUEUE_NARGS))
+		tinytemp_attach_inputs(id, PG_GETARG_ARRAYTYPE_P(ENQUEUE_NARGS), &caller, tenant);
 	SPI_finish();
 
 	tinytemp_notify_enqueued(queue);
@@ -297,11 +302,11 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	"job_type text, model text, params jsonb, priority int, dataset_size bigint, epochs int," \
 	" batch_size int, cpus int, memory_mb bigint, gpus int, gpu_type text, gang_size int," \
 	" max_attempts int, queue text, tenant text, run_after timestamptz, depends_on bigint[]," \
-	" runtime_estimate_s float8, placement_timeout interval"
+	" runtime_estimate_s float8, placement_timeout interval, inputs text[]"
 static const char *const bulk_key_names[] = {
 	"job_type", "model", "params", "priority", "dataset_size", "epochs", "batch_size", "cpus",
 	"memory_mb", "gpus", "gpu_type", "gang_size", "max_attempts", "queue", "tenant", "run_after",
-	"depends_on", "runtime_estimate_s", "placement_timeout"
+	"depends_on", "runtime_estimate_s", "placement_timeout", "inputs"
 };
 
 /* The keys of a job in tinytemp_enqueue_many, as a text[]. */
@@ -325,7 +330,7 @@ enum
 	BULK_JOB_TYPE = 1, BULK_MODEL, BULK_PARAMS, BULK_PRIORITY, BULK_DATASET_SIZE, BULK_EPOCHS,
 	BULK_BATCH_SIZE, BULK_CPUS, BULK_MEMORY_MB, BULK_GPUS, BULK_GPU_TYPE, BULK_GANG_SIZE,
 	BULK_MAX_ATTEMPTS, BULK_QUEUE, BULK_TENANT, BULK_RUN_AFTER, BULK_DEPENDS_ON,
-	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT,
+	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_INPUTS, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT,
 	BULK_NOT_STRING
 };
 
@@ -338,7 +343,7 @@ enum
  */
 static int
 check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum **tenants,
-		   bool **tenant_nulls)
+		   bool **tenant_nulls, Datum **inputs)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -366,6 +371,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 	*predicted = palloc(sizeof(double) * Max(n, 1));
 	*tenants = palloc(sizeof(Datum) * Max(n, 1));
 	*tenant_nulls = palloc(sizeof(bool) * Max(n, 1));
+	*inputs = palloc0(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	t = tab->vals[i];
@@ -430,6 +436,10 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 			check_dependencies(DatumGetArrayTypeP(v), caller);
 			SPI_tuptable = tab;	/* read on from the jobs' rows */
 		}
+
+		v = SPI_getbinval(t, d, BULK_INPUTS, &isnull);
+		if (!isnull)
+			(*inputs)[i] = PointerGetDatum(SPI_datumTransfer(v, false, -1));
 
 		/* Sizes left out are the predictor's missing values, as in tinytemp_enqueue. */
 		spec.job_type = SPI_getvalue(t, d, BULK_JOB_TYPE);
@@ -497,6 +507,8 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 	int			lbs[1] = {1};
 	int			n;
 	char	   *last_queue = NULL;
+	Datum	   *inputs;
+	int64	   *ids;
 
 	tinytemp_require_arg(fcinfo, 0, "jobs");
 	{
@@ -510,7 +522,7 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
-	n = check_bulk(PG_GETARG_DATUM(0), &caller, &predicted, &tenants, &tenant_nulls);
+	n = check_bulk(PG_GETARG_DATUM(0), &caller, &predicted, &tenants, &tenant_nulls, &inputs);
 	if (n > 0)
 	{
 		preds = palloc(sizeof(Datum) * n);
@@ -527,6 +539,7 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 		if ((int) SPI_processed != n)
 			elog(ERROR, "tinytemp_enqueue_many inserted " UINT64_FORMAT " jobs of %d",
 				 SPI_processed, n);
+		ids = palloc(sizeof(int64) * n);
 		for (int i = 0; i < n; i++)
 		{
 			HeapTuple	t = SPI_tuptable->vals[i];
@@ -534,11 +547,17 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 			Datum		id = SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull);
 			char	   *queue = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
 
+			ids[i] = DatumGetInt64(id);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 			if (last_queue == NULL || strcmp(queue, last_queue) != 0)
 				tinytemp_notify_enqueued(queue);
 			last_queue = queue;
 		}
+		/* The jobs that declared inputs, in the array's order (the ids follow it). */
+		for (int i = 0; i < n; i++)
+			if (inputs[i] != (Datum) 0)
+				tinytemp_attach_inputs(ids[i], DatumGetArrayTypeP(inputs[i]), &caller,
+									   tenant_nulls[i] ? NULL : TextDatumGetCString(tenants[i]));
 	}
 	SPI_finish();
 	tinytemp_leave(&caller);

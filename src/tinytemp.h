@@ -10,6 +10,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
@@ -60,7 +61,8 @@ typedef enum TinytempLockSpace
 	TINYTEMP_LOCK_WORKER = 1,	/* one worker's claims, keyed by worker id */
 	TINYTEMP_LOCK_WORKER_NAME,	/* registrations of one name, keyed by hash */
 	TINYTEMP_LOCK_PLANNER,		/* the planner's pass, key 0 */
-	TINYTEMP_LOCK_JOB_LOGS		/* a job's log lines, keyed by job id */
+	TINYTEMP_LOCK_JOB_LOGS,		/* a job's log lines, keyed by job id */
+	TINYTEMP_LOCK_DATASET_NAME	/* the versions of a dataset name, keyed by its hash */
 } TinytempLockSpace;
 
 extern void tinytemp_lock(TinytempLockSpace space, uint64 key);
@@ -264,6 +266,10 @@ typedef struct TinytempShared
 
 extern TinytempShared *tinytemp_shared;	/* NULL when not preloaded */
 extern void tinytemp_shmem_init(void);
+
+/* datasets.c: the dataset registry */
+extern void tinytemp_attach_inputs(int64 job_id, ArrayType *inputs, const TinytempCaller *caller,
+								   const char *tenant);
 
 /* metrics.c: Prometheus metrics, counted at commit */
 struct RelationData;
