@@ -22,7 +22,7 @@ CREATE ROLE tt_test_admin NOLOGIN IN ROLE tinytemp_admin;
 CREATE TEMP TABLE tt_api (fn text PRIMARY KEY);
 INSERT INTO tt_api VALUES
 	('tinytemp_register_worker(text, int, bigint, int, text, jsonb)'),
-	('tinytemp_enqueue(text, text, jsonb, int, bigint, int, int, int, bigint, int, text, int, int, text, text, timestamptz, bigint[], float8, interval)'),
+	('tinytemp_enqueue(text, text, jsonb, int, bigint, int, int, int, bigint, int, text, int, int, text, text, timestamptz, bigint[], float8, interval, text[])'),
 	('tinytemp_schedule()'),
 	('tinytemp_claim(bigint, int)'),
 	('tinytemp_ack(bigint, bigint, jsonb)'),
