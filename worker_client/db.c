@@ -253,6 +253,8 @@ db_close(Db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->state = DB_DISCONNECTED;
+	free(db->server_message);
+	db->server_message = NULL;
 }
 
 /* The socket to poll while idle, or -1. */
@@ -354,6 +356,9 @@ db_exec(Db *db, PGresult **res, const char *sql, int nparams, const char *const 
 
 	*res = NULL;
 	*error = NULL;
+	db->sqlstate[0] = '\0';
+	free(db->server_message);
+	db->server_message = NULL;
 	if (db->state != DB_CONNECTED)
 	{
 		*error = xstrdup("not connected");
@@ -423,6 +428,16 @@ db_exec(Db *db, PGresult **res, const char *sql, int nparams, const char *const 
 	}
 	outcome = classify_error(db, keep);
 	*error = pq_error(PQresultErrorMessage(keep));
+	if (PQresultErrorField(keep, PG_DIAG_SQLSTATE))
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", PQresultErrorField(keep, PG_DIAG_SQLSTATE));
+	if (PQresultErrorField(keep, PG_DIAG_MESSAGE_PRIMARY))
+	{
+		const char *detail = PQresultErrorField(keep, PG_DIAG_MESSAGE_DETAIL);
+
+		db->server_message = detail ?
+			xasprintf("%s: %s", PQresultErrorField(keep, PG_DIAG_MESSAGE_PRIMARY), detail) :
+			xstrdup(PQresultErrorField(keep, PG_DIAG_MESSAGE_PRIMARY));
+	}
 	PQclear(keep);
 	if (outcome == DB_LOST)
 	{
@@ -760,6 +775,51 @@ db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message, bool ret
 
 	return db_report(db, "SELECT tinytemp_fail($1::bigint, $2::bigint, $3, $4::boolean)",
 					 job_id, worker_id, 2, extra, new_state, error);
+}
+
+/*
+ * Register a job's output datasets and ack it, in one statement, hence one
+ * transaction: either every dataset is registered and the job acked, or
+ * nothing is, so a refused dataset registers none of the others and a
+ * statement that meets a lost connection can be sent again as it is (had
+ * it committed, the job is no longer held and the server answers TT003).
+ * datasets is a JSON array of dataset objects, which
+ * tinytemp_register_dataset (tinytemp 0.7) checks and registers together,
+ * in order, while the job is still held: the subquery (kept apart by its
+ * OFFSET) yields its row before the ack is called.  On DB_OK *version gets
+ * the version given to the last dataset and *names their names, one a
+ * line.  A value the server refuses (SQLSTATE class 22, or class 23 such
+ * as a uri registered already) is DB_BAD_INPUT; DB_UNSUPPORTED: the
+ * server's tinytemp predates datasets.
+ */
+DbOutcome
+db_ack_datasets(Db *db, int64_t worker_id, int64_t job_id, const char *result, const char *datasets,
+				char **version, char **names, char **error)
+{
+	char		job[32];
+	char		worker[32];
+	const char *values[4] = {job, worker, result, datasets};
+	PGresult   *res;
+	DbOutcome	o;
+
+	snprintf(job, sizeof(job), "%" PRId64, job_id);
+	snprintf(worker, sizeof(worker), "%" PRId64, worker_id);
+	o = db_exec(db, &res,
+				"SELECT r.version, (SELECT pg_catalog.string_agg(d.x ->> 'name', E'\\n' ORDER BY d.n)"
+				"   FROM pg_catalog.jsonb_array_elements($4::jsonb) WITH ORDINALITY AS d(x, n)),"
+				" tinytemp_ack($1::bigint, $2::bigint, $3::jsonb)"
+				" FROM (SELECT tinytemp_register_dataset($1::bigint, $2::bigint, $4::jsonb) AS version"
+				"       OFFSET 0) AS r",
+				4, values, error);
+	if (o == DB_OK)
+	{
+		*version = xstrdup(PQgetvalue(res, 0, 0));
+		*names = xstrdup(PQgetvalue(res, 0, 1));
+		PQclear(res);
+	}
+	else if (o == DB_ERROR && strncmp(db->sqlstate, "23", 2) == 0)
+		o = DB_BAD_INPUT;
+	return o;
 }
 
 /* Send a tracking batch with sql; *kept gets the rows the server kept. */

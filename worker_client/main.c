@@ -41,6 +41,7 @@ static bool session_ready = false;	/* registered, lease read, listening */
 static bool claim_now = true;	/* claim at the next chance, without waiting for the poll */
 static bool ack_and_claim = true;	/* the server has tinytemp_ack_and_claim */
 static bool tracking = true;	/* the server has tinytemp_report_metrics and _logs */
+static bool dataset_registry = true;	/* the server has tinytemp_register_dataset */
 static bool ever_connected = false;
 static int64_t next_claim_ms = 0;
 static bool fatal = false;
@@ -262,11 +263,26 @@ job_env_from_row(const PGresult *res, int row)
 	char	  **env = xmalloc(sizeof(char *));
 	size_t		n = 0;
 	char		id[32];
+	const char *row_json = PQgetvalue(res, row, CLAIM_JSON);
+	size_t		off;
+	size_t		len;
 
 	env[0] = NULL;
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		job_env_add(&env, &n, vars[i].name,
 					PQgetisnull(res, row, vars[i].column) ? NULL : PQgetvalue(res, row, vars[i].column));
+	/*
+	 * The job's resolved input datasets: a column since tinytemp 0.7, read
+	 * from the row's JSON so that an older server's rows need no other query.
+	 */
+	if (json_object_member(row_json, strlen(row_json), "inputs", &off, &len) &&
+		!(len == 4 && memcmp(row_json + off, "null", 4) == 0))
+	{
+		char	   *inputs = xstrndup(row_json + off, len);
+
+		job_env_add(&env, &n, "TINYTEMP_INPUTS", inputs);
+		free(inputs);
+	}
 	snprintf(id, sizeof(id), "%" PRId64, worker_id);
 	job_env_add(&env, &n, "TINYTEMP_WORKER_ID", id);
 	job_env_add(&env, &n, "TINYTEMP_WORKER_NAME", cfg.name);
@@ -884,13 +900,145 @@ send_preempted(Job *job, int64_t now)
 	return settle_report(job, o, error, now, "giving up on this checkpoint");
 }
 
+/*
+ * The server lacks tinytemp_register_dataset (42883: tinytemp before 0.7):
+ * say so once.  Jobs are acked as before, their datasets not registered.
+ */
+static void
+dataset_registry_unsupported(void)
+{
+	if (!dataset_registry)
+		return;
+	dataset_registry = false;
+	log_event(NO_JOB, "warning", "the server has no dataset registry (tinytemp_register_dataset,"
+			  " tinytemp 0.7: ALTER EXTENSION tinytemp UPDATE); acking jobs without registering"
+			  " the datasets their handlers print");
+}
+
+/* Ack a job with tinytemp_ack; a result the server refuses gives way to none. */
+static DbOutcome
+ack_plain(Job *job, char **error)
+{
+	DbOutcome	o = db_ack(&db, worker_id, job->id, job->result, error);
+
+	if (o == DB_BAD_INPUT && job->result)
+	{
+		log_event(job->id, "result-refused", "%s; acking without a result", *error);
+		free(*error);
+		*error = NULL;
+		free(job->result);
+		job->result = NULL;
+		o = db_ack(&db, worker_id, job->id, NULL, error);
+	}
+	return o;
+}
+
+/*
+ * Ack a job, with the datasets its handler printed: all registered and the
+ * job acked in one transaction (db_ack_datasets), or none.  A result or a
+ * dataset the server refuses makes the first try fail; without the result
+ * a refused dataset fails again, and a refused result was the reason (it
+ * gives way to none, as in ack_plain).  A refused dataset fails the attempt
+ * for good, since the handler's output is at fault: the report becomes that
+ * failure, for the caller to send, and DB_BAD_INPUT is returned.  Against a
+ * server without the dataset registry the job is acked without them.
+ * Otherwise the datasets stay with the job until the ack goes through, and
+ * a statement that met a lost connection or a passing error is sent again
+ * whole (after a commit whose answer was lost, the job is no longer held:
+ * TT003, and nothing is registered twice).
+ */
+static DbOutcome
+ack_job(Job *job, char **error)
+{
+	StrBuf		list;
+	char	   *version = NULL;
+	char	   *names = NULL;
+	char	   *refused_result = NULL;
+	DbOutcome	o;
+
+	if (job->datasets_n > 0 && !dataset_registry)
+	{
+		log_event(job->id, "datasets-not-registered", "%d datasets: the server has no dataset registry",
+				  job->datasets_n);
+		job_drop_datasets(job);
+	}
+	if (job->datasets_n == 0)
+		return ack_plain(job, error);
+
+	sb_init(&list);
+	sb_appends(&list, "[");
+	sb_append(&list, job->datasets.data, job->datasets.len);
+	sb_appends(&list, "]");
+	o = db_ack_datasets(&db, worker_id, job->id, job->result, list.data, &version, &names, error);
+	if (o == DB_BAD_INPUT && job->result)
+	{
+		refused_result = *error;
+		*error = NULL;
+		o = db_ack_datasets(&db, worker_id, job->id, NULL, list.data, &version, &names, error);
+		if (o == DB_OK)
+		{
+			log_event(job->id, "result-refused", "%s; acked without a result", refused_result);
+			free(job->result);
+			job->result = NULL;
+		}
+	}
+	sb_free(&list);
+
+	switch (o)
+	{
+		case DB_OK:
+			/* The server gives the version of the last one. */
+			for (char *name = names; name && *name;)
+			{
+				char	   *end = name + strcspn(name, "\n");
+				bool		last = *end == '\0';
+
+				*end = '\0';
+				log_event(job->id, "dataset-registered", "name=%s%s%s", name,
+						  last ? " version=" : "", last ? version : "");
+				name = last ? end : end + 1;
+			}
+			if (job->datasets_ignored > 0)
+				log_event(job->id, "datasets-ignored", "%lld datasets past the bounds were not registered",
+						  job->datasets_ignored);
+			job_drop_datasets(job);
+			break;
+		case DB_UNSUPPORTED:
+			dataset_registry_unsupported();
+			log_event(job->id, "datasets-not-registered", "%d datasets: the server has no dataset registry",
+					  job->datasets_n);
+			job_drop_datasets(job);
+			free(*error);
+			*error = NULL;
+			o = ack_plain(job, error);
+			break;
+		case DB_BAD_INPUT:
+			log_event(job->id, "datasets-refused", "%s; failing the attempt, no dataset registered", *error);
+			free(job->error);
+			job->error = xasprintf("dataset registration refused: %s",
+								   db.server_message ? db.server_message : *error);
+			job->retryable = false;
+			job->report = REPORT_FAIL;
+			free(job->result);
+			job->result = NULL;
+			job_drop_datasets(job);
+			break;
+		default:
+			break;
+	}
+	free(refused_result);
+	free(version);
+	free(names);
+	return o;
+}
+
 /* Send the report of one finished job; returns false when it must wait for the connection. */
 static bool
 send_report(Job *job, int64_t now)
 {
 	char	   *error = NULL;
 	char	   *state = NULL;
-	DbOutcome	o;
+	DbOutcome	o = DB_OK;
 	int			flushed;
 
 	if (job->report == REPORT_PREEMPTED)
@@ -902,21 +1050,16 @@ send_report(Job *job, int64_t now)
 		return flushed > 0;
 	if (job->report == REPORT_ACK)
 	{
-		o = db_ack(&db, worker_id, job->id, job->result, &error);
-		if (o == DB_BAD_INPUT && job->result)
-		{
-			log_event(job->id, "result-refused", "%s; acking without a result", error);
-			free(error);
-			free(job->result);
-			job->result = NULL;
-			o = db_ack(&db, worker_id, job->id, NULL, &error);
-		}
+		o = ack_job(job, &error);
 		if (o == DB_OK)
 			log_event(job->id, "acked", "after %.3fs%s", (double) (now - job->started_ms) / 1000.0,
 					  job->result ? " with a result" : "");
 	}
-	else
+	/* Also an ack turned into a failure by a refused dataset. */
+	if (job->report == REPORT_FAIL)
 	{
+		free(error);
+		error = NULL;
 		o = db_fail(&db, worker_id, job->id, job->error, job->retryable, &state, &error);
 		if (o == DB_OK)
 			log_event(job->id, "failed", "new_state=%s retryable=%s error=%s", state,
@@ -926,11 +1069,16 @@ send_report(Job *job, int64_t now)
 	return settle_report(job, o, error, now, "giving up on this report");
 }
 
-/* Whether a job's ack is ready to go now (not waiting out a retry delay). */
+/*
+ * Whether a job's ack is ready to go now (not waiting out a retry delay),
+ * in a batch: a job with datasets to register is acked alone, in the same
+ * transaction as their registration (see ack_job).
+ */
 static bool
 ack_due(const Job *job, int64_t now)
 {
-	return job->phase == JOB_DONE && job->report == REPORT_ACK && now >= job->report_ms;
+	return job->phase == JOB_DONE && job->report == REPORT_ACK && now >= job->report_ms &&
+		job->datasets_n == 0;
 }
 
 /*

@@ -57,6 +57,7 @@ job_reset(Job *job)
 	if (job->err_line.data)
 		sb_free(&job->err_line);
 	job_drop_tracking(job);
+	job_drop_datasets(job);
 	free(job->last_line);
 	free(job->progress);
 	free(job->checkpoint);
@@ -82,6 +83,15 @@ job_drop_tracking(Job *job)
 	job->logs_n = 0;
 	job->err_overflow = false;
 	job->track = false;
+}
+
+/* Drop the datasets the job's handler printed: it failed, or they are registered. */
+void
+job_drop_datasets(Job *job)
+{
+	if (job->datasets.data)
+		sb_free(&job->datasets);
+	job->datasets_n = 0;
 }
 
 /* Start one more JSON object in a list of them: its separator, and the buffer itself the first time. */
@@ -250,6 +260,56 @@ malformed:
 				  " taking it as an ordinary line", TT_METRIC_NAME_MAX);
 	job->metrics_warned = true;
 	return false;
+}
+
+/*
+ * Whether the JSON object s[0..n) is a dataset line: a top-level "dataset"
+ * key whose value is an object, which *dataset and *dataset_len then point
+ * to.  A line with a "dataset" key of another kind is an ordinary line,
+ * logged once per job.
+ */
+static bool
+dataset_line(Job *job, const char *s, size_t n, const char **dataset, size_t *dataset_len)
+{
+	size_t		off;
+	size_t		len;
+
+	if (!json_object_member(s, n, "dataset", &off, &len))
+		return false;
+	if (!json_is_object(s + off, len))
+	{
+		if (!job->datasets_warned)
+			log_event(job->id, "dataset-ignored", "a line with a \"dataset\" key is not"
+					  " {\"dataset\": {\"name\": ..., ...}}; taking it as an ordinary line");
+		job->datasets_warned = true;
+		return false;
+	}
+	*dataset = s + off;
+	*dataset_len = len;
+	return true;
+}
+
+/*
+ * Keep a dataset the handler printed, for registration if it succeeds: up
+ * to TT_MAX_DATASETS of them and TT_DATASETS_MAX_BYTES per attempt.  Past
+ * either bound this one and every later one are ignored, which is logged
+ * once here (and their count with the registration).
+ */
+static void
+keep_dataset(Job *job, const char *dataset, size_t len)
+{
+	if (job->datasets_ignored == 0 &&
+		job->datasets_n < TT_MAX_DATASETS &&
+		(job->datasets.data == NULL || job->datasets.len + len <= TT_DATASETS_MAX_BYTES))
+	{
+		list_next(&job->datasets, &job->datasets_n);
+		sb_append(&job->datasets, dataset, len);
+		return;
+	}
+	if (job->datasets_ignored++ == 0)
+		log_event(job->id, "datasets-ignored", "more than %d datasets or %d MiB of them in one attempt;"
+				  " this one and any later one will not be registered", TT_MAX_DATASETS,
+				  TT_DATASETS_MAX_BYTES / (1024 * 1024));
 }
 
 /* A short name for a stop reason, for the log. */
@@ -706,9 +766,11 @@ job_stop(Job *job, StopReason reason, int64_t now)
  * A complete stdout line, which the job's log keeps.  A JSON object with a
  * top-level "checkpoint" key hands over that key's value as the checkpoint
  * to save; one with a top-level "metrics" object of numbers (and an
- * optional integer "step") is a metric record to send.  Either is neither
- * progress nor the last line (the result); any other line is the last
- * line, and progress too when it is a JSON object.
+ * optional integer "step") is a metric record to send; one with a
+ * top-level "dataset" object is an output dataset, to register with the
+ * job's ack.  Any of them is neither progress nor the last line (the
+ * result); any other line is the last line, and progress too when it is a
+ * JSON object.
  */
 static void
 out_line_done(Job *job)
@@ -738,6 +800,8 @@ out_line_done(Job *job)
 			int			values;
 			const char *step;
 			size_t		step_len;
+			const char *dataset;
+			size_t		dataset_len;
 
 			if (object && json_object_member(s, n, "checkpoint", &off, &len))
 			{
@@ -748,6 +812,11 @@ out_line_done(Job *job)
 			if (object && metrics_line(job, s, n, &metrics, &metrics_len, &values, &step, &step_len))
 			{
 				keep_metrics(job, metrics, metrics_len, values, step, step_len);
+				special = true;
+			}
+			if (object && dataset_line(job, s, n, &dataset, &dataset_len))
+			{
+				keep_dataset(job, dataset, dataset_len);
 				special = true;
 			}
 			if (!special)

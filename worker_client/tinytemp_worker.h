@@ -41,6 +41,9 @@
 /* The bounds that --log-max-lines and --log-max-bytes may set (the server takes 100000 lines a call). */
 #define TT_LOG_MAX_LINES_LIMIT 100000
 #define TT_LOG_MAX_BYTES_LIMIT (64 * 1024 * 1024)
+/* The datasets one attempt may register, and their bytes; later ones are ignored. */
+#define TT_MAX_DATASETS 100
+#define TT_DATASETS_MAX_BYTES (8 * 1024 * 1024)
 
 /* ---- util.c: memory, strings, time ---- */
 
@@ -252,6 +255,15 @@ typedef struct Job
 	bool		log_full;		/* a bound was reached: no more lines */
 	bool		log_note_added; /* the "(N more lines not kept)" line */
 
+	/*
+	 * The attempt's output datasets: the objects of its {"dataset": {...}}
+	 * lines, separated by ", ", registered only with the job's ack.
+	 */
+	StrBuf		datasets;
+	int			datasets_n;
+	long long	datasets_ignored;	/* past TT_MAX_DATASETS or TT_DATASETS_MAX_BYTES */
+	bool		datasets_warned;	/* a "dataset" key without an object was logged */
+
 	/* times, in now_ms() milliseconds; 0 when not set */
 	int64_t		started_ms;
 	int64_t		end_ms;			/* simulate: when it is done */
@@ -284,6 +296,7 @@ extern const char *stop_reason_name(StopReason reason);
 extern bool runner_find_executable(const char *name, char **path);
 extern void job_add_log_note(Job *job);
 extern void job_drop_tracking(Job *job);
+extern void job_drop_datasets(Job *job);
 
 /* ---- db.c: the connection and the SQL API ---- */
 
@@ -314,6 +327,8 @@ typedef struct Db
 	int64_t		lease_ms;
 	int			failures;		/* connection attempts failed in a row */
 	DbWaitHook	wait;
+	char		sqlstate[6];	/* the SQLSTATE of the last error the server sent, or "" */
+	char	   *server_message; /* and its message ("PRIMARY: DETAIL"), or NULL */
 } Db;
 
 /* What a call through the SQL API came to. */
@@ -355,6 +370,8 @@ extern DbOutcome db_ack_many(Db *db, int64_t worker_id, int n, const int64_t *jo
 							 const char *const *results, char **error);
 extern DbOutcome db_fail(Db *db, int64_t worker_id, int64_t job_id, const char *message,
 						 bool retryable, char **new_state, char **error);
+extern DbOutcome db_ack_datasets(Db *db, int64_t worker_id, int64_t job_id, const char *result,
+								const char *datasets, char **version, char **names, char **error);
 extern DbOutcome db_report_metrics(Db *db, int64_t worker_id, int64_t job_id, const char *records,
 								   long long *kept, char **error);
 extern DbOutcome db_report_logs(Db *db, int64_t worker_id, int64_t job_id, const char *lines,
