@@ -396,7 +396,9 @@ env_put(char ***envp, size_t *n, const char *entry)
 /*
  * The handler's environment: ours without PGPASSWORD (a handler has no
  * business with the worker's database credentials) and without stale
- * TINYTEMP_ variables, then the handler's env entries, then the job's.
+ * TINYTEMP_ variables (TINYTEMP_DATA_DIR aside: where the site keeps the
+ * pipeline's data is the worker's to say), then the handler's env entries,
+ * then the job's.
  */
 static char **
 build_env(const Handler *h, char *const *job_env)
@@ -407,7 +409,8 @@ build_env(const Handler *h, char *const *job_env)
 	envp[0] = NULL;
 	for (char **e = environ; e && *e; e++)
 	{
-		if (strncmp(*e, "PGPASSWORD=", 11) == 0 || strncmp(*e, "TINYTEMP_", 9) == 0)
+		if (strncmp(*e, "PGPASSWORD=", 11) == 0 ||
+			(strncmp(*e, "TINYTEMP_", 9) == 0 && strncmp(*e, "TINYTEMP_DATA_DIR=", 18) != 0))
 			continue;
 		env_put(&envp, &n, *e);
 	}
