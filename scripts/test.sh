@@ -27,7 +27,7 @@ add_counts() {
 	failed=$((failed + bad))
 }
 
-if ! tt_ensure_packages || ! tt_build_install; then
+if ! tt_ensure_packages || ! worker_client/handlers/pipeline/setup.sh || ! tt_build_install; then
 	echo "the set-up failed: nothing was tested"
 	echo "0 passed, 1 failed"
 	exit 1
