@@ -14,12 +14,17 @@
 # one that ends in the dead-letter queue, a gang and a pipeline, and a
 # learning-rate sweep whose loss and accuracy per epoch land in the database:
 # the best run in one query, the queue's Prometheus metrics from the database
-# and from a worker.  The workers and the cluster are stopped at the end.
+# and from a worker.  Last, the data pipeline on the sample clicks in the
+# tree (DuckDB, Parquet): ingest, process, curate, train and evaluate, each
+# job waiting for the dataset version it reads, and the trained model's
+# lineage down to the raw file.  The workers and the cluster are stopped at
+# the end.
 set -eu
 source "$(dirname "$0")/lib.sh"
 cd "$TT_REPO"
 
 tt_ensure_packages
+worker_client/handlers/pipeline/setup.sh
 tt_build_install
 trap 'tt_cluster_stop demo' EXIT
 tt_log "starting a throwaway cluster in .tinytemp/demo"
@@ -248,6 +253,48 @@ shell_step "The queue's metrics, as Prometheus scrapes them from the database (t
 "curl -s http://127.0.0.1:${TINYTEMP_DEMO_METRICS_PORT:-54328}/metrics | grep -E '^tinytemp_jobs_(enqueued|succeeded|failed|dead_lettered)_total\\{queue=\"default\",job_type=\"training\"|^tinytemp_jobs\\{queue=\"default\"|^tinytemp_prediction_error_ratio_count'"
 shell_step "And a worker's own (tinytemp-worker --metrics-address)" \
 "curl -s http://127.0.0.1:${TINYTEMP_DEMO_WORKER_METRICS_PORT:-54325}/metrics | grep -E '^tinytemp_worker_(jobs_total|slots|busy_slots|handler_duration_seconds_count)'"
+# The data pipeline: a worker with the pipeline's handlers, writing under
+# .tinytemp/demo-data; the five stages enqueued at once, chained by inputs.
+DATA=$TT_STATE/demo-data
+rm -rf "$DATA"
+mkdir -p "$DATA"
+TINYTEMP_DATA_DIR=$DATA "$WORKER" --name data-node-1 --slots 2 --cpus 4 --memory-mb 8000 \
+	--config "$TT_REPO/worker_client/handlers/pipeline/pipeline.conf" --poll-interval 1 \
+	2>"$LOGDIR/data-node-1.log" &
+pids+=($!)
+step "The data pipeline, enqueued before any data exists: each stage reads the version the one before makes" \
+"SELECT tinytemp_enqueue('pipeline-ingest', params => '{\"name\": \"clicks\", \"source\": \"clicks.csv\", \"format\": \"csv\"}') AS ingest \\gset
+SELECT tinytemp_enqueue('pipeline-process', inputs => ARRAY['clicks-raw@1'], params => '{\"key\": \"event_id\",
+  \"types\": {\"event_id\": \"BIGINT\", \"ts\": \"TIMESTAMP\", \"user_id\": \"BIGINT\", \"position\": \"INTEGER\",
+            \"dwell_s\": \"DOUBLE\", \"price\": \"DOUBLE\", \"clicked\": \"INTEGER\"},
+  \"required\": [\"event_id\", \"ts\", \"user_id\", \"device\", \"position\", \"dwell_s\", \"price\", \"clicked\"]}') AS process \\gset
+SELECT tinytemp_enqueue('pipeline-curate', inputs => ARRAY['clicks-processed@1'], params => '{\"partition_by\": \"device\",
+  \"schema\": {\"columns\": [{\"name\": \"event_id\", \"type\": \"BIGINT\", \"nullable\": false},
+    {\"name\": \"ts\", \"type\": \"TIMESTAMP\"}, {\"name\": \"device\", \"type\": \"VARCHAR\"},
+    {\"name\": \"position\", \"type\": \"INTEGER\"}, {\"name\": \"dwell_s\", \"type\": \"DOUBLE\"},
+    {\"name\": \"price\", \"type\": \"DOUBLE\"}, {\"name\": \"clicked\", \"type\": \"INTEGER\", \"nullable\": false}]}}') AS curate \\gset
+SELECT tinytemp_enqueue('pipeline-train', inputs => ARRAY['clicks-curated@1'], params => '{\"label\": \"clicked\",
+  \"features\": [\"position\", \"dwell_s\", \"price\"], \"categorical\": [\"device\"], \"epochs\": 30}') AS train \\gset
+SELECT tinytemp_enqueue('pipeline-evaluate', inputs => ARRAY['clicks-curated@1'], depends_on => ARRAY[:train]::bigint[],
+                        params => jsonb_build_object('model_job', :train)) AS evaluate \\gset
+SELECT id, job_type, coalesce(array_to_string(awaits_data, ', '), '-') AS waits_for
+FROM tinytemp.jobs WHERE job_type LIKE 'pipeline-%' ORDER BY id;"
+for _ in $(seq 1 120); do
+	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE job_type LIKE 'pipeline-%' AND state NOT IN ('succeeded', 'failed', 'cancelled')")
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+step "Each stage's output: a new, immutable version in the registry, with its rows and checksum" \
+"SELECT name, version, layer, rows, bytes, left(checksum, 19) AS checksum, created_by_job AS job,
+       meta - 'source' AS what_processing_did
+FROM tinytemp.datasets ORDER BY id;"
+step "The trained model's lineage, down to the raw file (tinytemp.lineage)" \
+"SELECT l.depth, l.name, l.version, l.layer, replace(l.uri, '$DATA', '\$TINYTEMP_DATA_DIR') AS uri
+FROM tinytemp.lineage l JOIN tinytemp.jobs j ON j.id = l.job_id
+WHERE j.job_type = 'pipeline-train' ORDER BY l.depth;"
+step "The model's run, and the evaluation on the same curated version" \
+"SELECT id, job_type, state, metrics_final, left(result::text, 90) AS result
+FROM tinytemp.runs WHERE job_type IN ('pipeline-train', 'pipeline-evaluate') ORDER BY id;"
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait "${pids[@]}" 2>/dev/null || true
 echo

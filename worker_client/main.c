@@ -595,7 +595,7 @@ before_report(Job *job, int status, const char *error, int64_t now)
 			worker_replaced(error);
 			return -1;
 		case DB_NOT_HELD:
-			log_event(job->id, "report-discarded", "%s", error ? error : "");
+			log_event(job->id, "report-discarded", "%s", error);
 			job_done(job, OUTCOME_LOST);
 			return 1;
 		case DB_TRANSIENT:
@@ -616,11 +616,13 @@ static int
 flush_final_tracking(Job *job, int64_t now)
 {
 	char	   *error = NULL;
-	int			ret = 0;
+	int			status;
+	int			ret;
 
 	if (!job->track)
 		return 0;
-	ret = before_report(job, flush_tracking(job, true, &error), error, now);
+	status = flush_tracking(job, true, &error);
+	ret = before_report(job, status, error, now);
 	free(error);
 	return ret;
 }
@@ -684,7 +686,8 @@ static int
 flush_checkpoint(Job *job, int64_t now)
 {
 	char	   *error = NULL;
-	int			ret = 0;
+	int			status;
+	int			ret;
 
 	if (job->checkpoint == NULL)
 		return 0;
@@ -696,7 +699,8 @@ flush_checkpoint(Job *job, int64_t now)
 		return 0;
 	}
 	/* Saved, or dropped for good: the report goes. */
-	ret = before_report(job, save_checkpoint(job, &error), error, now);
+	status = save_checkpoint(job, &error);
+	ret = before_report(job, status, error, now);
 	free(error);
 	return ret;
 }
