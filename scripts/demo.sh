@@ -253,8 +253,13 @@ shell_step "The queue's metrics, as Prometheus scrapes them from the database (t
 "curl -s http://127.0.0.1:${TINYTEMP_DEMO_METRICS_PORT:-54328}/metrics | grep -E '^tinytemp_jobs_(enqueued|succeeded|failed|dead_lettered)_total\\{queue=\"default\",job_type=\"training\"|^tinytemp_jobs\\{queue=\"default\"|^tinytemp_prediction_error_ratio_count'"
 shell_step "And a worker's own (tinytemp-worker --metrics-address)" \
 "curl -s http://127.0.0.1:${TINYTEMP_DEMO_WORKER_METRICS_PORT:-54325}/metrics | grep -E '^tinytemp_worker_(jobs_total|slots|busy_slots|handler_duration_seconds_count)'"
-# The data pipeline: a worker with the pipeline's handlers, writing under
-# .tinytemp/demo-data; the five stages enqueued at once, chained by inputs.
+# The data pipeline: the three workers drain (a worker claims any job type,
+# and theirs have no pipeline handler), and a worker with the pipeline's
+# handlers, writing under .tinytemp/demo-data, takes over; the five stages
+# are enqueued at once, chained by the datasets they read.
+kill -TERM "${pids[@]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
 DATA=$TT_STATE/demo-data
 rm -rf "$DATA"
 mkdir -p "$DATA"
@@ -286,7 +291,9 @@ for _ in $(seq 1 120); do
 done
 step "Each stage's output: a new, immutable version in the registry, with its rows and checksum" \
 "SELECT name, version, layer, rows, bytes, left(checksum, 19) AS checksum, created_by_job AS job,
-       meta - 'source' AS what_processing_did
+       jsonb_strip_nulls(jsonb_build_object('duplicates_removed', meta->'duplicates_removed',
+         'bad_rows_removed', meta->'bad_rows_removed', 'partitions', meta->'partitions',
+         'compression', meta->'compression')) AS what_the_stage_did
 FROM tinytemp.datasets ORDER BY id;"
 step "The trained model's lineage, down to the raw file (tinytemp.lineage)" \
 "SELECT l.depth, l.name, l.version, l.layer, replace(l.uri, '$DATA', '\$TINYTEMP_DATA_DIR') AS uri
