@@ -206,3 +206,16 @@ SELECT p.id AS job_id, p.queue, p.tenant, p.priority, p.gang_size,
 	   END AS reason,
 	   p.capable_workers, p.free_workers, round(p.tenant_share::numeric, 3) AS tenant_share
 FROM p;
+
+-- GPUS --
+
+-- The GPU indices a job's attempt ran on, as its worker handed them out
+-- (CUDA_VISIBLE_DEVICES); NULL for a job without GPUs or before it starts.
+ALTER TABLE tinytemp.jobs ADD COLUMN gpu_indices int[];
+
+CREATE FUNCTION tinytemp_set_gpus(job_id bigint, worker_id bigint, gpu_indices int[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'tinytemp_set_gpus'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION tinytemp_set_gpus(bigint, bigint, int[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tinytemp_set_gpus(bigint, bigint, int[]) TO tinytemp_worker, tinytemp_admin;

@@ -333,3 +333,69 @@ tinytemp_expire_leases(PG_FUNCTION_ARGS)
 	tinytemp_leave(&caller);
 	PG_RETURN_INT32(n);
 }
+
+PG_FUNCTION_INFO_V1(tinytemp_set_gpus);
+
+/*
+ * tinytemp_set_gpus(job_id, worker_id, gpu_indices): record the GPU indices
+ * the worker gave the running job it holds: as many as the job asked for,
+ * distinct, not negative.  TT003 when the worker no longer holds the job.
+ */
+Datum
+tinytemp_set_gpus(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT4ARRAYOID};
+	Datum		values[3];
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	TinytempCaller caller;
+
+	tinytemp_require_arg(fcinfo, 0, "job_id");
+	tinytemp_require_arg(fcinfo, 1, "worker_id");
+	tinytemp_require_arg(fcinfo, 2, "gpu_indices");
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("gpu_indices must be a one-dimensional array"));
+	deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i] || DatumGetInt32(elems[i]) < 0)
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("gpu_indices must hold GPU indices: integers from 0, not null"));
+		for (int k = 0; k < i; k++)
+			if (DatumGetInt32(elems[k]) == DatumGetInt32(elems[i]))
+				ereport(ERROR,
+						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("GPU %d is named twice in gpu_indices", DatumGetInt32(elems[i])));
+	}
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PointerGetDatum(arr);
+
+	tinytemp_enter(fcinfo, &caller);
+	SPI_connect();
+	tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "UPDATE tinytemp.jobs SET gpu_indices = nullif($3, '{}')"
+									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'"
+									   " RETURNING gpus",
+									   3, argtypes),
+						 values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0)
+		tinytemp_raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+	if (tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0) != n)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("job " INT64_FORMAT " asked for " INT64_FORMAT " GPUs, not %d",
+					   PG_GETARG_INT64(0),
+					   tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0), n));
+	SPI_finish();
+	tinytemp_leave(&caller);
+	PG_RETURN_VOID();
+}
