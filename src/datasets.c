@@ -252,9 +252,8 @@ static void
 read_dataset(JsonbValue *el, int i, DatasetSpec *spec)
 {
 	JsonbContainer *obj;
-	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *unknown;
 	text	   *t;
 
 	if (el->type != jbvBinary || !JsonContainerIsObject(el->val.binary.data))
@@ -262,23 +261,11 @@ read_dataset(JsonbValue *el, int i, DatasetSpec *spec)
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("dataset %d is not a JSON object", i));
 	obj = el->val.binary.data;
-	it = JsonbIteratorInit(obj);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int k = 0; k < 9; k++)
-			known |= (int) strlen(dataset_keys[k]) == v.val.string.len &&
-				strncmp(dataset_keys[k], v.val.string.val, v.val.string.len) == 0;
-		if (!known)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("dataset %d has an unknown key \"%.*s\"", i, Min(v.val.string.len, 64),
-						   v.val.string.val),
-					errhint("The keys are name, layer, uri, format, schema, rows, bytes, checksum and meta."));
-	}
+	if ((unknown = tinytemp_jsonb_unknown_key(obj, dataset_keys, 9)) != NULL)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("dataset %d has an unknown key \"%s\"", i, unknown),
+				errhint("The keys are name, layer, uri, format, schema, rows, bytes, checksum and meta."));
 
 	t = string_member(obj, i, 0, MAX_NAME_BYTES);
 	if (t == NULL)

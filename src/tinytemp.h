@@ -105,6 +105,9 @@ extern int64 tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 
 extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
 extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
 											TimestampTz dflt);
+struct JsonbContainer;
+extern char *tinytemp_jsonb_unknown_key(struct JsonbContainer *obj, const char *const *allowed,
+										int nallowed);
 
 
 /* jobs.c */

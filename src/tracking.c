@@ -117,33 +117,18 @@ report_element(Jsonb *jb, uint32 i, const char *name, const char *const *allowed
 {
 	JsonbValue *el = getIthJsonbValueFromContainer(&jb->root, i);
 	JsonbContainer *obj;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *unknown;
 
 	if (el == NULL || el->type != jbvBinary || !JsonContainerIsObject(el->val.binary.data))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("element %u of %s must be a JSON object", i + 1, name));
 	obj = el->val.binary.data;
-	it = JsonbIteratorInit(obj);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int k = 0; k < nallowed; k++)
-			known |= (int) strlen(allowed[k]) == v.val.string.len &&
-				strncmp(allowed[k], v.val.string.val, v.val.string.len) == 0;
-		if (!known)
-			ereport(ERROR,
-					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("element %u of %s has an unknown key \"%.*s\"", i + 1, name,
-						   Min(v.val.string.len, 64), v.val.string.val),
-					errhint("The keys are %s.", nallowed == 3 && strcmp(allowed[0], "step") == 0 ?
-							"step, metrics and at" : "stream, line and at"));
-	}
+	if ((unknown = tinytemp_jsonb_unknown_key(obj, allowed, nallowed)) != NULL)
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("element %u of %s has an unknown key \"%s\"", i + 1, name, unknown),
+				errhint("The keys are %s, %s and %s.", allowed[0], allowed[1], allowed[2]));
 	return obj;
 }
 

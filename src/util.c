@@ -4,6 +4,8 @@
  */
 #include "tinytemp.h"
 
+#include "utils/jsonb.h"
+
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -176,4 +178,30 @@ tinytemp_float8_array(const double *values, int n)
 		d[i] = Float8GetDatum(values[i]);
 	return PointerGetDatum(construct_array(d, n, FLOAT8OID, sizeof(float8),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * The first key of a JSON object that is none of the allowed ones, as a
+ * palloc'd string, or NULL when every key is allowed.
+ */
+char *
+tinytemp_jsonb_unknown_key(JsonbContainer *obj, const char *const *allowed, int nallowed)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (int k = 0; k < nallowed; k++)
+			known |= (int) strlen(allowed[k]) == v.val.string.len &&
+				strncmp(allowed[k], v.val.string.val, v.val.string.len) == 0;
+		if (!known)
+			return pnstrdup(v.val.string.val, Min(v.val.string.len, 64));
+	}
+	return NULL;
 }
