@@ -13,6 +13,8 @@
 # container removed.  Where podman cannot, "# SKIP" lines say why.
 source "$(dirname "$0")/common.bash"
 reset_db
+# The workers run in a directory of their own, to see that nothing is written there.
+mkdir "$TMP/cwd" && cd "$TMP/cwd" || exit 1
 CDIR=$TT_REPO/worker_client/handlers/container
 WRAPPER=$CDIR/run-in-podman
 IMAGE=localhost/tinytemp-container-demo:latest	# build-image.sh's default, as container.conf names it
@@ -36,7 +38,8 @@ like() {
 # for run also run.stdin, run.env (the GPU variables) and run.pid; rm.log
 # has a line per rm.  run prints
 # $STUB_LINES (file), sleeps $STUB_SLEEP seconds (SIGTERM ends it: 143) and
-# exits $STUB_STATUS; stop sends run SIGTERM; inspect prints
+# exits $STUB_STATUS, having made a file "oom" in its working directory
+# when $STUB_OOM_FILE is set (as conmon does); stop sends run SIGTERM; inspect prints
 # "$STUB_OOM OWNER"; ps prints $STUB_DIR/ps.out.
 STUB=$TMP/podman-stub
 cat > "$STUB" <<'SH'
@@ -56,6 +59,7 @@ run)
 		> "$STUB_DIR/run.env"
 	[ -f "${STUB_LINES:-/nonexistent}" ] && cat "$STUB_LINES"
 	echo "stub: container stderr line" >&2
+	[ -n "${STUB_OOM_FILE:-}" ] && : > oom
 	trap 'echo terminated > "$STUB_DIR/run.term"; exit 143' TERM
 	if [ "${STUB_SLEEP:-0}" != 0 ]; then
 		sleep "$STUB_SLEEP" &
@@ -76,7 +80,7 @@ cat > "$TMP/lines" <<'EOF'
 {"checkpoint": {"epoch": 1}}
 {"from": "the container"}
 EOF
-for s in ok fail oom oom_guess sleep sweep; do mkdir -p "$TMP/stub_$s"; done
+for s in ok fail oom oom_file oom_guess sleep sweep; do mkdir -p "$TMP/stub_$s"; done
 # A container left by a process that is gone, and one of a live process (this shell).
 printf '%s\n' "tinytemp-gone-1-1 999999999:12345" "tinytemp-live-2-1 $$:$(cut -d ')' -f 2- /proc/$$/stat | cut -d ' ' -f 21)" \
 	> "$TMP/stub_sweep/ps.out"
@@ -101,6 +105,13 @@ env = TINYTEMP_PODMAN=$STUB
 env = STUB_DIR=$TMP/stub_oom
 env = STUB_STATUS=137
 env = STUB_OOM=true
+
+[c_oom_file]
+command = $WRAPPER some/image:1
+env = TINYTEMP_PODMAN=$STUB
+env = STUB_DIR=$TMP/stub_oom_file
+env = STUB_STATUS=137
+env = STUB_OOM_FILE=1
 
 [c_oom_guess]
 command = $WRAPPER some/image:1
@@ -127,9 +138,10 @@ params='{"cmd": "$(touch /tmp/pwned) ; rm -rf /", "cpus": 99, "memory_mb": 1}'
 ok=$(qv p "$params" "SELECT tinytemp_enqueue('c_ok', params => :'p'::jsonb, cpus => 2, memory_mb => 300)")
 fail=$(q -c "SELECT tinytemp_enqueue('c_fail', max_attempts => 1)")
 oom=$(q -c "SELECT tinytemp_enqueue('c_oom', memory_mb => 48, max_attempts => 1)")
+oomf=$(q -c "SELECT tinytemp_enqueue('c_oom_file', memory_mb => 48, max_attempts => 1)")
 guess=$(q -c "SELECT tinytemp_enqueue('c_oom_guess', memory_mb => 48, max_attempts => 1)")
-wait_sql "SELECT count(*) = 4 FROM tinytemp.jobs WHERE id IN ($ok, $fail, $oom, $guess) AND state IN ('succeeded', 'failed')" 20
-tap $? "the four stub jobs ended"
+wait_sql "SELECT count(*) = 5 FROM tinytemp.jobs WHERE id IN ($ok, $fail, $oom, $oomf, $guess) AND state IN ('succeeded', 'failed')" 20
+tap $? "the five stub jobs ended"
 
 args=$(cat "$TMP/stub_ok/run.args")
 name="tinytemp-stub_w-$ok-1"
@@ -161,6 +173,10 @@ like "$(job_field "$fail" "state || ' ' || last_error")" "failed handler exited 
 	"the container's exit status is the handler's: the job failed with status 3"
 like "$(job_field "$oom" "state || ' ' || last_error")" "killed for going over its memory limit of 48 MiB" \
 	"a container podman saw killed for memory: the error says so"
+like "$(job_field "$oomf" "state || ' ' || last_error")" "killed for going over its memory limit of 48 MiB" \
+	"one conmon saw (its file \"oom\" in podman run's working directory): the error says so"
+[ ! -e "$TMP/cwd/oom" ] && [ -z "$(ls -d /tmp/run-in-podman.tinytemp-stub_w-* 2>/dev/null)" ]
+tap $? "podman run ran in a scratch directory, removed after, not in the worker's"
 like "$(job_field "$guess" "last_error")" "without a stop: most likely over its memory limit of 48 MiB" \
 	"status 137 without a stop: the error says the memory limit is the likely cause"
 
@@ -310,6 +326,8 @@ like "$(job_field "$ex" "state || ' ' || last_error")" "failed handler exited wi
 like "$(job_field "$hog" "state || ' ' || last_error")" "handler exited with status 137" \
 	"a job over its memory (48 MiB) is killed: status 137"
 like "$(job_field "$hog" "last_error")" "memory limit of 48 MiB" "and the error names the memory limit"
+[ ! -e "$TMP/cwd/oom" ]
+tap $? "nothing was written in the worker's working directory"
 
 # SIGTERM reaches the program inside: a cancel ends the container well before the 20 s SIGKILL.
 slp=$(q -c "SELECT tinytemp_enqueue('r_sleep')")
