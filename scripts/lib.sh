@@ -8,7 +8,8 @@ TT_PGBIN=/usr/lib/postgresql/15/bin
 TT_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl libpq-dev make gcc pkg-config
 	bc procps python3 valgrind clang libclang-rt-14-dev sqlsmith
-	curl prometheus prometheus-postgres-exporter python3-yaml strace"
+	curl prometheus prometheus-postgres-exporter python3-yaml strace
+	podman runc catatonit busybox-static"
 # The unprivileged owner of the clusters when we run as root (initdb refuses root).
 TT_OS_USER=${TINYTEMP_OS_USER:-tinytemp}
 
