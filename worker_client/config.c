@@ -50,7 +50,22 @@ static const char usage_text[] =
 "Hardware, registered with the worker (default: introspected from /proc, the\n"
 "cgroup limits and nvidia-smi when it exists):\n"
 "  --cpus N  --memory-mb N  --gpus N  --gpu-type T\n"
+"  --gpu-indices LIST   the worker's GPUs by index, such as 0,2,5 (default: the\n"
+"                       indices nvidia-smi gives, or 0 to N-1 with --gpus N)\n"
 "  --label KEY=VALUE    an extra label (repeatable)\n"
+"\n"
+"What a job gets: its GPUs, the lowest free indices of the worker's, held\n"
+"until its handler ends, in CUDA_VISIBLE_DEVICES, NVIDIA_VISIBLE_DEVICES and\n"
+"TINYTEMP_GPUS (a job without GPUs: CUDA_VISIBLE_DEVICES empty,\n"
+"NVIDIA_VISIBLE_DEVICES=void, TINYTEMP_GPUS empty).  When the worker may\n"
+"create cgroups (v2, or v1's cpu and memory hierarchies; as root, say), each\n"
+"handler runs in a cgroup of its own with a CPU quota of the job's cpus, as\n"
+"many CPUs pinned where cpuset can be had, and a memory limit of its\n"
+"memory_mb without swap; a handler the kernel kills at that limit fails the\n"
+"attempt (retryable) with \"out of memory: limit N MB\".  What a handler\n"
+"leaves running in its cgroup is killed when it ends.  Without cgroups the\n"
+"worker says why once at start and runs jobs without limits.\n"
+"  --no-limits          run jobs without cgroups, CPU and memory limits\n"
 "\n"
 "Observability:\n"
 "  --metrics-address HOST:PORT\n"
@@ -145,6 +160,8 @@ enum
 	OPT_MEMORY_MB,
 	OPT_GPUS,
 	OPT_GPU_TYPE,
+	OPT_GPU_INDICES,
+	OPT_NO_LIMITS,
 	OPT_LABEL,
 	OPT_POLL_INTERVAL,
 	OPT_NO_LISTEN,
@@ -201,6 +218,42 @@ seconds_option(const char *name, const char *arg)
 	return v;
 }
 
+/*
+ * Parse "0,2,5" into a new array of distinct non-negative indices, at most
+ * TT_MAX_GPUS of them; false when it is not that.
+ */
+static bool
+parse_gpu_indices(const char *arg, int **out, int *n)
+{
+	int		   *v = xmalloc(TT_MAX_GPUS * sizeof(int));
+	const char *p = arg;
+	int			count = 0;
+
+	for (;;)
+	{
+		size_t		len = strcspn(p, ",");
+		char	   *item = xstrndup(p, len);
+		long long	index;
+		bool		ok = parse_int(item, 0, INT32_MAX, &index) && count < TT_MAX_GPUS;
+
+		free(item);
+		for (int i = 0; ok && i < count; i++)
+			ok = v[i] != (int) index;
+		if (!ok)
+		{
+			free(v);
+			return false;
+		}
+		v[count++] = (int) index;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*out = v;
+	*n = count;
+	return true;
+}
+
 /* Fill cfg from the command line; exits on --help, --version and usage errors. */
 void
 config_parse_args(Config *cfg, int argc, char **argv)
@@ -215,6 +268,8 @@ config_parse_args(Config *cfg, int argc, char **argv)
 		{"memory-mb", required_argument, NULL, OPT_MEMORY_MB},
 		{"gpus", required_argument, NULL, OPT_GPUS},
 		{"gpu-type", required_argument, NULL, OPT_GPU_TYPE},
+		{"gpu-indices", required_argument, NULL, OPT_GPU_INDICES},
+		{"no-limits", no_argument, NULL, OPT_NO_LIMITS},
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"poll-interval", required_argument, NULL, OPT_POLL_INTERVAL},
 		{"no-listen", no_argument, NULL, OPT_NO_LISTEN},
@@ -240,6 +295,7 @@ config_parse_args(Config *cfg, int argc, char **argv)
 	cfg->drain_timeout_s = 60;
 	cfg->kill_grace_s = 10;
 	cfg->listen = true;
+	cfg->limits = true;
 	cfg->log_max_lines = 1000;
 	cfg->log_max_bytes = 1048576;
 	cfg->handler_args = strv_dup(NULL);
@@ -280,6 +336,16 @@ config_parse_args(Config *cfg, int argc, char **argv)
 				break;
 			case OPT_GPU_TYPE:
 				cfg->gpu_type = optarg;
+				break;
+			case OPT_GPU_INDICES:
+				free(cfg->gpu_indices);
+				cfg->gpu_indices = NULL;
+				cfg->ngpu_indices = 0;
+				if (!parse_gpu_indices(optarg, &cfg->gpu_indices, &cfg->ngpu_indices))
+					usage_error("invalid --gpu-indices: \"%s\" (want distinct GPU indices such as 0,2,5)", optarg);
+				break;
+			case OPT_NO_LIMITS:
+				cfg->limits = false;
 				break;
 			case OPT_LABEL:
 				if (strchr(optarg, '=') == NULL || optarg[0] == '=')
@@ -327,6 +393,12 @@ config_parse_args(Config *cfg, int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (cfg->gpu_indices)
+	{
+		if (cfg->gpus >= 0 && cfg->gpus != cfg->ngpu_indices)
+			usage_error("--gpus and --gpu-indices disagree on the number of GPUs%s", "");
+		cfg->gpus = cfg->ngpu_indices;
+	}
 
 	if (cfg->name == NULL)
 	{
@@ -756,6 +828,7 @@ void
 config_free(Config *cfg)
 {
 	free(cfg->name);
+	free(cfg->gpu_indices);
 	strv_free(cfg->handler_args);
 	strv_free(cfg->labels);
 	handlers_free(&cfg->handlers);

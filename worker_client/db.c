@@ -300,7 +300,8 @@ db_consume(Db *db)
 	"j.id, j.job_type, j.attempts, j.max_attempts," \
 	" coalesce(j.params->>'runtime_s', j.predicted_runtime_s::text)," \
 	" j.params->>'fail_attempts', row_to_json(j)::text, j.params::text," \
-	" j.checkpoint::text, j.model, j.queue, j.epochs, j.batch_size, j.dataset_size"
+	" j.checkpoint::text, j.model, j.queue, j.epochs, j.batch_size, j.dataset_size," \
+	" j.cpus, j.memory_mb, j.gpus"
 
 /* Sort a failed result by its SQLSTATE into what the caller should do. */
 static DbOutcome
@@ -665,6 +666,24 @@ db_checkpoint(Db *db, int64_t worker_id, int64_t job_id, const char *checkpoint,
 
 	return db_report(db, "SELECT tinytemp_checkpoint($1::bigint, $2::bigint, $3::jsonb)",
 					 job_id, worker_id, 1, extra, NULL, error);
+}
+
+/*
+ * Record on a running job the GPU indices its handler was given, such as
+ * "0,2" (tinytemp 0.7).  TT003 when the job is no longer ours; 42883 on an older
+ * server.
+ */
+DbOutcome
+db_set_gpus(Db *db, int64_t worker_id, int64_t job_id, const char *gpu_list, char **error)
+{
+	char	   *array = xasprintf("{%s}", gpu_list);
+	const char *extra[1] = {array};
+	DbOutcome	o;
+
+	o = db_report(db, "SELECT tinytemp_set_gpus($1::bigint, $2::bigint, $3::int[])",
+				  job_id, worker_id, 1, extra, NULL, error);
+	free(array);
+	return o;
 }
 
 /* Report success, with result as the job's result (NULL for none). */

@@ -2,13 +2,15 @@
  * hw.c
  *	  What this machine offers a worker: CPUs (the affinity mask and the
  *	  cgroup quota), memory (/proc/meminfo and the cgroup limit) and NVIDIA
- *	  GPUs (nvidia-smi, when it is installed).
+ *	  GPUs (nvidia-smi, when it is installed), and the pool of GPU indices
+ *	  that the worker hands out to its jobs.
  */
 #include "tinytemp_worker.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <sched.h>
@@ -146,36 +148,44 @@ short_gpu_type(const char *name)
 }
 
 /*
- * Run nvidia-smi and count the GPUs; the first GPU's name gives the type.
- * Leaves hw untouched when nvidia-smi is missing or fails.
+ * Run nvidia-smi with --query-gpu=QUERY --format=csv,noheader and collect
+ * its stdout in *out; false when it is missing, fails or times out (which
+ * *why then says).
  */
-static void
-detect_gpus(Hardware *hw)
+static bool
+run_nvidia_smi(const char *query, StrBuf *out, const char **why)
 {
 	char	   *path = NULL;
-	char	   *const argv[] = {"nvidia-smi", "--query-gpu=name", "--format=csv,noheader", NULL};
+	char	   *arg = xasprintf("--query-gpu=%s", query);
+	char	   *const argv[] = {"nvidia-smi", arg, "--format=csv,noheader", NULL};
 	extern char **environ;
 	int			fds[2];
 	pid_t		pid;
-	StrBuf		out;
 	int64_t		deadline;
 	int			status;
 	bool		timed_out = false;
 
+	*why = "is not installed";
 	if (!runner_find_executable("nvidia-smi", &path))
-		return;
+	{
+		free(arg);
+		return false;
+	}
+	*why = "failed";
 	if (pipe2(fds, O_CLOEXEC) != 0)
 	{
+		free(arg);
 		free(path);
-		return;
+		return false;
 	}
 	pid = fork();
 	if (pid < 0)
 	{
 		close(fds[0]);
 		close(fds[1]);
+		free(arg);
 		free(path);
-		return;
+		return false;
 	}
 	if (pid == 0)
 	{
@@ -192,8 +202,8 @@ detect_gpus(Hardware *hw)
 	}
 	close(fds[1]);
 	free(path);
+	free(arg);
 
-	sb_init(&out);
 	deadline = now_ms() + NVIDIA_SMI_TIMEOUT_MS;
 	for (;;)
 	{
@@ -214,40 +224,135 @@ detect_gpus(Hardware *hw)
 		n = read(fds[0], buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || out.len > 65536)
+		if (n <= 0 || out->len > 65536)
 			break;
-		sb_append(&out, buf, (size_t) n);
+		sb_append(out, buf, (size_t) n);
 	}
 	close(fds[0]);
 	if (timed_out)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (timed_out)
+		*why = "timed out";
+	return !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
-	if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+/* The next non-blank line of nvidia-smi's output, trimmed; NULL at the end. */
+static char *
+next_line(char **save, char *text)
+{
+	char	   *line;
+
+	while ((line = strtok_r(text, "\n", save)) != NULL)
 	{
-		int			count = 0;
-		char	   *save = NULL;
+		size_t		len = strlen(line);
 
-		for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		{
-			size_t		len = strlen(line);
-
-			while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
-				line[--len] = '\0';
-			if (len == 0)
-				continue;
-			if (count++ == 0)
-				hw->gpu_name = xstrdup(line);
-		}
-		hw->gpus = count;
-		if (hw->gpu_name)
-			hw->gpu_type = short_gpu_type(hw->gpu_name);
+		text = NULL;
+		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+			line[--len] = '\0';
+		if (len > 0)
+			return line;
 	}
-	else
-		log_event(NO_JOB, "hardware", "nvidia-smi %s; assuming no GPUs",
-				  timed_out ? "timed out" : "failed");
+	return NULL;
+}
+
+/*
+ * Ask nvidia-smi for each GPU's index and name; the first GPU's name gives
+ * the type.  An nvidia-smi that does not answer the index query is asked
+ * for the names alone, and the GPUs are taken as 0..N-1.  Leaves hw
+ * untouched when nvidia-smi is missing or fails.
+ */
+static void
+detect_gpus(Hardware *hw)
+{
+	StrBuf		out;
+	const char *why;
+	char	   *save = NULL;
+	int		   *indices = NULL;
+	int			count = 0;
+	bool		with_index = true;
+
+	sb_init(&out);
+	if (!run_nvidia_smi("index,name", &out, &why))
+	{
+		if (strcmp(why, "is not installed") == 0)
+		{
+			sb_free(&out);
+			return;
+		}
+		sb_reset(&out);
+		with_index = false;
+		if (!run_nvidia_smi("name", &out, &why))
+		{
+			log_event(NO_JOB, "hardware", "nvidia-smi %s; assuming no GPUs", why);
+			sb_free(&out);
+			return;
+		}
+	}
+	indices = xmalloc(TT_MAX_GPUS * sizeof(int));
+	for (char *line = next_line(&save, out.data); line && count < TT_MAX_GPUS; line = next_line(&save, NULL))
+	{
+		const char *name = line;
+		long long	index = count;
+
+		if (with_index)
+		{
+			char	   *comma = strchr(line, ',');
+
+			if (comma == NULL)
+				continue;
+			*comma = '\0';
+			if (!parse_int(line, 0, INT_MAX, &index))
+			{
+				log_event(NO_JOB, "hardware", "nvidia-smi gave the GPU index \"%s\"; ignoring that GPU", line);
+				continue;
+			}
+			name = comma + 1;
+			while (*name == ' ')
+				name++;
+		}
+		if (count == 0)
+			hw->gpu_name = xstrdup(name);
+		indices[count++] = (int) index;
+	}
+	hw_set_gpu_indices(hw, indices, count);
+	free(indices);
+	if (hw->gpu_name)
+		hw->gpu_type = short_gpu_type(hw->gpu_name);
+	if (!with_index && count > 0)
+		log_event(NO_JOB, "hardware", "nvidia-smi does not give the GPUs' indices; taking them as 0 to %d",
+				  count - 1);
 	sb_free(&out);
+}
+
+/*
+ * The worker's GPUs: these indices (a copy), or 0..n-1 when indices is NULL.
+ * hw->gpus becomes n.
+ */
+void
+hw_set_gpu_indices(Hardware *hw, const int *indices, int n)
+{
+	free(hw->gpu_indices);
+	hw->gpu_indices = NULL;
+	hw->gpus = n;
+	if (n <= 0)
+		return;
+	hw->gpu_indices = xmalloc((size_t) n * sizeof(int));
+	for (int i = 0; i < n; i++)
+		hw->gpu_indices[i] = indices ? indices[i] : i;
+}
+
+/* "0,2,5": GPU indices joined by sep ("" for none). */
+char *
+gpu_list_text(const int *indices, int n, const char *sep)
+{
+	StrBuf		sb;
+
+	sb_init(&sb);
+	for (int i = 0; i < n; i++)
+		sb_appendf(&sb, "%s%d", i > 0 ? sep : "", indices[i]);
+	return sb_steal(&sb);
 }
 
 /* Fill hw with what is asked for; what is not asked for stays as the caller set it. */
@@ -271,5 +376,100 @@ hw_free(Hardware *hw)
 {
 	free(hw->gpu_type);
 	free(hw->gpu_name);
+	free(hw->gpu_indices);
 	hw->gpu_type = hw->gpu_name = NULL;
+	hw->gpu_indices = NULL;
+}
+
+/*
+ * The GPU pool: the worker's GPU indices, in ascending order, and which
+ * are held by a job.  A job takes the lowest free ones and holds them until
+ * its handler has ended.
+ */
+static int *pool_index;
+static bool *pool_busy;
+static int	pool_n;
+
+static int
+compare_ints(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Set up the pool with hw's GPUs, all free. */
+void
+gpu_pool_init(const Hardware *hw)
+{
+	gpu_pool_free();
+	pool_n = hw->gpu_indices ? hw->gpus : 0;
+	if (pool_n == 0)
+		return;
+	pool_index = xmalloc((size_t) pool_n * sizeof(int));
+	pool_busy = xmalloc((size_t) pool_n * sizeof(bool));
+	memcpy(pool_index, hw->gpu_indices, (size_t) pool_n * sizeof(int));
+	qsort(pool_index, (size_t) pool_n, sizeof(int), compare_ints);
+	memset(pool_busy, 0, (size_t) pool_n * sizeof(bool));
+}
+
+/* GPUs no job holds. */
+int
+gpu_pool_free_count(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < pool_n; i++)
+		if (!pool_busy[i])
+			n++;
+	return n;
+}
+
+/*
+ * Take the n lowest free GPUs (n > 0) into a new array *indices; false,
+ * taking none, when fewer than n are free.
+ */
+bool
+gpu_pool_take(int n, int **indices)
+{
+	int			got = 0;
+
+	*indices = NULL;
+	if (n <= 0 || gpu_pool_free_count() < n)
+		return false;
+	*indices = xmalloc((size_t) n * sizeof(int));
+	for (int i = 0; i < pool_n && got < n; i++)
+	{
+		if (pool_busy[i])
+			continue;
+		pool_busy[i] = true;
+		(*indices)[got++] = pool_index[i];
+	}
+	return true;
+}
+
+/* Give back GPUs taken with gpu_pool_take, and free the array. */
+void
+gpu_pool_release(int *indices, int n)
+{
+	for (int k = 0; k < n; k++)
+		for (int i = 0; i < pool_n; i++)
+			if (pool_index[i] == indices[k] && pool_busy[i])
+			{
+				pool_busy[i] = false;
+				break;
+			}
+	free(indices);
+}
+
+/* Release the pool's memory. */
+void
+gpu_pool_free(void)
+{
+	free(pool_index);
+	free(pool_busy);
+	pool_index = NULL;
+	pool_busy = NULL;
+	pool_n = 0;
 }

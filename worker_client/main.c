@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ static bool claim_now = true;	/* claim at the next chance, without waiting for t
 static bool ack_and_claim = true;	/* the server has tinytemp_ack_and_claim */
 static bool tracking = true;	/* the server has tinytemp_report_metrics and _logs */
 static bool dataset_registry = true;	/* the server has tinytemp_register_dataset */
+static bool gpu_recording = true;	/* the server has tinytemp_set_gpus */
 static bool ever_connected = false;
 static int64_t next_claim_ms = 0;
 static bool fatal = false;
@@ -289,6 +291,38 @@ job_env_from_row(const PGresult *res, int row)
 	return env;
 }
 
+/*
+ * Give the job its GPUs: the lowest free ones of the worker's, in
+ * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (with CUDA_DEVICE_ORDER
+ * set so that CUDA numbers them as nvidia-smi does) and TINYTEMP_GPUS.  A
+ * job without GPUs gets CUDA_VISIBLE_DEVICES empty (CUDA sees none) and
+ * NVIDIA_VISIBLE_DEVICES=void (a GPU container runtime adds neither GPUs
+ * nor driver).  False, with *error, when fewer GPUs are free than the job
+ * needs: the server counts the GPUs of the jobs it hands out, so that
+ * happens only while a handler of a job the server no longer counts
+ * (cancelled, preempted, lost) is still stopping.
+ */
+static bool
+assign_gpus(Job *job, char **error)
+{
+	size_t		n = strv_len(job->env);
+	const char *list;
+
+	if (job->gpus > 0 && !gpu_pool_take(job->gpus, &job->gpu_indices))
+	{
+		*error = xasprintf("not enough free GPUs on worker \"%s\": the job needs %d, %d of its %d are free",
+						   cfg.name, job->gpus, gpu_pool_free_count(), hw.gpus);
+		return false;
+	}
+	job->gpu_list = gpu_list_text(job->gpu_indices, job->gpu_indices ? job->gpus : 0, ",");
+	list = job->gpu_list;
+	job_env_add(&job->env, &n, "CUDA_VISIBLE_DEVICES", list);
+	job_env_add(&job->env, &n, "NVIDIA_VISIBLE_DEVICES", list[0] ? list : "void");
+	job_env_add(&job->env, &n, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+	job_env_add(&job->env, &n, "TINYTEMP_GPUS", list);
+	return true;
+}
+
 /* Put a claimed row in a free slot and start its handler. */
 static void
 start_job(Job *job, const PGresult *res, int row, int64_t now)
@@ -307,13 +341,16 @@ start_job(Job *job, const PGresult *res, int row, int64_t now)
 	job->job_type = xstrdup(PQgetvalue(res, row, CLAIM_JOB_TYPE));
 	job->json = xstrdup(PQgetvalue(res, row, CLAIM_JSON));
 	job->env = job_env_from_row(res, row);
+	job->cpus = parse_int(PQgetvalue(res, row, CLAIM_CPUS), 1, INT32_MAX, &v) ? (int) v : 1;
+	job->memory_mb = parse_int(PQgetvalue(res, row, CLAIM_MEMORY_MB), 1, LLONG_MAX, &v) ? v : 0;
+	job->gpus = parse_int(PQgetvalue(res, row, CLAIM_GPUS), 0, INT32_MAX, &v) ? (int) v : 0;
 	if (!PQgetisnull(res, row, CLAIM_CHECKPOINT))
 		job->saved_checkpoint = xstrdup(PQgetvalue(res, row, CLAIM_CHECKPOINT));
 	job->heartbeat_ms = now + db.lease_ms / 3;
 	job->kill_grace_s = cfg.kill_grace_s;
 	job->phase = JOB_RUNNING;
-	log_event(job->id, "claimed", "job_type=%s attempt=%d/%d", job->job_type, job->attempt,
-			  job->max_attempts);
+	log_event(job->id, "claimed", "job_type=%s attempt=%d/%d cpus=%d memory_mb=%lld gpus=%d",
+			  job->job_type, job->attempt, job->max_attempts, job->cpus, job->memory_mb, job->gpus);
 
 	h = config_find_handler(&cfg.handlers, job->job_type);
 	if (h == NULL)
@@ -338,13 +375,23 @@ start_job(Job *job, const PGresult *res, int row, int64_t now)
 			parse_int(PQgetvalue(res, row, CLAIM_FAIL_ATTEMPTS), 0, 1000000, &v))
 			job->sim_fail = job->attempt <= v;
 	}
-	if (!job_start(job, h, &error))
+	if (!assign_gpus(job, &error))
 	{
+		log_event(job->id, "gpus-busy", "%s", error);
 		job_finish(job, REPORT_FAIL, NULL, error, true);
 		return;
 	}
+	if (!job_start(job, h, &error))
+	{
+		job_release(job);
+		job_finish(job, REPORT_FAIL, NULL, error, true);
+		return;
+	}
+	/* The GPUs are recorded on the job (tinytemp_set_gpus) before anything else is reported. */
+	job->gpus_to_record = job->gpus > 0 && gpu_recording;
 	if (job->simulate)
-		log_event(job->id, "started", "simulate runtime_s=%g", job->sim_runtime_s);
+		log_event(job->id, "started", "simulate runtime_s=%g%s%s", job->sim_runtime_s,
+				  job->gpu_list[0] ? " gpus=" : "", job->gpu_list);
 }
 
 /* The job is no longer ours (TT003): stop its handler and report nothing. */
@@ -376,6 +423,66 @@ drop_earlier_run(int64_t job_id)
 			(job->phase == JOB_DONE && job->report == REPORT_NONE))
 			continue;
 		lease_lost(job, "claimed again: the run in this slot is no longer ours");
+	}
+}
+
+/*
+ * Record the GPUs of the jobs just started on their rows, with
+ * tinytemp_set_gpus, so that a job's ack or fail never overtakes it.
+ * TT003 means the job is no longer ours; a server older than 0.7 lacks the
+ * call (42883), which is said once, and jobs run as before.
+ */
+static void
+record_gpus(int64_t now)
+{
+	for (int i = 0; i < cfg.slots && db.state == DB_CONNECTED && session_ready && !fatal; i++)
+	{
+		Job		   *job = &jobs[i];
+		char	   *error = NULL;
+		DbOutcome	o;
+
+		if (!job->gpus_to_record || now < job->gpus_record_ms)
+			continue;
+		if (!gpu_recording || job->phase == JOB_FREE || job->stop == STOP_LEASE_LOST ||
+			(job->phase == JOB_DONE && job->report == REPORT_NONE))
+		{
+			job->gpus_to_record = false;
+			continue;
+		}
+		/* The GPUs may be free again already (a quick handler): gpu_list stays with the job. */
+		o = db_set_gpus(&db, worker_id, job->id, job->gpu_list, &error);
+		switch (o)
+		{
+			case DB_OK:
+				job->gpus_to_record = false;
+				log_debug(job->id, "gpus-recorded", "%d GPUs", job->gpus);
+				break;
+			case DB_LOST:
+				break;
+			case DB_NOT_HELD:
+				job->gpus_to_record = false;
+				lease_lost(job, error);
+				break;
+			case DB_NOT_WORKER:
+				worker_replaced(error);
+				break;
+			case DB_UNSUPPORTED:
+				gpu_recording = false;
+				log_event(NO_JOB, "warning", "the server cannot record the jobs' GPUs (tinytemp_set_gpus,"
+						  " tinytemp 0.7: ALTER EXTENSION tinytemp UPDATE); not recording them");
+				for (int k = 0; k < cfg.slots; k++)
+					jobs[k].gpus_to_record = false;
+				break;
+			case DB_TRANSIENT:
+				log_event(job->id, "gpus-retry", "%s", error);
+				job->gpus_record_ms = now + RETRY_SOON_MS;
+				break;
+			default:
+				log_event(job->id, "gpus-refused", "%s; not recording the job's GPUs", error);
+				job->gpus_to_record = false;
+				break;
+		}
+		free(error);
 	}
 }
 
@@ -1082,7 +1189,7 @@ static bool
 ack_due(const Job *job, int64_t now)
 {
 	return job->phase == JOB_DONE && job->report == REPORT_ACK && now >= job->report_ms &&
-		job->datasets_n == 0;
+		job->datasets_n == 0 && !job->gpus_to_record;
 }
 
 /*
@@ -1205,6 +1312,7 @@ send_ack_batch(int64_t now)
 static void
 send_reports(int64_t now)
 {
+	record_gpus(now);
 	send_ack_batch(now);
 	for (int i = 0; i < cfg.slots && !fatal; i++)
 	{
@@ -1217,7 +1325,7 @@ send_reports(int64_t now)
 			job_done(job, job->stop == STOP_CANCEL ? OUTCOME_CANCELLED : OUTCOME_LOST);
 			continue;
 		}
-		if (db.state != DB_CONNECTED || !session_ready || now < job->report_ms)
+		if (db.state != DB_CONNECTED || !session_ready || now < job->report_ms || job->gpus_to_record)
 			continue;
 		if (!send_report(job, now))
 			return;
@@ -1348,6 +1456,8 @@ sleep_ms(int64_t now)
 		CONSIDER(job_next_timer(job));
 		if (db.state == DB_CONNECTED && (job->phase == JOB_RUNNING || job->phase == JOB_STOPPING))
 			CONSIDER(job->heartbeat_ms);
+		if (db.state == DB_CONNECTED && job->gpus_to_record)
+			CONSIDER(job->gpus_record_ms > now ? job->gpus_record_ms : now);
 		if (job->phase == JOB_DONE && (job->report == REPORT_NONE || db.state == DB_CONNECTED))
 			next = job->report_ms > now && job->report_ms < next ? job->report_ms :
 				(job->report_ms > now ? next : now);
@@ -1359,6 +1469,7 @@ sleep_ms(int64_t now)
 	if (giveup_ms)
 		CONSIDER(giveup_ms);
 	CONSIDER(metrics_next_timer());
+	CONSIDER(limits_next_timer());
 #undef CONSIDER
 	return next <= now ? 0 : (int) (next - now);
 }
@@ -1401,6 +1512,7 @@ run(void)
 		for (int i = 0; i < cfg.slots; i++)
 			job_tick(&jobs[i], now);
 		drain_tick(now);
+		limits_tick(now);
 
 		if (db.state != DB_CONNECTED)
 			session_ready = false;
@@ -1414,6 +1526,7 @@ run(void)
 			send_reports(now_ms());
 			send_heartbeats(now_ms());
 			maybe_claim(now_ms());
+			record_gpus(now_ms());
 		}
 		else
 			send_reports(now);	/* frees the slots that have nothing to report */
@@ -1529,8 +1642,10 @@ main(int argc, char **argv)
 		hw.cpus = cfg.cpus;
 	if (cfg.memory_mb >= 0)
 		hw.memory_mb = cfg.memory_mb;
+	/* --gpu-indices names the GPUs; --gpus N makes them 0..N-1. */
 	if (cfg.gpus >= 0)
-		hw.gpus = cfg.gpus;
+		hw_set_gpu_indices(&hw, cfg.gpu_indices, cfg.gpus);
+	gpu_pool_init(&hw);
 	if (cfg.gpu_type)
 	{
 		free(hw.gpu_type);
@@ -1546,14 +1661,23 @@ main(int argc, char **argv)
 	pollset_size = 1 + 3 * cfg.slots + METRICS_MAX_POLLFDS + 1;
 	pollset = xmalloc((size_t) pollset_size * sizeof(struct pollfd));
 	db_init(&db, db_wait_hook);
-	log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d",
-			  TT_VERSION, (int) getpid(), cfg.slots, cfg.handlers.n);
+	limits_init(cfg.name, cfg.limits);
+	{
+		char	   *gpus = gpu_list_text(hw.gpu_indices, hw.gpu_indices ? hw.gpus : 0, ",");
+
+		log_event(NO_JOB, "starting", "tinytemp-worker %s pid=%d slots=%d handlers=%d limits=%s gpus=%s",
+				  TT_VERSION, (int) getpid(), cfg.slots, cfg.handlers.n, limits_mode_name(),
+				  gpus[0] ? gpus : "none");
+		free(gpus);
+	}
 
 	status = run();
 
 	kill_all_handlers();
 	for (int i = 0; i < cfg.slots; i++)
 		job_reset(&jobs[i]);
+	limits_shutdown();
+	gpu_pool_free();
 	free(jobs);
 	free(pollset);
 	metrics_close();

@@ -1,7 +1,8 @@
 /*
  * runner.c
- *	  Handler processes: start one per job with fork and execve (never a
- *	  shell), feed it the job on a non-blocking stdin pipe, read its stdout
+ *	  Handler processes: start one per job with vfork and execve (never a
+ *	  shell), in the job's cgroup when the worker limits jobs (limits.c),
+ *	  feed it the job on a non-blocking stdin pipe, read its stdout
  *	  and stderr as they come, stop it with SIGTERM then SIGKILL, reap it,
  *	  and turn how it ended into the report for the database.  The built-in
  *	  simulate handler lives here too, as a timer instead of a process.
@@ -42,10 +43,25 @@ close_fd(int *fd)
 	}
 }
 
+/*
+ * Give back what the job holds while its handler runs: its GPUs, and its
+ * cgroup (whatever still runs in it is killed).  Once its handler has
+ * ended, whatever the outcome; also when the slot is emptied.
+ */
+void
+job_release(Job *job)
+{
+	limits_job_remove(&job->cgroup);
+	if (job->gpu_indices)
+		gpu_pool_release(job->gpu_indices, job->gpus);
+	job->gpu_indices = NULL;
+}
+
 /* Empty a slot, releasing whatever the last job in it held. */
 void
 job_reset(Job *job)
 {
+	job_release(job);
 	close_fd(&job->in_fd);
 	close_fd(&job->out_fd);
 	close_fd(&job->err_fd);
@@ -64,6 +80,7 @@ job_reset(Job *job)
 	free(job->saved_checkpoint);
 	free(job->result);
 	free(job->error);
+	free(job->gpu_list);
 	memset(job, 0, sizeof(*job));
 	job->in_fd = job->out_fd = job->err_fd = -1;
 }
@@ -421,27 +438,65 @@ build_env(const Handler *h, char *const *job_env)
 	return envp;
 }
 
+/* Where the child failed, sent back through the report pipe with errno. */
+enum
+{
+	CHILD_CGROUP = 1,			/* joining the job's cgroup */
+	CHILD_EXEC					/* setting up its descriptors, workdir, or execve */
+};
+
+/* What a child sends through its report pipe when it cannot become the handler. */
+typedef struct ChildReport
+{
+	int			stage;
+	int			err;
+} ChildReport;
+
+/* How the child is set up; prepared by the parent before vfork, only read in the child. */
+typedef struct ChildSpec
+{
+	pid_t		parent;
+	int			in_fd;
+	int			out_fd;
+	int			err_fd;
+	int			report_fd;
+	const int  *cgroup_fds;		/* the job's cgroup.procs files, open for writing */
+	int			ncgroup_fds;
+	const char *path;
+	char	   *const *argv;
+	char	   *const *envp;
+	const char *workdir;
+} ChildSpec;
+
 /*
- * What runs in the child between fork and execve.  Only async-signal-safe
- * calls: the worker may have another thread (the connector) at this point.
+ * What runs in the child between vfork and execve.  Only async-signal-safe
+ * calls: the worker may have another thread (the connector) at this point,
+ * and the child shares the worker's memory until execve.  The child joins
+ * the job's cgroups first, by writing "0" (the writer itself) to their
+ * cgroup.procs files, which the parent opened: the handler is limited from
+ * its first instruction, and what it allocates after execve (a fresh
+ * address space, of which it is the owner) is charged to the job's memory
+ * cgroup.  The parent could not move it instead: vfork returns to it only
+ * once the child has called execve.
  */
 static void
-child_exec(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
-		   const char *path, char *const *argv, char *const *envp, const char *workdir)
+child_exec(const ChildSpec *spec)
 {
 	static const int reset_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE, SIGQUIT};
 	struct sigaction sa;
 	sigset_t	none;
-	int			err;
+	ChildReport report = {CHILD_CGROUP, 0};
 
 	setpgid(0, 0);
 #ifdef __linux__
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (getppid() != spec->parent)
 		_exit(125);
-#else
-	(void) parent;
 #endif
+	for (int i = 0; i < spec->ncgroup_fds; i++)
+		if (write(spec->cgroup_fds[i], "0", 1) != 1)
+			goto fail;
+	report.stage = CHILD_EXEC;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
@@ -450,15 +505,15 @@ child_exec(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-		dup2(err_fd, STDERR_FILENO) < 0)
+	if (dup2(spec->in_fd, STDIN_FILENO) < 0 || dup2(spec->out_fd, STDOUT_FILENO) < 0 ||
+		dup2(spec->err_fd, STDERR_FILENO) < 0)
 		goto fail;
-	if (workdir && chdir(workdir) != 0)
+	if (spec->workdir && chdir(spec->workdir) != 0)
 		goto fail;
-	execve(path, argv, envp);
+	execve(spec->path, spec->argv, spec->envp);
 fail:
-	err = errno;
-	if (write(report_fd, &err, sizeof(err)) < 0)
+	report.err = errno;
+	if (write(spec->report_fd, &report, sizeof(report)) < 0)
 		_exit(126);
 	_exit(127);
 }
@@ -472,9 +527,7 @@ fail:
  * shares the worker's memory until execve.
  */
 static pid_t __attribute__((noinline))
-spawn_child(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
-			const char *path, char *const *argv, char *const *envp, const char *workdir,
-			int *err)
+spawn_child(const ChildSpec *spec, int *err)
 {
 	sigset_t	all;
 	sigset_t	saved_mask;
@@ -484,7 +537,7 @@ spawn_child(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
 	sigprocmask(SIG_SETMASK, &all, &saved_mask);
 	pid = vfork();
 	if (pid == 0)
-		child_exec(parent, in_fd, out_fd, err_fd, report_fd, path, argv, envp, workdir);
+		child_exec(spec);
 	*err = errno;
 	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 	return pid;
@@ -502,12 +555,14 @@ job_start(Job *job, const Handler *h, char **error)
 	int			out_pipe[2] = {-1, -1};
 	int			err_pipe[2] = {-1, -1};
 	int			report_pipe[2] = {-1, -1};
+	int			cgroup_fds[TT_CGROUP_HIERARCHIES];
+	int			ncgroup_fds = 0;
 	char	   *path = NULL;
 	char	  **envp = NULL;
-	pid_t		parent = getpid();
+	ChildSpec	spec;
+	ChildReport report = {0, 0};
 	pid_t		pid;
 	int			fork_errno;
-	int			child_errno = 0;
 	ssize_t		n;
 
 	job->started_ms = now_ms();
@@ -539,9 +594,29 @@ job_start(Job *job, const Handler *h, char **error)
 		goto fail;
 	}
 	envp = build_env(h, job->env);
+	if (!limits_job_create(&job->cgroup, job->id, job->attempt, job->cpus, job->memory_mb, error))
+		goto fail;
+	ncgroup_fds = limits_job_open_procs(&job->cgroup, cgroup_fds, TT_CGROUP_HIERARCHIES, error);
+	if (ncgroup_fds < 0)
+	{
+		ncgroup_fds = 0;
+		goto fail;
+	}
 
-	pid = spawn_child(parent, in_pipe[0], out_pipe[1], err_pipe[1], report_pipe[1],
-					  path, h->argv, envp, h->workdir, &fork_errno);
+	spec.parent = getpid();
+	spec.in_fd = in_pipe[0];
+	spec.out_fd = out_pipe[1];
+	spec.err_fd = err_pipe[1];
+	spec.report_fd = report_pipe[1];
+	spec.cgroup_fds = cgroup_fds;
+	spec.ncgroup_fds = ncgroup_fds;
+	spec.path = path;
+	spec.argv = h->argv;
+	spec.envp = envp;
+	spec.workdir = h->workdir;
+	pid = spawn_child(&spec, &fork_errno);
+	while (ncgroup_fds > 0)
+		close(cgroup_fds[--ncgroup_fds]);
 	if (pid < 0)
 	{
 		*error = xasprintf("cannot start the handler: %s", strerror(fork_errno));
@@ -563,19 +638,23 @@ job_start(Job *job, const Handler *h, char **error)
 	 * on the handler.
 	 */
 	do
-		n = read(report_pipe[0], &child_errno, sizeof(child_errno));
+		n = read(report_pipe[0], &report, sizeof(report));
 	while (n < 0 && errno == EINTR);
 	close(report_pipe[0]);
 	report_pipe[0] = -1;
-	if (n == (ssize_t) sizeof(child_errno))
+	if (n == (ssize_t) sizeof(report))
 	{
 		int			status;
 
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
-		*error = xasprintf("cannot execute handler %s%s%s: %s", path,
-						   h->workdir ? " in " : "", h->workdir ? h->workdir : "",
-						   strerror(child_errno));
+		if (report.stage == CHILD_CGROUP)
+			*error = xasprintf("cannot put the handler in its cgroup %s: %s", job->cgroup.name,
+							   strerror(report.err));
+		else
+			*error = xasprintf("cannot execute handler %s%s%s: %s", path,
+							   h->workdir ? " in " : "", h->workdir ? h->workdir : "",
+							   strerror(report.err));
 		goto fail;
 	}
 
@@ -587,12 +666,23 @@ job_start(Job *job, const Handler *h, char **error)
 	set_nonblocking(job->out_fd);
 	set_nonblocking(job->err_fd);
 	job->phase = JOB_RUNNING;
-	log_event(job->id, "started", "pid=%d handler=%s", (int) pid, path);
+	{
+		char	   *cpuset = limits_job_cpuset(&job->cgroup);
+		const char *gpus = job->gpu_list ? job->gpu_list : "";
+
+		log_event(job->id, "started", "pid=%d handler=%s%s%s%s%s%s%s", (int) pid, path,
+				  job->cgroup.name ? " cgroup=" : "", job->cgroup.name ? job->cgroup.name : "",
+				  cpuset ? " cpuset=" : "", cpuset ? cpuset : "", gpus[0] ? " gpus=" : "", gpus);
+		free(cpuset);
+	}
 	free(path);
 	strv_free(envp);
 	return true;
 
 fail:
+	while (ncgroup_fds > 0)
+		close(cgroup_fds[--ncgroup_fds]);
+	limits_job_remove(&job->cgroup);
 	for (int i = 0; i < 2; i++)
 	{
 		close_fd(&in_pipe[i]);
@@ -690,6 +780,8 @@ job_conclude(Job *job)
 {
 	char	   *what;
 
+	/* The handler has ended: its GPUs and its cgroup go back. */
+	job_release(job);
 	if (job->started_ms)
 		metrics_observe_handler(job->job_type, (double) (now_ms() - job->started_ms) / 1000.0);
 	switch (job->stop)
@@ -736,6 +828,12 @@ job_conclude(Job *job)
 		if (job->last_line && json_valid(job->last_line, strlen(job->last_line)))
 			result = xstrdup(job->last_line);
 		job_finish(job, REPORT_ACK, result, NULL, false);
+		return;
+	}
+	/* Killed at its memory limit: that alone is the error, for the job's owner to act on. */
+	if (job->oom_killed)
+	{
+		job_finish(job, REPORT_FAIL, NULL, xasprintf("out of memory: limit %lld MB", job->memory_mb), true);
 		return;
 	}
 	what = describe_status(job->wait_status);
@@ -1052,7 +1150,7 @@ job_reap(pid_t pid, int status, Job *jobs, int njobs)
 		err_line_done(job);
 		if ((job->err_full.data && job->err_full.len > 0) || job->err_overflow)
 			err_full_done(job);
-		/* Leftovers of the handler must not outlive its job. */
+		/* Leftovers of the handler must not outlive its job (those of its cgroup go in job_conclude). */
 		kill(-pid, SIGKILL);
 		if (job->stop == STOP_NONE)
 		{
@@ -1061,6 +1159,28 @@ job_reap(pid_t pid, int status, Job *jobs, int njobs)
 			log_event(job->id, "exited", "%s after %.3fs", how,
 					  (double) (now_ms() - job->started_ms) / 1000.0);
 			free(how);
+		}
+		if (job->cgroup.name)
+		{
+			double		cpu_s;
+			long long	peak_mb;
+
+			if (job->stop == STOP_NONE && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				job->oom_killed = limits_job_oom_killed(&job->cgroup,
+														WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+			limits_job_usage(&job->cgroup, &cpu_s, &peak_mb);
+			{
+				StrBuf		sb;
+
+				sb_init(&sb);
+				if (cpu_s >= 0)
+					sb_appendf(&sb, "cpu=%.3fs ", cpu_s);
+				if (peak_mb >= 0)
+					sb_appendf(&sb, "peak_memory=%lldMB ", peak_mb);
+				sb_appendf(&sb, "limits cpus=%d memory_mb=%lld", job->cpus, job->memory_mb);
+				log_event(job->id, job->oom_killed ? "oom-killed" : "usage", "%s", sb.data);
+				sb_free(&sb);
+			}
 		}
 		job_conclude(job);
 		return true;

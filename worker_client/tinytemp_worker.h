@@ -135,7 +135,10 @@ typedef struct Config
 	int			cpus;			/* < 0: introspect */
 	long long	memory_mb;		/* < 0: introspect */
 	int			gpus;			/* < 0: introspect */
+	int		   *gpu_indices;	/* --gpu-indices, or NULL */
+	int			ngpu_indices;
 	const char *gpu_type;		/* NULL: introspect */
+	bool		limits;			/* CPU and memory limits with cgroups (not --no-limits) */
 	double		poll_interval_s;
 	double		drain_timeout_s;
 	double		kill_grace_s;
@@ -163,10 +166,55 @@ typedef struct Hardware
 	int			gpus;
 	char	   *gpu_type;		/* short type such as "H100", or NULL */
 	char	   *gpu_name;		/* nvidia-smi's full name, or NULL */
+	int		   *gpu_indices;	/* the GPUs' indices, gpus of them, or NULL */
 } Hardware;
 
+/* The longest list of GPU indices (--gpu-indices, nvidia-smi) the worker takes. */
+#define TT_MAX_GPUS 1024
+
 extern void hw_detect(Hardware *hw, bool want_cpus, bool want_memory, bool want_gpus);
+extern void hw_set_gpu_indices(Hardware *hw, const int *indices, int n);
 extern void hw_free(Hardware *hw);
+extern char *gpu_list_text(const int *indices, int n, const char *sep);
+extern void gpu_pool_init(const Hardware *hw);
+extern bool gpu_pool_take(int n, int **indices);
+extern void gpu_pool_release(int *indices, int n);
+extern int	gpu_pool_free_count(void);
+extern void gpu_pool_free(void);
+
+/* ---- limits.c: CPU and memory limits with cgroups ---- */
+
+typedef enum LimitsMode
+{
+	LIMITS_OFF = 0,
+	LIMITS_CGROUP_V1,
+	LIMITS_CGROUP_V2
+} LimitsMode;
+
+/* The cgroup hierarchies a job's cgroup may span: v1's cpu, memory, cpuset and cpuacct. */
+#define TT_CGROUP_HIERARCHIES 4
+
+/* A job's own cgroup, under the worker's parent cgroup in each hierarchy. */
+typedef struct JobCgroup
+{
+	char	   *name;			/* "job-ID-aN"; NULL when the job has none */
+	bool		made[TT_CGROUP_HIERARCHIES];	/* created in hierarchy i */
+	int		   *cpus;			/* its cpuset's CPUs, as positions in the worker's */
+	int			ncpus;
+} JobCgroup;
+
+extern LimitsMode limits_init(const char *worker_name, bool enabled);
+extern const char *limits_mode_name(void);
+extern bool limits_job_create(JobCgroup *cg, int64_t job_id, int attempt, int cpus,
+							  long long memory_mb, char **error);
+extern char *limits_job_cpuset(const JobCgroup *cg);
+extern int	limits_job_open_procs(const JobCgroup *cg, int *fds, int max, char **error);
+extern bool limits_job_oom_killed(const JobCgroup *cg, bool sigkilled);
+extern void limits_job_usage(const JobCgroup *cg, double *cpu_s, long long *peak_mb);
+extern void limits_job_remove(JobCgroup *cg);
+extern void limits_tick(int64_t now);
+extern int64_t limits_next_timer(void);
+extern void limits_shutdown(void);
 
 /* ---- runner.c: handler processes ---- */
 
@@ -208,6 +256,17 @@ typedef struct Job
 	char	   *job_type;
 	char	   *json;			/* the claimed row as JSON: the handler's stdin */
 	char	  **env;			/* the handler's whole environment */
+
+	/* what the job asked for, and what it was given */
+	int			cpus;
+	long long	memory_mb;
+	int			gpus;
+	int		   *gpu_indices;	/* the GPUs it holds (gpus of them) until its handler ends */
+	char	   *gpu_list;		/* the GPUs it was given, "0,2" ("" for none), kept to the end */
+	bool		gpus_to_record; /* tinytemp_set_gpus is still to be called */
+	int64_t		gpus_record_ms; /* its next try, after a passing refusal */
+	JobCgroup	cgroup;			/* its cgroup while its handler runs */
+	bool		oom_killed;		/* the kernel killed in its cgroup at the memory limit */
 
 	/* the built-in simulate handler */
 	bool		simulate;
@@ -297,6 +356,7 @@ extern bool runner_find_executable(const char *name, char **path);
 extern void job_add_log_note(Job *job);
 extern void job_drop_tracking(Job *job);
 extern void job_drop_datasets(Job *job);
+extern void job_release(Job *job);
 
 /* ---- db.c: the connection and the SQL API ---- */
 
@@ -374,6 +434,8 @@ extern DbOutcome db_ack_datasets(Db *db, int64_t worker_id, int64_t job_id, cons
 								const char *datasets, char **version, char **names, char **error);
 extern DbOutcome db_report_metrics(Db *db, int64_t worker_id, int64_t job_id, const char *records,
 								   long long *kept, char **error);
+extern DbOutcome db_set_gpus(Db *db, int64_t worker_id, int64_t job_id, const char *gpu_list,
+							 char **error);
 extern DbOutcome db_report_logs(Db *db, int64_t worker_id, int64_t job_id, const char *lines,
 								long long *kept, char **error);
 
@@ -394,6 +456,9 @@ enum ClaimColumn
 	CLAIM_EPOCHS,
 	CLAIM_BATCH_SIZE,
 	CLAIM_DATASET_SIZE,
+	CLAIM_CPUS,
+	CLAIM_MEMORY_MB,
+	CLAIM_GPUS,
 	CLAIM_NCOLUMNS
 };
 
