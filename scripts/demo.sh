@@ -17,8 +17,9 @@
 # and from a worker.  Last, the data pipeline on the sample clicks in the
 # tree (DuckDB, Parquet): ingest, process, curate, train and evaluate, each
 # job waiting for the dataset version it reads, and the trained model's
-# lineage down to the raw file.  The workers and the cluster are stopped at
-# the end.
+# lineage down to the raw file.  Then what a job gets: its own GPUs on a
+# four-GPU node, and a memory limit that kills a job over it.  The workers
+# and the cluster are stopped at the end.
 set -eu
 source "$(dirname "$0")/lib.sh"
 cd "$TT_REPO"
@@ -304,8 +305,34 @@ step "The model's run, and the evaluation on the same curated version" \
 FROM tinytemp.runs WHERE job_type IN ('pipeline-train', 'pipeline-evaluate') ORDER BY id;"
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait "${pids[@]}" 2>/dev/null || true
+
+# What a job gets: a node with four GPUs (declared: this machine may have
+# none) gives each job its own; a job over its memory is killed at its limit.
+pids=()
+"$WORKER" --name gpu-node-4 --slots 4 --cpus 2 --memory-mb 8000 --gpus 4 --gpu-type a100 \
+	--config "$TT_REPO/worker_client/handlers/limits.example.conf" --poll-interval 1 \
+	2>"$LOGDIR/gpu-node-4.log" &
+pids+=($!)
+sleep 1
+step "A node with four GPUs; two one-GPU jobs and a two-GPU job start together, and a job asks for 64 MB but uses 300" \
+"SELECT tinytemp_enqueue('gpu-probe', gpus => 1, gpu_type => 'a100', params => '{\"hold_s\": 2}') AS a,
+       tinytemp_enqueue('gpu-probe', gpus => 1, gpu_type => 'a100', params => '{\"hold_s\": 2}') AS b,
+       tinytemp_enqueue('gpu-probe', gpus => 2, gpu_type => 'a100', params => '{\"hold_s\": 2}') AS c,
+       tinytemp_enqueue('memory-hog', memory_mb => 64, max_attempts => 1, params => '{\"mb\": 300}') AS hog;"
+for _ in $(seq 1 60); do
+	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE job_type IN ('gpu-probe', 'memory-hog') AND state NOT IN ('succeeded', 'failed', 'cancelled')")
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+step "Each job saw its own GPUs (CUDA_VISIBLE_DEVICES), recorded on the job; the memory hog failed at its limit" \
+"SELECT id, job_type, gpus, gpu_indices, started_at::time(1) AS started, finished_at::time(1) AS finished, state,
+       coalesce(result->>'CUDA_VISIBLE_DEVICES', last_error) AS saw_or_error
+FROM tinytemp.jobs WHERE job_type IN ('gpu-probe', 'memory-hog') ORDER BY id;"
+kill -TERM "${pids[@]}" 2>/dev/null || true
+wait "${pids[@]}" 2>/dev/null || true
 echo
 echo "What one worker logged (one line per event):"
+
 sed 's/^/   /' "$LOGDIR/cpu-node-1.log" | head -20
 echo
 echo "Demo finished; the workers drained and the cluster in .tinytemp/demo is stopped."
