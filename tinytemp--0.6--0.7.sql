@@ -1,4 +1,4 @@
-/* tinytemp--0.6--0.7.sql: datasets and lineage.  A registry of immutable
+/* tinytemp--0.6--0.7.sql: datasets and lineage, and the GPUs a job ran on.  A registry of immutable
  * dataset versions, jobs that declare the versions they read (and wait for
  * them to exist), and lineage as a query */
 
