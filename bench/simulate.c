@@ -5,7 +5,8 @@
  *	  scheduling figures as one JSON line.
  *
  *	  simulate --trace T --cluster C --policy fifo|tinytemp [--oracle]
- *			   [--conninfo S] [--tick S] [--lease S] [--progress] [--detail FILE]
+ *			   [--conninfo S] [--tick S] [--lease S] [--restart-cost S]
+ *			   [--progress] [--detail FILE] [--table]
  *
  * It creates a scratch database (tinytemp_sim_<pid>) in the cluster that
  * libpq's PG* variables or --conninfo reach, installs tinytemp there,
@@ -40,14 +41,25 @@
  * waiting (tinytemp.placement_timeout 0), the simulator cancels them once
  * nothing else is left, rather than stalling.
  *
- * A job runs runtime_s / speed seconds on a worker of that speed; a job
- * resumed from a checkpoint {"done_s": d} runs (runtime_s - d) / speed.
+ * A job runs runtime_s / speed seconds on a worker of that speed.  A
+ * preempted job checkpoints the work it has done, {"done_s": d}, but its
+ * restart is not free: the run that resumes it first redoes --restart-cost
+ * seconds of work (60 by default: reloading, warming up, the steps since
+ * its last save), so it runs (runtime_s - d + restart_cost) / speed.  The
+ * redone work is reported as lost (work_lost_s, and work_lost_gpu_s in
+ * GPU-seconds of the workers that redid it); a run preempted again while
+ * it redoes keeps its checkpoint.
  * A gang counts as one job: it starts with its first member and ends
  * with its last.  Besides the utilization over the makespan, which the
  * longest jobs' tail dominates, the figures give it between the first and
- * the last submission (utilization_arrivals).  When jobs wait for a day of virtual time with nothing
- * running and nothing left to arrive, the replay stops with the
- * extension's own account of why (tinytemp.pending_reasons and more).
+ * the last submission (utilization_arrivals).  Waits and JCTs are also
+ * given by class of job, so that the starvation of large or long jobs
+ * shows: by the GPUs a job holds in all (gpus x gang_size: 0, 1, 2-8,
+ * more than 8), and by its true runtime (under 10 min, 10 min to 2 h,
+ * over 2 h); --table prints them as a table on stderr as well.  When jobs
+ * wait for a day of virtual time with nothing running and nothing left to
+ * arrive, the replay stops with the extension's own account of why
+ * (tinytemp.pending_reasons and more).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -134,6 +146,7 @@ typedef struct TraceJob
 	double		first_start;	/* -1 until a member starts */
 	double		last_end;
 	int			last_worker;	/* where a member last started, for --detail */
+	int			preemptions;	/* members preempted */
 	bool		never_fits;		/* no worker (or too few for the gang) can hold a member */
 } TraceJob;
 
@@ -161,6 +174,7 @@ typedef struct Run
 	int			worker;			/* index into sim.workers */
 	double		start;
 	double		done_at_start;	/* work done before, in speed-1.0 seconds */
+	double		redo_s;			/* work to redo first, a resumed run's restart cost */
 	double		end;
 	double		lease_until;	/* as the extension has it: the claim or last heartbeat + lease */
 	int			cpus;
@@ -178,8 +192,10 @@ typedef struct Sim
 	const char *detail_path;
 	bool		oracle;
 	bool		progress;
+	bool		table;
 	double		tick_s;
 	double		lease_s;
+	double		restart_cost_s;
 
 	/* input */
 	TraceJob   *jobs;			/* sorted by submit_s, then row */
@@ -211,6 +227,9 @@ typedef struct Sim
 	double		busy_gpu_arrivals_s;	/* the same, between the first and last submission */
 	double		busy_cpu_arrivals_s;
 	int			preemptions;
+	int			restarts;		/* runs resumed from a preemption's checkpoint */
+	double		work_lost_s;	/* work redone by them, in speed-1.0 seconds */
+	double		work_lost_gpu_s;	/* the same in GPU-seconds of the workers */
 	int			failed;
 	int			never_fit;		/* trace jobs that can never fit the cluster */
 	long		heartbeats;
@@ -860,7 +879,8 @@ setup_database(void)
 			"AND (id = ANY ($1::bigint[]) OR gang_id = ANY ($1::bigint[]))");
 	prepare("claim",
 			"SELECT id, worker_id, (params->>'trace_row')::int, "
-			"coalesce((checkpoint->>'done_s')::float8, 0), cpus, memory_mb, gpus "
+			"coalesce((checkpoint->>'done_s')::float8, 0), cpus, memory_mb, gpus, "
+			"checkpoint IS NOT NULL "
 			"FROM tinytemp_claim($1::bigint, $2::int)");
 	prepare("heartbeat", "SELECT tinytemp_heartbeat($1::bigint, $2::bigint)");
 	/* Every heartbeat of a step in one statement; only the answers other than "continue" come back. */
@@ -929,6 +949,14 @@ end_run(int r, double end)
 	double		from = fmax(run->start, sim.jobs[0].submit_s);
 	double		to = fmin(end, sim.jobs[sim.njobs - 1].submit_s);
 
+	if (run->redo_s > 0)
+	{
+		/* The part of the restart cost this run got through before it ended. */
+		double		lost = fmin(run->redo_s, (end - run->start) * w->speed);
+
+		sim.work_lost_s += lost;
+		sim.work_lost_gpu_s += lost / w->speed * run->gpus;
+	}
 	w->free_cpus += run->cpus;
 	w->free_memory_mb += run->memory_mb;
 	w->free_gpus += run->gpus;
@@ -1068,7 +1096,9 @@ preempt(int64_t job_id, int64_t worker_id)
 		fatal("job %s has preempt_requested_at set, but its heartbeat answers \"%s\", not \"preempt\"",
 			  jid, PQgetvalue(res, 0, 0));
 	PQclear(res);
-	done_s = run->done_at_start + (sim.now - run->start) * sim.workers[run->worker].speed;
+	/* What it did beyond the restart cost it had to redo first. */
+	done_s = run->done_at_start +
+		fmax(0, (sim.now - run->start) * sim.workers[run->worker].speed - run->redo_s);
 	if (done_s > sim.jobs[run->trace].runtime_s)
 		done_s = sim.jobs[run->trace].runtime_s;
 	snprintf(done, sizeof(done), "%.17g", done_s);
@@ -1079,6 +1109,7 @@ preempt(int64_t job_id, int64_t worker_id)
 			  jid, PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(gone)");
 	PQclear(res);
 	add_waiting(run->trace);
+	sim.jobs[run->trace].preemptions++;
 	end_run(r, sim.now);
 	sim.preemptions++;
 }
@@ -1227,8 +1258,15 @@ claim_all(void)
 				run->cpus = atoi(PQgetvalue(res, i, 4));
 				run->memory_mb = strtoll(PQgetvalue(res, i, 5), NULL, 10);
 				run->gpus = atoi(PQgetvalue(res, i, 6));
+				/* Only the simulator's answers to preemptions checkpoint: this run resumes one. */
+				run->redo_s = 0;
+				if (strcmp(PQgetvalue(res, i, 7), "t") == 0)
+				{
+					run->redo_s = sim.restart_cost_s;
+					sim.restarts++;
+				}
 				j = &sim.jobs[run->trace];
-				remaining = (j->runtime_s - run->done_at_start) / worker->speed;
+				remaining = (j->runtime_s - run->done_at_start + run->redo_s) / worker->speed;
 				run->end = sim.now + (remaining > 1e-3 ? remaining : 1e-3);
 				run->lease_until = sim.now + sim.lease_s;
 				worker->free_cpus -= run->cpus;
@@ -1533,6 +1571,121 @@ compare_doubles(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Job classes, for the waits and JCTs by class. */
+#define NUM_GPU_CLASSES 4
+#define NUM_RUNTIME_CLASSES 3
+#define SHORT_RUNTIME_S 600.0
+#define LONG_RUNTIME_S 7200.0
+
+static const char *const gpu_class_names[NUM_GPU_CLASSES] = {"0", "1", "2-8", ">8"};
+static const char *const gpu_class_labels[NUM_GPU_CLASSES] = {
+	"0 GPUs", "1 GPU", "2-8 GPUs", ">8 GPUs"
+};
+static const char *const runtime_class_names[NUM_RUNTIME_CLASSES] = {"<10m", "10m-2h", ">2h"};
+static const char *const runtime_class_labels[NUM_RUNTIME_CLASSES] = {
+	"run < 10 min", "run 10 min-2 h", "run > 2 h"
+};
+
+/* The figures of a set of jobs: all of them, or one class. */
+typedef struct Figures
+{
+	int			jobs;			/* in the trace */
+	int			finished;		/* of which every member succeeded */
+	double		sum_wait;
+	double		max_wait;
+	double		sum_jct;
+} Figures;
+
+/* A job's class by the GPUs it holds in all, its members together. */
+static int
+gpu_class(const TraceJob *j)
+{
+	int64_t		gpus = (int64_t) j->gpus * j->gang_size;
+
+	return gpus == 0 ? 0 : gpus == 1 ? 1 : gpus <= 8 ? 2 : 3;
+}
+
+/* A job's class by its true runtime (on a worker of speed 1.0). */
+static int
+runtime_class(const TraceJob *j)
+{
+	return j->runtime_s < SHORT_RUNTIME_S ? 0 : j->runtime_s <= LONG_RUNTIME_S ? 1 : 2;
+}
+
+static void
+add_job(Figures *f, const TraceJob *j)
+{
+	double		wait;
+
+	f->jobs++;
+	if (j->failed || j->done < j->gang_size)
+		return;
+	wait = j->first_start - j->submit_s;
+	f->finished++;
+	f->sum_wait += wait;
+	f->sum_jct += j->last_end - j->submit_s;
+	if (wait > f->max_wait)
+		f->max_wait = wait;
+}
+
+/* One class's figures as a JSON object; the averages are null when none finished. */
+static void
+print_class_json(const char *name, const Figures *f, bool first)
+{
+	printf("%s\"%s\":{\"jobs\":%d,\"finished\":%d,", first ? "" : ",", name, f->jobs, f->finished);
+	if (f->finished > 0)
+		printf("\"avg_wait_s\":%.3f,\"max_wait_s\":%.3f,\"avg_jct_s\":%.3f}",
+			   f->sum_wait / f->finished, f->max_wait, f->sum_jct / f->finished);
+	else
+		printf("\"avg_wait_s\":null,\"max_wait_s\":null,\"avg_jct_s\":null}");
+}
+
+/* A duration in seconds, minutes or hours, or "-" for a class where no job finished. */
+static void
+format_duration(char *buf, size_t size, const Figures *f, double v)
+{
+	if (f->finished == 0)
+		snprintf(buf, size, "-");
+	else if (v < 120)
+		snprintf(buf, size, "%.0fs", v);
+	else if (v < 7200)
+		snprintf(buf, size, "%.1fm", v / 60);
+	else
+		snprintf(buf, size, "%.2fh", v / 3600);
+}
+
+static void
+print_class_row(const char *label, const Figures *f)
+{
+	char		avg_wait[32],
+				max_wait[32],
+				avg_jct[32];
+
+	format_duration(avg_wait, sizeof(avg_wait), f, f->finished ? f->sum_wait / f->finished : 0);
+	format_duration(max_wait, sizeof(max_wait), f, f->max_wait);
+	format_duration(avg_jct, sizeof(avg_jct), f, f->finished ? f->sum_jct / f->finished : 0);
+	fprintf(stderr, "  %-16s %6d %8d %9s %9s %9s\n", label, f->jobs, f->finished,
+			avg_wait, max_wait, avg_jct);
+}
+
+/* --table: the figures by class, for a reader, on stderr. */
+static void
+print_table(const Figures *all, const Figures *by_gpus, const Figures *by_runtime,
+			int preempted_jobs)
+{
+	fprintf(stderr, "policy %s%s: %d jobs, %d failed; %d preemptions (%d jobs), %d restarts, "
+			"%.0f s of work lost (%.0f GPU-s) at a restart cost of %.0f s\n",
+			sim.policy, sim.oracle ? " --oracle" : "", sim.njobs, sim.failed, sim.preemptions,
+			preempted_jobs, sim.restarts, sim.work_lost_s, sim.work_lost_gpu_s, sim.restart_cost_s);
+	fprintf(stderr, "  %-16s %6s %8s %9s %9s %9s\n", "class", "jobs", "finished", "avg wait",
+			"max wait", "avg JCT");
+	print_class_row("all", all);
+	for (int c = 0; c < NUM_GPU_CLASSES; c++)
+		print_class_row(gpu_class_labels[c], &by_gpus[c]);
+	for (int c = 0; c < NUM_RUNTIME_CLASSES; c++)
+		print_class_row(runtime_class_labels[c], &by_runtime[c]);
+}
+
 /* The figures of the replay, as one JSON line on stdout. */
 static void
 print_figures(double wall_s)
@@ -1549,11 +1702,20 @@ print_figures(double wall_s)
 				utilization_arrivals = 0;
 	int64_t		total_gpus = 0,
 				total_cpus = 0;
+	Figures		all = {0},
+				by_gpus[NUM_GPU_CLASSES] = {{0}},
+				by_runtime[NUM_RUNTIME_CLASSES] = {{0}};
+	int			preempted_jobs = 0;
 
 	for (int i = 0; i < sim.njobs; i++)
 	{
 		TraceJob   *j = &sim.jobs[i];
 
+		add_job(&all, j);
+		add_job(&by_gpus[gpu_class(j)], j);
+		add_job(&by_runtime[runtime_class(j)], j);
+		if (j->preemptions > 0)
+			preempted_jobs++;
 		if (j->done > 0 && j->last_end > last_end)
 			last_end = j->last_end;
 		if (j->failed || j->done < j->gang_size)
@@ -1588,10 +1750,22 @@ print_figures(double wall_s)
 		printf("\"avg_jct_s\":null,\"p95_jct_s\":null,\"avg_wait_s\":null,\"max_wait_s\":null,");
 	printf("\"makespan_s\":%.3f,\"utilization\":%.4f,\"utilization_arrivals\":%.4f,"
 		   "\"preemptions\":%d,\"never_fit\":%d,\"lease_s\":%.17g,\"heartbeats\":%ld,"
-		   "\"steps\":%ld,\"lease_steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f}\n",
+		   "\"steps\":%ld,\"lease_steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f,",
 		   makespan, utilization, utilization_arrivals, sim.preemptions, sim.never_fit,
 		   sim.lease_s, sim.heartbeats, sim.steps, sim.lease_steps, sim.claims, wall_s);
+	printf("\"restart_cost_s\":%.17g,\"preempted_jobs\":%d,\"restarts\":%d,"
+		   "\"work_lost_s\":%.3f,\"work_lost_gpu_s\":%.3f,",
+		   sim.restart_cost_s, preempted_jobs, sim.restarts, sim.work_lost_s, sim.work_lost_gpu_s);
+	printf("\"by_gpus\":{");
+	for (int c = 0; c < NUM_GPU_CLASSES; c++)
+		print_class_json(gpu_class_names[c], &by_gpus[c], c == 0);
+	printf("},\"by_runtime\":{");
+	for (int c = 0; c < NUM_RUNTIME_CLASSES; c++)
+		print_class_json(runtime_class_names[c], &by_runtime[c], c == 0);
+	printf("}}\n");
 	fflush(stdout);
+	if (sim.table)
+		print_table(&all, by_gpus, by_runtime, preempted_jobs);
 	free(jct);
 }
 
@@ -1627,17 +1801,20 @@ static void
 usage(FILE *out)
 {
 	fputs("usage: simulate --trace FILE --cluster FILE --policy fifo|tinytemp [--oracle]\n"
-		  "                [--conninfo STRING] [--tick SECONDS] [--lease SECONDS] [--progress]\n"
-		  "                [--detail FILE]\n"
+		  "                [--conninfo STRING] [--tick SECONDS] [--lease SECONDS]\n"
+		  "                [--restart-cost SECONDS] [--progress] [--detail FILE] [--table]\n"
 		  "Replays a job trace through tinytemp in a scratch database and prints one JSON line.\n"
 		  "  --oracle      pass each job's true runtime as runtime_estimate_s\n"
 		  "  --conninfo    where to connect (default: libpq's PG* environment variables)\n"
 		  "  --tick        virtual seconds between steps while jobs wait (default 60)\n"
 		  "  --lease       the workers' lease, tinytemp.lease_timeout, in virtual seconds\n"
 		  "                (default 3600); they heartbeat running jobs before it runs out\n"
+		  "  --restart-cost the work, in seconds at speed 1.0, that a preempted job redoes\n"
+		  "                when it resumes from its checkpoint (default 60)\n"
 		  "  --progress    report progress and failed jobs on stderr\n"
 		  "  --detail FILE write each trace job's outcome to FILE as CSV (one line per job;\n"
-		  "                a gang's worker is where a member last started)\n", out);
+		  "                a gang's worker is where a member last started)\n"
+		  "  --table       also print the figures by class of job as a table on stderr\n", out);
 }
 
 int
@@ -1653,6 +1830,8 @@ main(int argc, char **argv)
 		{"lease", required_argument, NULL, 'l'},
 		{"progress", no_argument, NULL, 'v'},
 		{"detail", required_argument, NULL, 'D'},
+		{"restart-cost", required_argument, NULL, 'r'},
+		{"table", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -1662,6 +1841,7 @@ main(int argc, char **argv)
 
 	sim.tick_s = 60;
 	sim.lease_s = 3600;
+	sim.restart_cost_s = 60;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
 		switch (c)
@@ -1708,6 +1888,23 @@ main(int argc, char **argv)
 						return 1;
 					}
 				}
+				break;
+			case 'r':
+				{
+					char	   *end;
+
+					sim.restart_cost_s = strtod(optarg, &end);
+					if (end == optarg || *end != '\0' || !(sim.restart_cost_s >= 0) ||
+						!isfinite(sim.restart_cost_s))
+					{
+						fprintf(stderr, "simulate: --restart-cost must be a number of seconds >= 0, not \"%s\"\n",
+								optarg);
+						return 1;
+					}
+				}
+				break;
+			case 'T':
+				sim.table = true;
 				break;
 			case 'v':
 				sim.progress = true;
