@@ -1,4 +1,5 @@
-/* tinytemp--0.6--0.7.sql: datasets and lineage, and the GPUs a job ran on.  A registry of immutable
+/* tinytemp--0.6--0.7.sql: datasets and lineage, the GPUs a job ran on, and
+ * the predicted runtime's 10-90% interval.  A registry of immutable
  * dataset versions, jobs that declare the versions they read (and wait for
  * them to exist), and lineage as a query */
 
@@ -219,3 +220,22 @@ AS 'MODULE_PATHNAME', 'tinytemp_set_gpus'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION tinytemp_set_gpus(bigint, bigint, int[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tinytemp_set_gpus(bigint, bigint, int[]) TO tinytemp_worker, tinytemp_admin;
+
+-- PREDICTOR (src/predictor.c) --
+
+-- The predicted runtime as a distribution: its 10th percentile, median (the
+-- same as tinytemp_predict_runtime) and 90th percentile in seconds, from the
+-- model's errors, calibrated by cross-validation.  A model stored before 0.7 has no interval:
+-- p10 and p90 are then NULL; all three are NULL before any model.
+CREATE FUNCTION tinytemp_predict_runtime_interval(job_type text, model text, dataset_size bigint,
+												  epochs int, batch_size int, cpus int, gpus int,
+												  gpu_type text, memory_mb bigint,
+												  OUT p10 float8, OUT p50 float8, OUT p90 float8)
+AS 'MODULE_PATHNAME', 'tinytemp_predict_runtime_interval'
+LANGUAGE C STABLE PARALLEL SAFE;
+REVOKE ALL ON FUNCTION
+	tinytemp_predict_runtime_interval(text, text, bigint, int, int, int, int, text, bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	tinytemp_predict_runtime_interval(text, text, bigint, int, int, int, int, text, bigint)
+	TO tinytemp_submitter, tinytemp_worker, tinytemp_admin;

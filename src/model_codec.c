@@ -2,7 +2,10 @@
  * model_codec.c
  *	  The stored form of a predictor model: native byte order, a header
  *	  (magic, format, feature count, tree count, depth), the base value,
- *	  the three category maps, then the trees' splits and leaves.
+ *	  the three category maps, the trees' splits and leaves, then, in format
+ *	  3, the 10-90% interval: its bin count, the bins' upper edges and each
+ *	  bin's low and high log residual.  Format 2, the same without the
+ *	  interval, still loads, as a model without one.
  *
  * The loader uses only palloc, palloc0, palloc_extended and ereport, so
  * that test/fuzz/ can build this file against stubs of them.
@@ -18,7 +21,8 @@
 void
 serialize(const Model *m, StringInfo buf)
 {
-	uint32		header[5] = {MODEL_MAGIC, MODEL_FORMAT, NFEATURES, (uint32) m->ntrees, (uint32) m->depth};
+	uint32		header[5] = {MODEL_MAGIC, m->interval_bins > 0 ? MODEL_FORMAT : MODEL_FORMAT_POINT,
+	NFEATURES, (uint32) m->ntrees, (uint32) m->depth};
 
 	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
 	appendBinaryStringInfo(buf, (char *) &m->base, sizeof(float8));
@@ -41,6 +45,18 @@ serialize(const Model *m, StringInfo buf)
 	appendBinaryStringInfo(buf, (char *) m->split_feature, sizeof(int32) * m->ntrees * m->depth);
 	appendBinaryStringInfo(buf, (char *) m->split_value, sizeof(float4) * m->ntrees * m->depth);
 	appendBinaryStringInfo(buf, (char *) m->leaf, sizeof(float4) * ((size_t) m->ntrees << m->depth));
+	if (m->interval_bins > 0)
+	{
+		uint32		n = m->interval_bins;
+
+		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
+		appendBinaryStringInfo(buf, (char *) m->interval_edge, sizeof(float8) * (n - 1));
+		for (uint32 b = 0; b < n; b++)
+		{
+			appendBinaryStringInfo(buf, (char *) &m->interval_lo[b], sizeof(float8));
+			appendBinaryStringInfo(buf, (char *) &m->interval_hi[b], sizeof(float8));
+		}
+	}
 }
 
 /* Bounds-checked reading of a stored model. */
@@ -92,8 +108,10 @@ read_finite(Reader *r)
  * Decode a stored model into memory of the current context, checking every
  * count, index and value, so that evaluation can never leave the arrays:
  * every split names one of the NFEATURES features, no tree is deeper than
- * MAX_DEPTH, and the bytes left match the tree count and depth exactly.
- * A model that decodes encodes back to the same bytes.
+ * MAX_DEPTH, the bytes left match the tree count and depth (and, in format
+ * 3, the interval) exactly, and an interval's edges increase and its bounds
+ * lie on either side of the prediction.  A model that decodes encodes back
+ * to the same bytes.
  */
 Model *
 deserialize(const char *data, size_t len, int64 version)
@@ -101,11 +119,15 @@ deserialize(const char *data, size_t len, int64 version)
 	Reader		r = {data, len, 0, version};
 	Model	   *m = palloc0(sizeof(Model));
 	uint32		header[5];
+	bool		has_interval;
 
 	m->version = version;
 	read_bytes(&r, header, sizeof(header));
-	if (header[0] != MODEL_MAGIC || header[1] != MODEL_FORMAT || header[2] != NFEATURES)
+	if (header[0] != MODEL_MAGIC ||
+		(header[1] != MODEL_FORMAT && header[1] != MODEL_FORMAT_POINT) ||
+		header[2] != NFEATURES)
 		corrupt(&r, "The model's header is not that of this version of tinytemp.");
+	has_interval = header[1] == MODEL_FORMAT;
 	if (header[3] < 1 || header[3] > MAX_TREES || header[4] < 1 || header[4] > MAX_DEPTH)
 		corrupt(&r, "The model's tree count or depth is out of range.");
 	m->ntrees = header[3];
@@ -145,8 +167,10 @@ deserialize(const char *data, size_t len, int64 version)
 	{
 		size_t		nsplits = (size_t) m->ntrees * m->depth;
 		size_t		nleaves = (size_t) m->ntrees << m->depth;
+		size_t		tree_bytes = nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4);
 
-		if (r.len - r.pos != nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4))
+		/* Format 3 has at least the interval's bin count after the trees. */
+		if (has_interval ? r.len - r.pos < tree_bytes + sizeof(uint32) : r.len - r.pos != tree_bytes)
 			corrupt(&r, "The model's size does not match its tree count and depth.");
 		m->split_feature = palloc(sizeof(int32) * nsplits);
 		m->split_value = palloc(sizeof(float4) * nsplits);
@@ -161,6 +185,35 @@ deserialize(const char *data, size_t len, int64 version)
 		for (size_t i = 0; i < nleaves; i++)
 			if (!isfinite(m->leaf[i]))
 				corrupt(&r, "A leaf holds a value that is not a finite number.");
+	}
+
+	if (has_interval)
+	{
+		uint32		n;
+
+		read_bytes(&r, &n, sizeof(n));
+		if (n < 1 || n > MAX_INTERVAL_BINS)
+			corrupt(&r, "The model's interval bin count is out of range.");
+		if (r.len - r.pos != (n - 1) * sizeof(float8) + n * 2 * sizeof(float8))
+			corrupt(&r, "The model's size does not match its interval bin count.");
+		m->interval_bins = n;
+		m->interval_edge = palloc(sizeof(float8) * n);
+		m->interval_lo = palloc(sizeof(float8) * n);
+		m->interval_hi = palloc(sizeof(float8) * n);
+		for (uint32 b = 0; b + 1 < n; b++)
+		{
+			m->interval_edge[b] = read_finite(&r);
+			if (b > 0 && !(m->interval_edge[b] > m->interval_edge[b - 1]))
+				corrupt(&r, "The model's interval edges are not in strictly increasing order.");
+		}
+		for (uint32 b = 0; b < n; b++)
+		{
+			m->interval_lo[b] = read_finite(&r);
+			m->interval_hi[b] = read_finite(&r);
+			if (!(m->interval_lo[b] <= 0 && m->interval_lo[b] >= -MAX_LOG_SPREAD &&
+				  m->interval_hi[b] >= 0 && m->interval_hi[b] <= MAX_LOG_SPREAD))
+				corrupt(&r, "The model's interval bounds are out of range.");
+		}
 	}
 	return m;
 }

@@ -15,10 +15,13 @@
 #define NFEATURES		13
 #define NCATEGORICAL	3
 #define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	2
+#define MODEL_FORMAT	3		/* with the runtime interval */
+#define MODEL_FORMAT_POINT	2	/* before it: point predictions only */
 #define MAX_TREES		10000
 #define MAX_DEPTH		12
 #define MAX_CATEGORIES	100000
+#define MAX_INTERVAL_BINS	16
+#define MAX_LOG_SPREAD	30.0	/* a bound's distance from the prediction, in log seconds */
 
 /* Category -> encoding, sorted by name for binary search. */
 typedef struct CategoryMap
@@ -47,6 +50,18 @@ typedef struct Model
 	int32	   *split_feature;	/* ntrees x depth */
 	float4	   *split_value;	/* ntrees x depth: x <= value is bit 0 */
 	float4	   *leaf;			/* ntrees x 2^depth */
+
+	/*
+	 * The 10-90% interval of the log residual (log actual - log predicted),
+	 * calibrated by cross-validation: by bins of the predicted log runtime, bin b
+	 * holding predictions up to interval_edge[b] (the last bin, all above),
+	 * each with the 10th and 90th percentile of its residuals (lo <= 0 <=
+	 * hi).  interval_bins is 0 in a model of format 2, which has none.
+	 */
+	int			interval_bins;
+	float8	   *interval_edge;	/* interval_bins - 1, increasing */
+	float8	   *interval_lo;	/* interval_bins */
+	float8	   *interval_hi;	/* interval_bins */
 } Model;
 
 /* Order of two category names given with their lengths. */

@@ -17,6 +17,12 @@
  * new model sends a relcache invalidation for that table, which tells every
  * backend to reload it.  The loader trusts nothing it reads: a corrupt
  * model raises an error, never a crash.
+ *
+ * A prediction comes with a 10-90% interval: the trained model keeps the
+ * 10th and 90th percentiles of its log residuals on its training rows, by
+ * bins of the predicted runtime, widened by as much as cross-validation
+ * shows errors on unseen rows to be wider, so that the bounds are those of
+ * errors on jobs the model did not see.
  */
 #include "tinytemp.h"
 
@@ -40,8 +46,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_predict_runtime);
+PG_FUNCTION_INFO_V1(tinytemp_predict_runtime_interval);
 PG_FUNCTION_INFO_V1(tinytemp_train_predictor);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_check);
 PG_FUNCTION_INFO_V1(tinytemp_predictor_models_changed);
@@ -50,6 +59,14 @@ PG_FUNCTION_INFO_V1(tinytemp_table_changed);
 #define MAX_BINS		64
 #define MIN_TRAIN_ROWS	30
 #define CV_FOLDS		3
+#define INTERVAL_LOW	0.10	/* the interval's quantiles */
+#define INTERVAL_HIGH	0.90
+#define INTERVAL_BIN_ROWS	500 /* residuals per bin of the interval, at least */
+#define INTERVAL_MAX_BINS	8	/* bins trained; the loader takes up to MAX_INTERVAL_BINS */
+
+/* For the scheduler; its declaration belongs in tinytemp.h with tinytemp_predict_spec's. */
+extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
+										   double *p50, double *p90, bool *bounded);
 
 /* Training settings; the defaults won on held-out synthetic data. */
 typedef struct TrainParams
@@ -165,6 +182,39 @@ model_eval(const Model *m, const double *x)
 		leaf += 1 << depth;
 	}
 	return sum;
+}
+
+/* The interval bin of a predicted log runtime under m, which has an interval. */
+static int
+interval_bin(const Model *m, double pred)
+{
+	int			b = 0;
+
+	while (b < m->interval_bins - 1 && pred > m->interval_edge[b])
+		b++;
+	return b;
+}
+
+/*
+ * A job's predicted runtime under m in seconds, and, when m has an interval,
+ * its 10th and 90th percentiles (then the return is true).
+ */
+static bool
+predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, double *p90)
+{
+	double		x[NFEATURES];
+	double		pred;
+	int			b;
+
+	job_vector(m->categories, job, x);
+	pred = model_eval(m, x);
+	*p50 = exp(pred);
+	if (m->interval_bins == 0)
+		return false;
+	b = interval_bin(m, pred);
+	*p10 = exp(pred + m->interval_lo[b]);
+	*p90 = exp(pred + m->interval_hi[b]);
+	return true;
 }
 
 /* ---------- training ---------- */
@@ -355,9 +405,114 @@ grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int cou
 	pfree(lcount);
 }
 
-/* Fit a model on the rows listed in `rows`. */
+/* A training row's out-of-fold prediction and residual, in log seconds. */
+typedef struct Residual
+{
+	double		pred;
+	double		resid;
+} Residual;
+
+/* qsort comparator for Residual by prediction. */
+static int
+residual_pred_cmp(const void *a, const void *b)
+{
+	return double_cmp(&((const Residual *) a)->pred, &((const Residual *) b)->pred);
+}
+
+/* Quantile q of n > 0 sorted values, interpolated between the nearest two. */
+static double
+quantile_sorted(const double *v, int n, double q)
+{
+	double		h = q * (n - 1);
+	int			i = (int) floor(h);
+
+	if (i >= n - 1)
+		return v[n - 1];
+	return v[i] + (h - i) * (v[i + 1] - v[i]);
+}
+
+/*
+ * Give m the 10-90% interval of the n > 0 residuals in r (reordered): bins
+ * of equal count of the predictions, at least INTERVAL_BIN_ROWS residuals
+ * each (one bin below that), tied predictions in the same bin; each bin's
+ * percentiles of its residuals, widened to include 0 so that p10 <= p50 <=
+ * p90.
+ */
+static void
+fit_interval(Residual *r, int n, Model *m)
+{
+	int			nbins = Max(1, Min(INTERVAL_MAX_BINS, n / INTERVAL_BIN_ROWS));
+	double	   *v = palloc(sizeof(double) * n);
+	int			start = 0;
+
+	qsort(r, n, sizeof(Residual), residual_pred_cmp);
+	m->interval_bins = 0;
+	m->interval_edge = palloc(sizeof(float8) * nbins);
+	m->interval_lo = palloc(sizeof(float8) * nbins);
+	m->interval_hi = palloc(sizeof(float8) * nbins);
+	for (int b = 0; b < nbins && start < n; b++)
+	{
+		int			end = Max((int) ((int64) n * (b + 1) / nbins), start + 1);
+		int			k = 0;
+		int			idx = m->interval_bins++;
+
+		while (end < n && r[end].pred == r[end - 1].pred)
+			end++;
+		for (int i = start; i < end; i++)
+			v[k++] = r[i].resid;
+		qsort(v, k, sizeof(double), double_cmp);
+		m->interval_lo[idx] = Max(Min(quantile_sorted(v, k, INTERVAL_LOW), 0), -MAX_LOG_SPREAD);
+		m->interval_hi[idx] = Min(Max(quantile_sorted(v, k, INTERVAL_HIGH), 0), MAX_LOG_SPREAD);
+		/* The bin holds predictions up to its last; the next starts above it. */
+		if (end < n)
+			m->interval_edge[idx] = r[end - 1].pred;
+		start = end;
+	}
+	pfree(v);
+}
+
+/* The spread of n > 0 residuals: their 90th percentile less their 10th. */
+static double
+residual_spread(const Residual *r, int n)
+{
+	double	   *v = palloc(sizeof(double) * n);
+	double		spread;
+
+	for (int i = 0; i < n; i++)
+		v[i] = r[i].resid;
+	qsort(v, n, sizeof(double), double_cmp);
+	spread = quantile_sorted(v, n, INTERVAL_HIGH) - quantile_sorted(v, n, INTERVAL_LOW);
+	pfree(v);
+	return spread;
+}
+
+/*
+ * How much wider errors are on rows a model did not see than on its own:
+ * out-of-fold spread over in-sample spread, at least 1.
+ */
+static double
+optimism(double oof_spread, double insample_spread)
+{
+	return insample_spread > 0 ? Max(1.0, oof_spread / insample_spread) : 1.0;
+}
+
+/* Widen m's interval by the factor rho. */
+static void
+scale_interval(Model *m, double rho)
+{
+	for (int b = 0; b < m->interval_bins; b++)
+	{
+		m->interval_lo[b] = Max(m->interval_lo[b] * rho, -MAX_LOG_SPREAD);
+		m->interval_hi[b] = Min(m->interval_hi[b] * rho, MAX_LOG_SPREAD);
+	}
+}
+
+/*
+ * Fit a model on the rows listed in `rows`; with train_pred, put there its
+ * predicted log runtime of each of them, in the same order.
+ */
 static Model *
-fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
+fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params, double *train_pred)
 {
 	Model	   *m = palloc0(sizeof(Model));
 	double	   *x = palloc_extended(sizeof(double) * nrows * NFEATURES, MCXT_ALLOC_HUGE);
@@ -458,6 +613,8 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 	pfree(x);
 	pfree(bins);
 	pfree(thresholds);
+	if (train_pred)
+		memcpy(train_pred, pred, sizeof(double) * nrows);
 	pfree(pred);
 	pfree(residual);
 	pfree(column);
@@ -686,11 +843,26 @@ tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 bool
 tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds)
 {
+	double		p10,
+				p90;
+	bool		bounded;
+
+	return tinytemp_predict_spec_interval(spec, &p10, seconds, &p90, &bounded);
+}
+
+/*
+ * The same, with the 10th and 90th percentiles of the runtime in *p10 and
+ * *p90 and *bounded true when the current model has an interval (a model
+ * stored before intervals has none): false when no model exists.
+ */
+bool
+tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10, double *p50,
+							   double *p90, bool *bounded)
+{
 	const char *names[NCATEGORICAL] = {spec->job_type, spec->model, spec->gpu_type};
 	const double values[6] = {spec->dataset_size, spec->epochs, spec->batch_size,
 	spec->cpus, spec->gpus, spec->memory_mb};
 	JobFeatures job;
-	double		x[NFEATURES];
 	Model	   *m = get_current_model();
 
 	if (m == NULL)
@@ -705,8 +877,7 @@ tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds)
 		job.has[i] = values[i] >= 0;
 		job.value[i] = job.has[i] ? values[i] : 0;
 	}
-	job_vector(m->categories, &job, x);
-	*seconds = exp(model_eval(m, x));
+	*bounded = predict_job(m, &job, p10, p50, p90);
 	return true;
 }
 
@@ -723,6 +894,46 @@ tinytemp_predict_runtime(PG_FUNCTION_ARGS)
 	if (!tinytemp_predict(fcinfo, args, true, &seconds))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(seconds);
+}
+
+/*
+ * tinytemp_predict_runtime_interval(job_type, model, dataset_size, epochs,
+ * batch_size, cpus, gpus, gpu_type, memory_mb, OUT p10, OUT p50, OUT p90):
+ * the predicted runtime's 10th percentile, median (tinytemp_predict_runtime)
+ * and 90th percentile in seconds; NULL bounds under a model stored before
+ * intervals, all NULL before any model.
+ */
+Datum
+tinytemp_predict_runtime_interval(PG_FUNCTION_ARGS)
+{
+	static const int args[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+	TupleDesc	desc;
+	JobFeatures job;
+	Datum		values[3] = {0, 0, 0};
+	bool		nulls[3] = {true, true, true};
+	Model	   *m;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	(void) job_from_args(fcinfo, args, true, &job);
+	m = get_current_model();
+	if (m != NULL)
+	{
+		double		p10,
+					p50,
+					p90;
+		bool		bounded = predict_job(m, &job, &p10, &p50, &p90);
+
+		values[1] = Float8GetDatum(p50);
+		nulls[1] = false;
+		if (bounded)
+		{
+			values[0] = Float8GetDatum(p10);
+			values[2] = Float8GetDatum(p90);
+			nulls[0] = nulls[2] = false;
+		}
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /* Read the training rows of a SELECT with the ten columns in order. */
@@ -793,6 +1004,14 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	double	   *ape;
 	double	   *fold_pred;
+	double	   *train_pred;
+	Residual   *resid;
+	Model		fold_interval[CV_FOLDS];
+	double		oof_spread[CV_FOLDS];
+	double		insample_spread[CV_FOLDS];
+	int			n_oof;
+	int			covered = 0;
+	double		coverage;
 	double		ss_res = 0,
 				ss_tot = 0,
 				mean_y = 0,
@@ -804,6 +1023,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 				elapsed;
 	int64		version;
 	int			ntrees;
+	int			interval_bins;
 	bool		isnull;
 	Oid			argtypes[7] = {TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, JSONBOID, BYTEAOID};
 	Datum		values[7];
@@ -856,10 +1076,19 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	 * Cross-validation: each row predicted by a model that never saw it.
 	 * Folds are drawn at random (with a fixed seed), since sources are often
 	 * ordered by some feature.
+	 *
+	 * The interval comes from the model's own residuals on its training
+	 * rows, widened by how much wider the fold models' errors were on the
+	 * rows they did not see than on those they did.  Out-of-fold residuals
+	 * alone would describe an average model of two thirds of the rows,
+	 * while a given model's held-out errors follow its training errors much
+	 * more closely.
 	 */
 	all_rows = palloc(sizeof(int) * ts.n);
 	fold_of = palloc(sizeof(int) * ts.n);
 	fold_pred = palloc(sizeof(double) * ts.n);
+	train_pred = palloc(sizeof(double) * ts.n);
+	resid = palloc(sizeof(Residual) * ts.n);
 	ape = palloc(sizeof(double) * ts.n);
 	pg_prng_seed(&rng, default_params.seed);
 	for (int i = 0; i < ts.n; i++)
@@ -874,7 +1103,8 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		for (int i = 0; i < ts.n; i++)
 			if (fold_of[i] != fold)
 				all_rows[ntrain++] = i;
-		fm = fit(&ts, all_rows, ntrain, &default_params);
+		fm = fit(&ts, all_rows, ntrain, &default_params, train_pred);
+		n_oof = 0;
 		for (int i = 0; i < ts.n; i++)
 		{
 			double		x[NFEATURES];
@@ -883,7 +1113,18 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 				continue;
 			job_vector(fm->categories, &ts.jobs[i], x);
 			fold_pred[i] = model_eval(fm, x);
+			resid[n_oof].pred = fold_pred[i];
+			resid[n_oof++].resid = ts.y[i] - fold_pred[i];
 		}
+		oof_spread[fold] = n_oof > 0 ? residual_spread(resid, n_oof) : 0;
+		for (int k = 0; k < ntrain; k++)
+		{
+			resid[k].pred = train_pred[k];
+			resid[k].resid = ts.y[all_rows[k]] - train_pred[k];
+		}
+		insample_spread[fold] = residual_spread(resid, ntrain);
+		MemoryContextSwitchTo(work);
+		fit_interval(resid, ntrain, &fold_interval[fold]);
 		MemoryContextSwitchTo(prev);
 		MemoryContextDelete(fold_cxt);
 	}
@@ -900,10 +1141,59 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	mdape = median(ape, nape);
 	r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : 0;
 
+	/*
+	 * The interval's coverage, made as the model's is: each fold model's
+	 * interval from its training residuals, widened by the other folds'
+	 * factor, against the rows it did not see.
+	 */
+	for (int fold = 0; fold < CV_FOLDS; fold++)
+	{
+		double		oof = 0,
+					insample = 0;
+
+		for (int g = 0; g < CV_FOLDS; g++)
+			if (g != fold)
+			{
+				oof += oof_spread[g];
+				insample += insample_spread[g];
+			}
+		scale_interval(&fold_interval[fold], optimism(oof, insample));
+		for (int i = 0; i < ts.n; i++)
+		{
+			const Model *fi = &fold_interval[fold];
+			int			b;
+
+			if (fold_of[i] != fold)
+				continue;
+			b = interval_bin(fi, fold_pred[i]);
+			if (ts.y[i] - fold_pred[i] >= fi->interval_lo[b] &&
+				ts.y[i] - fold_pred[i] <= fi->interval_hi[b])
+				covered++;
+		}
+	}
+	coverage = (double) covered / ts.n;
+
 	/* The model itself, on every row. */
 	for (int i = 0; i < ts.n; i++)
 		all_rows[i] = i;
-	m = fit(&ts, all_rows, ts.n, &default_params);
+	m = fit(&ts, all_rows, ts.n, &default_params, train_pred);
+	for (int i = 0; i < ts.n; i++)
+	{
+		resid[i].pred = train_pred[i];
+		resid[i].resid = ts.y[i] - train_pred[i];
+	}
+	fit_interval(resid, ts.n, m);
+	{
+		double		oof = 0,
+					insample = 0;
+
+		for (int g = 0; g < CV_FOLDS; g++)
+		{
+			oof += oof_spread[g];
+			insample += insample_spread[g];
+		}
+		scale_interval(m, optimism(oof, insample));
+	}
 	initStringInfo(&model_bytes);
 	serialize(m, &model_bytes);
 	INSTR_TIME_SET_CURRENT(elapsed);
@@ -937,6 +1227,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 						 values, NULL, SPI_OK_INSERT_RETURNING);
 	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	ntrees = m->ntrees;
+	interval_bins = m->interval_bins;
 	/* Everything allocated since SPI_connect, the model included, goes now. */
 	SPI_finish();
 	tinytemp_leave(&who);
@@ -946,9 +1237,10 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	escape_json(&report, source_name);
 	appendStringInfo(&report,
 					 ", \"rows\": %d, \"cv_folds\": %d, \"cv_mdape\": %.6f, \"cv_r2_log\": %.6f,"
+					 " \"cv_interval_coverage\": %.6f, \"interval_bins\": %d,"
 					 " \"train_seconds\": %.3f, \"trees\": %d, \"depth\": %d}",
-					 ts.n, CV_FOLDS, mdape, r2, INSTR_TIME_GET_DOUBLE(elapsed), ntrees,
-					 default_params.depth);
+					 ts.n, CV_FOLDS, mdape, r2, coverage, interval_bins,
+					 INSTR_TIME_GET_DOUBLE(elapsed), ntrees, default_params.depth);
 	MemoryContextSwitchTo(caller);
 	{
 		Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
@@ -972,9 +1264,9 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 	initStringInfo(&report);
 	appendStringInfo(&report,
 					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
-					 " \"gpu_types\": %d}",
+					 " \"gpu_types\": %d, \"interval_bins\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
-					 m->categories[2].n);
+					 m->categories[2].n, m->interval_bins);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }
 
