@@ -64,10 +64,6 @@ PG_FUNCTION_INFO_V1(tinytemp_table_changed);
 #define INTERVAL_BIN_ROWS	500 /* residuals per bin of the interval, at least */
 #define INTERVAL_MAX_BINS	8	/* bins trained; the loader takes up to MAX_INTERVAL_BINS */
 
-/* For the scheduler; its declaration belongs in tinytemp.h with tinytemp_predict_spec's. */
-extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
-										   double *p50, double *p90, bool *bounded);
-
 /* Training settings; the defaults won on held-out synthetic data. */
 typedef struct TrainParams
 {

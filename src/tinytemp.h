@@ -251,6 +251,8 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
+extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
+										   double *p50, double *p90, bool *bounded);
 extern uint64 tinytemp_model_generation(void);
 extern int	tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,

@@ -6,7 +6,7 @@
     test/fuzz/make_model_seeds.py corpus/model/bootstrap.model corpus/model
 
 Reads the model (the layout of serialize() in src/model_codec.c, native
-byte order) and writes smaller valid models cut from it, which the fuzzer
+byte order; a format-3 model's runtime interval is kept as it is) and writes smaller valid models cut from it, which the fuzzer
 mutates much faster than the 60 KB original, and truncated ones.
 """
 import struct
@@ -39,9 +39,11 @@ def parse(data):
     pos += 4 * nsplits
     leaves = list(struct.unpack_from("=%df" % (ntrees << depth), data, pos))
     pos += 4 * (ntrees << depth)
-    assert pos == len(data), "trailing bytes"
+    # Format 3 appends the runtime interval, which does not depend on the trees.
+    tail = data[pos:]
+    assert fmt >= 3 or not tail, "trailing bytes"
     return dict(header=(magic, fmt, nfeatures), base=base, maps=maps, ntrees=ntrees,
-                depth=depth, features=features, values=values, leaves=leaves)
+                depth=depth, features=features, values=values, leaves=leaves, tail=tail)
 
 
 def build(m, ntrees, depth, maps):
@@ -58,7 +60,7 @@ def build(m, ntrees, depth, maps):
         leaves += m["leaves"][t << m["depth"]:(t << m["depth"]) + (1 << depth)]
     n = ntrees * depth
     return (out + struct.pack("=%di" % n, *features) + struct.pack("=%df" % n, *values)
-            + struct.pack("=%df" % len(leaves), *leaves))
+            + struct.pack("=%df" % len(leaves), *leaves) + m["tail"])
 
 
 def main():
