@@ -68,6 +68,8 @@ REAL_TRACES=()
 if [ "$REAL" != none ]; then
 	if [ ! -d "$REAL_DIR" ]; then
 		echo "sim_bench: no real traces: $REAL_DIR is not there (set TINYTEMP_TRACES); skipping them"
+	elif ! REAL_DIR=$(cd "$REAL_DIR" && pwd); then
+		echo "sim_bench: cannot enter $REAL_DIR; skipping the real traces"
 	elif [ "$REAL" = all ]; then
 		for dir in "$REAL_DIR"/*/; do
 			[ -f "$dir/trace.csv" ] && [ -f "$dir/cluster.csv" ] && REAL_TRACES+=("$(basename "$dir")")
@@ -122,7 +124,7 @@ tt_log "environment"
 psql_q -c 'SELECT version()'
 echo "CPUs: $(nproc) ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 cluster_size() { tail -n +2 "$1" | awk -F, '{ w += $2; g += $2 * $5 } END { print w " workers, " g " GPUs" }'; }
-echo "cluster: $CLUSTER ($(cluster_size "$CLUSTER"))"
+[ "$NTRACES" -gt 0 ] && echo "cluster of the synthetic traces: $CLUSTER ($(cluster_size "$CLUSTER"))"
 echo "variants: $VARIANTS; restart cost: ${RESTART_COST:-60 (the default)} s"
 
 # The report by class of job, and for the real traces the full table and
@@ -172,6 +174,8 @@ for line in open(path):
 def class_table(t):
     names = [n for n in NAMES if (t, n) in by]
     runs = [by[(t, n)] for n in names]
+    if not any(runs):
+        return
     print(("  %-15s %5s" % ("by class", "jobs") +
            "".join(" | %-26s" % n for n in names)).rstrip())
     print("  %-15s %5s" % ("", "") +
@@ -185,13 +189,13 @@ def class_table(t):
             row = "  %-15s %5d" % (label, jobs)
             for x in cells:
                 if x is None:
-                    row += " | %-26s" % "FAILED"
+                    row += " | %8s %8s %8s" % ("FAILED", "", "")
                 else:
                     row += " | %8s %8s %8s" % (d(x["avg_wait_s"]), d(x["max_wait_s"]),
                                                d(x["avg_jct_s"]))
                     if x["finished"] < x["jobs"]:
                         row += " (%d of %d finished)" % (x["finished"], x["jobs"])
-            print(row)
+            print(row.rstrip())
 
 
 if mode == "classes":
