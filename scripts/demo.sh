@@ -43,6 +43,17 @@ step() {
 	printf '\n\033[1m-- %s\033[0m\n%s\n' "$1" "$2"
 	printf '%s\n' "$2" | $TT_PGBIN/psql -X -q -v ON_ERROR_STOP=0 -P pager=off -f - 2>&1 | sed 's/^/   /'
 }
+# wait_finished CONDITION SECONDS: wait until every job matching CONDITION
+# has finished (succeeded, dead-lettered or cancelled), at most SECONDS.
+wait_finished() {
+	local left
+	for _ in $(seq 1 $(($2 * 2))); do
+		left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs
+			WHERE ($1) AND state NOT IN ('succeeded', 'failed', 'cancelled')")
+		[ "$left" = 0 ] && return 0
+		sleep 0.5
+	done
+}
 # shell_step TITLE COMMAND: the same for a shell command.
 shell_step() {
 	printf '\n\033[1m-- %s\033[0m\n$ %s\n' "$1" "$2"
@@ -212,11 +223,7 @@ step "A learning-rate sweep: the training handler reports loss and accuracy afte
                         dataset_size => 3000, epochs => 6, batch_size => 32, cpus => 2) AS job, lr
 FROM unnest(ARRAY[0.01, 0.1, 0.5]) lr;"
 # Wait for every job to finish (succeeded or dead-lettered), at most 90 s.
-for _ in $(seq 1 180); do
-	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
+wait_finished "true" 90
 step "Where each job ran, how often, and what it returned" \
 "SELECT j.id, j.job_type, j.model, j.state, j.attempts, w.name AS worker, w.gpu_type,
        round(j.predicted_runtime_s::numeric, 1) AS predicted_s,
@@ -285,11 +292,7 @@ SELECT tinytemp_enqueue('pipeline-evaluate', inputs => ARRAY['clicks-curated@1']
                         params => jsonb_build_object('model_job', :train)) AS evaluate \\gset
 SELECT id, job_type, coalesce(array_to_string(awaits_data, ', '), '-') AS waits_for
 FROM tinytemp.jobs WHERE job_type LIKE 'pipeline-%' ORDER BY id;"
-for _ in $(seq 1 120); do
-	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE job_type LIKE 'pipeline-%' AND state NOT IN ('succeeded', 'failed', 'cancelled')")
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
+wait_finished "job_type LIKE 'pipeline-%'" 60
 step "Each stage's output: a new, immutable version in the registry, with its rows and checksum" \
 "SELECT name, version, layer, rows, bytes, left(checksum, 19) AS checksum, created_by_job AS job,
        jsonb_strip_nulls(jsonb_build_object('duplicates_removed', meta->'duplicates_removed',
@@ -319,11 +322,7 @@ step "A node with four GPUs; two one-GPU jobs and a two-GPU job start together, 
        tinytemp_enqueue('gpu-probe', gpus => 1, gpu_type => 'a100', params => '{\"hold_s\": 2}') AS b,
        tinytemp_enqueue('gpu-probe', gpus => 2, gpu_type => 'a100', params => '{\"hold_s\": 2}') AS c,
        tinytemp_enqueue('memory-hog', memory_mb => 64, max_attempts => 1, params => '{\"mb\": 300}') AS hog;"
-for _ in $(seq 1 60); do
-	left=$($TT_PGBIN/psql -XAtq -c "SELECT count(*) FROM tinytemp.jobs WHERE job_type IN ('gpu-probe', 'memory-hog') AND state NOT IN ('succeeded', 'failed', 'cancelled')")
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
+wait_finished "job_type IN ('gpu-probe', 'memory-hog')" 30
 step "Each job saw its own GPUs (CUDA_VISIBLE_DEVICES), recorded on the job; the memory hog failed at its limit" \
 "SELECT id, job_type, gpus, gpu_indices, started_at::time(1) AS started, finished_at::time(1) AS finished, state,
        coalesce(result->>'CUDA_VISIBLE_DEVICES', last_error) AS saw_or_error
