@@ -27,21 +27,34 @@
 
 PGDLLEXPORT void tinytemp_bgworker_main(Datum main_arg);
 
-/* Register the background worker; called from _PG_init at preload time. */
+/*
+ * Register one of tinytemp's background workers: the function of this
+ * library it runs, its name (also its type) and when it starts.  Restarted
+ * 5 s after it dies.  Called from _PG_init at preload time.
+ */
 void
-tinytemp_register_bgworker(void)
+tinytemp_register_background_worker(const char *function, const char *name,
+									 BgWorkerStartTime start_time)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_start_time = start_time;
 	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tinytemp");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tinytemp_bgworker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tinytemp scheduler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "tinytemp scheduler");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
 	RegisterBackgroundWorker(&worker);
+}
+
+/* Register the scheduler; called from _PG_init at preload time. */
+void
+tinytemp_register_bgworker(void)
+{
+	tinytemp_register_background_worker("tinytemp_bgworker_main", "tinytemp scheduler",
+										 BgWorkerStart_RecoveryFinished);
 }
 
 /* A step of the pass; returns what it counts (leases expired, models trained). */

@@ -120,11 +120,14 @@ parse_inputs(ArrayType *inputs, Datum **names, Datum **versions)
 			version = (int32) v;
 		}
 		for (int k = 0; k < i; k++)
-			if (strncmp(TextDatumGetCString((*names)[k]), s, len) == 0 &&
-				(int) strlen(TextDatumGetCString((*names)[k])) == len)
+		{
+			text	   *seen = DatumGetTextPP((*names)[k]);
+
+			if ((int) VARSIZE_ANY_EXHDR(seen) == len && memcmp(VARDATA_ANY(seen), s, len) == 0)
 				ereport(ERROR,
 						errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("input \"%.*s\" is declared twice", len, s));
+		}
 		(*names)[i] = PointerGetDatum(cstring_to_text_with_len(s, len));
 		(*versions)[i] = Int32GetDatum(version);
 	}
@@ -440,7 +443,6 @@ register_one(DatasetSpec *spec, Datum job_id, bool no_job, Datum attempt, Datum 
 Datum
 tinytemp_register_dataset(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr held_plan = NULL;
 	Jsonb	   *jb;
 	int			n;
 	DatasetSpec *specs;
@@ -490,22 +492,12 @@ tinytemp_register_dataset(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (!no_job)
 	{
-		Oid			argtypes[2] = {INT8OID, INT8OID};
-		Datum		values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
-		bool		isnull;
+		char	   *job_tenant;
 
-		tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
-		tinytemp_spi_execute(tinytemp_plan(&held_plan,
-										   "SELECT attempts, tenant FROM tinytemp.jobs"
-										   " WHERE id = $1 AND worker_id = $2 AND state = 'running'",
-										   2, argtypes),
-							 values, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			tinytemp_raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
-		attempt = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		tenant = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &no_tenant);
-		if (!no_tenant)
-			tenant = PointerGetDatum(SPI_datumTransfer(tenant, false, -1));
+		attempt = Int32GetDatum(tinytemp_held_attempt(&caller, PG_GETARG_INT64(0),
+													  PG_GETARG_INT64(1), &job_tenant));
+		no_tenant = job_tenant == NULL;
+		tenant = job_tenant ? CStringGetTextDatum(job_tenant) : (Datum) 0;
 	}
 	else
 	{

@@ -94,6 +94,36 @@ tinytemp_raise_not_held(int64 job_id, int64 worker_id)
 }
 
 /*
+ * The attempt that worker_id runs of job_id, for a report on it: the
+ * caller must act for the worker (42501), and the worker hold the job
+ * running (TT003, TT002, TT001 otherwise).  With tenant, also the job's
+ * tenant (NULL: none), palloc'd in the caller's context.  SPI connected.
+ */
+int32
+tinytemp_held_attempt(const TinytempCaller *caller, int64 job_id, int64 worker_id, char **tenant)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(job_id), Int64GetDatum(worker_id)};
+	char	   *t;
+
+	tinytemp_require_worker(caller, worker_id);
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT attempts, tenant FROM tinytemp.jobs"
+									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'",
+									   2, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		tinytemp_raise_not_held(job_id, worker_id);
+	if (tenant)
+	{
+		t = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		*tenant = t ? strcpy(SPI_palloc(strlen(t) + 1), t) : NULL;
+	}
+	return (int32) tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0);
+}
+
+/*
  * Check tinytemp_enqueue's depends_on: a one-dimensional array of at most
  * MAX_DEPENDENCIES distinct ids of existing jobs of tenants the caller acts
  * for (another tenant's job is, to the caller, one that does not exist).

@@ -645,6 +645,19 @@ tinytemp_metrics_job_written(Relation rel, HeapTuple old_tuple, HeapTuple new_tu
 		}
 		if (same_key && old_state == new_state)
 			return;				/* a heartbeat, a checkpoint, progress */
+	}
+	job_key(new_tuple, desc, &key);
+	if (old_state >= 0 && same_key)
+	{
+		/* A state change within one series: one entry, both counts. */
+		MetricsValues *v = pending_values(&key);
+
+		v->jobs[old_state]--;
+		if (new_state >= 0)
+			v->jobs[new_state]++;
+	}
+	else
+	{
 		if (old_state >= 0)
 		{
 			MetricsKey	old_key;
@@ -652,10 +665,9 @@ tinytemp_metrics_job_written(Relation rel, HeapTuple old_tuple, HeapTuple new_tu
 			job_key(old_tuple, desc, &old_key);
 			pending_values(&old_key)->jobs[old_state]--;
 		}
+		if (new_state >= 0)
+			pending_values(&key)->jobs[new_state]++;
 	}
-	job_key(new_tuple, desc, &key);
-	if (new_state >= 0)
-		pending_values(&key)->jobs[new_state]++;
 	remember_job(new_tuple, desc, &key);
 }
 
@@ -736,7 +748,7 @@ tinytemp_jobs_history_count(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
-	char	   *event;
+	text	   *event;
 	int64		job_id;
 	JobInfo		info;
 	MetricsValues *v;
@@ -762,11 +774,11 @@ tinytemp_jobs_history_count(PG_FUNCTION_ARGS)
 	d = heap_getattr(tuple, history_event, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(tuple);
-	event = TextDatumGetCString(d);
+	event = DatumGetTextPP(d);
 	for (c = 0; c < NUM_COUNTERS; c++)
-		if (strcmp(event, counters[c].event) == 0)
+		if (VARSIZE_ANY_EXHDR(event) == strlen(counters[c].event) &&
+			memcmp(VARDATA_ANY(event), counters[c].event, VARSIZE_ANY_EXHDR(event)) == 0)
 			break;
-	pfree(event);
 	if (c == NUM_COUNTERS)
 		return PointerGetDatum(tuple);
 	job_id = DatumGetInt64(heap_getattr(tuple, history_job_id, desc, &isnull));

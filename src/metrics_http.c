@@ -41,18 +41,9 @@ PGDLLEXPORT void tinytemp_metrics_server_main(Datum main_arg);
 void
 tinytemp_register_metrics_server(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* A hot standby serves its own copy of the tables. */
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tinytemp");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tinytemp_metrics_server_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tinytemp metrics server");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "tinytemp metrics server");
-	RegisterBackgroundWorker(&worker);
+	tinytemp_register_background_worker("tinytemp_metrics_server_main", "tinytemp metrics server",
+										 BgWorkerStart_ConsistentState);
 }
 
 /*

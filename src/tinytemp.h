@@ -12,6 +12,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "port/atomics.h"
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/elog.h"
@@ -112,6 +113,8 @@ extern char *tinytemp_jsonb_unknown_key(struct JsonbContainer *obj, const char *
 
 /* jobs.c */
 extern void tinytemp_raise_not_held(int64 job_id, int64 worker_id) pg_attribute_noreturn();
+extern int32 tinytemp_held_attempt(const TinytempCaller *caller, int64 job_id, int64 worker_id,
+								   char **tenant);
 extern int	tinytemp_ack_array(FunctionCallInfo fcinfo, int ids_arg, int64 worker_id,
 							   int results_arg);
 
@@ -296,5 +299,7 @@ extern bool tinytemp_notify_relay(void);
 
 /* bgworker.c */
 extern void tinytemp_register_bgworker(void);
+extern void tinytemp_register_background_worker(const char *function, const char *name,
+												 BgWorkerStartTime start_time);
 
 #endif							/* TINYTEMP_H */

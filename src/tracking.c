@@ -160,29 +160,6 @@ element_time(JsonbContainer *obj, uint32 i, const char *name, Datum *value, bool
 }
 
 /*
- * The attempt that worker_id runs of job_id: the caller must act for the
- * worker, and the worker hold the job running (TT003 otherwise).  SPI
- * connected.
- */
-static int32
-held_attempt(const TinytempCaller *caller, int64 job_id, int64 worker_id)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(job_id), Int64GetDatum(worker_id)};
-
-	tinytemp_require_worker(caller, worker_id);
-	tinytemp_spi_execute(tinytemp_plan(&plan,
-									   "SELECT attempts FROM tinytemp.jobs"
-									   " WHERE id = $1 AND worker_id = $2 AND state = 'running'",
-									   2, argtypes),
-						 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		tinytemp_raise_not_held(job_id, worker_id);
-	return (int32) tinytemp_get_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0);
-}
-
-/*
  * tinytemp_report_metrics(job_id, worker_id, metrics): store what the
  * running job reported, metrics being
  *   [{"step": 12, "metrics": {"loss": 0.31, "accuracy": 0.9}, "at": "..."}, ...]
@@ -274,7 +251,7 @@ tinytemp_report_metrics(PG_FUNCTION_ARGS)
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	values[0] = PG_GETARG_DATUM(0);
-	values[1] = Int32GetDatum(held_attempt(&caller, PG_GETARG_INT64(0), PG_GETARG_INT64(1)));
+	values[1] = Int32GetDatum(tinytemp_held_attempt(&caller, PG_GETARG_INT64(0), PG_GETARG_INT64(1), NULL));
 	values[2] = rows_array(&rows, 0, INT8OID);
 	values[3] = rows_array(&rows, 1, TEXTOID);
 	values[4] = rows_array(&rows, 2, FLOAT8OID);
@@ -355,7 +332,7 @@ tinytemp_report_logs(PG_FUNCTION_ARGS)
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	values[0] = Int64GetDatum(job_id);
-	values[1] = Int32GetDatum(held_attempt(&caller, job_id, PG_GETARG_INT64(1)));
+	values[1] = Int32GetDatum(tinytemp_held_attempt(&caller, job_id, PG_GETARG_INT64(1), NULL));
 
 	/* Reports on one job take turns, so that line numbers follow each other. */
 	tinytemp_lock(TINYTEMP_LOCK_JOB_LOGS, (uint64) job_id);
