@@ -406,17 +406,19 @@ decode_string(JsonParser *jp, StrBuf *sb)
 }
 
 /*
- * Find the top-level member `key` of s[0..len), which must be a valid JSON
- * object (see json_is_object).  Keys are compared after unescaping, and
- * the last of duplicate keys wins, as in jsonb.  Returns whether it is
- * there, with its value at s[*value_off .. *value_off + *value_len).
+ * Call each(name, value, value_len, arg) for every top-level member of
+ * s[0..len), a valid JSON object (see json_is_object), in order, with its
+ * name unescaped and its value as text in s; stop when it returns false.
+ * Returns false when s is no object or each stopped.
  */
-bool
-json_object_member(const char *s, size_t len, const char *key, size_t *value_off, size_t *value_len)
+static bool
+json_each_member(const char *s, size_t len,
+				 bool (*each) (const StrBuf *name, const char *value, size_t value_len, void *arg),
+				 void *arg)
 {
 	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
 	StrBuf		name;
-	bool		found = false;
+	bool		ok = true;
 
 	skip_ws(&jp);
 	if (jp.p >= jp.end || *jp.p != '{')
@@ -440,11 +442,10 @@ json_object_member(const char *s, size_t len, const char *key, size_t *value_off
 		jp.depth = 0;
 		if (!parse_value(&jp))
 			break;				/* cannot happen for a valid object */
-		if (name.len == strlen(key) && memcmp(name.data, key, name.len) == 0)
+		if (!each(&name, (const char *) start, (size_t) (jp.p - start), arg))
 		{
-			found = true;
-			*value_off = (size_t) (start - (const unsigned char *) s);
-			*value_len = (size_t) (jp.p - start);
+			ok = false;
+			break;
 		}
 		skip_ws(&jp);
 		if (jp.p >= jp.end || *jp.p != ',')
@@ -452,7 +453,51 @@ json_object_member(const char *s, size_t len, const char *key, size_t *value_off
 		jp.p++;
 	}
 	sb_free(&name);
-	return found;
+	return ok;
+}
+
+/* What json_object_member looks for, and where it found it last. */
+typedef struct MemberSearch
+{
+	const char *key;
+	const char *s;
+	bool		found;
+	size_t		off;
+	size_t		len;
+} MemberSearch;
+
+static bool
+match_member(const StrBuf *name, const char *value, size_t value_len, void *arg)
+{
+	MemberSearch *m = arg;
+
+	if (name->len == strlen(m->key) && memcmp(name->data, m->key, name->len) == 0)
+	{
+		m->found = true;
+		m->off = (size_t) (value - m->s);
+		m->len = value_len;
+	}
+	return true;
+}
+
+/*
+ * Find the top-level member `key` of s[0..len), which must be a valid JSON
+ * object (see json_is_object).  Keys are compared after unescaping, and
+ * the last of duplicate keys wins, as in jsonb.  Returns whether it is
+ * there, with its value at s[*value_off .. *value_off + *value_len).
+ */
+bool
+json_object_member(const char *s, size_t len, const char *key, size_t *value_off, size_t *value_len)
+{
+	MemberSearch m = {key, s, false, 0, 0};
+
+	(void) json_each_member(s, len, match_member, &m);
+	if (m.found)
+	{
+		*value_off = m.off;
+		*value_len = m.len;
+	}
+	return m.found;
 }
 
 /*
@@ -486,6 +531,18 @@ utf8_chars(const char *s, size_t len)
 	return n;
 }
 
+/* One member of a metrics object: a name the server takes, a float8 number; counted. */
+static bool
+metric_member(const StrBuf *name, const char *value, size_t value_len, void *arg)
+{
+	if (name->len == 0 || utf8_chars(name->data, name->len) > TT_METRIC_NAME_MAX ||
+		!(value[0] == '-' || (value[0] >= '0' && value[0] <= '9')) ||
+		!number_fits_float8(value, value_len))
+		return false;
+	(*(int *) arg)++;
+	return true;
+}
+
 /*
  * The "metrics" of a metrics line: when s[0..len), a valid JSON value, is
  * an object of at least one member, each named with 1 to TT_METRIC_NAME_MAX
@@ -496,44 +553,10 @@ utf8_chars(const char *s, size_t len)
 int
 json_number_object_size(const char *s, size_t len)
 {
-	JsonParser	jp = {(const unsigned char *) s, (const unsigned char *) s + len, 0};
-	StrBuf		name;
 	int			members = 0;
 
-	skip_ws(&jp);
-	if (jp.p >= jp.end || *jp.p != '{')
+	if (!json_each_member(s, len, metric_member, &members))
 		return -1;
-	jp.p++;
-	sb_init(&name);
-	for (;;)
-	{
-		const unsigned char *start;
-
-		skip_ws(&jp);
-		if (jp.p >= jp.end || *jp.p != '"')
-			break;
-		jp.p++;
-		sb_reset(&name);
-		decode_string(&jp, &name);
-		skip_ws(&jp);
-		jp.p++;					/* the colon */
-		skip_ws(&jp);
-		start = jp.p;
-		if (name.len == 0 || utf8_chars(name.data, name.len) > TT_METRIC_NAME_MAX ||
-			jp.p >= jp.end || !(*jp.p == '-' || (*jp.p >= '0' && *jp.p <= '9')) ||
-			!parse_number(&jp) ||
-			!number_fits_float8((const char *) start, (size_t) (jp.p - start)))
-		{
-			members = -1;
-			break;
-		}
-		members++;
-		skip_ws(&jp);
-		if (jp.p >= jp.end || *jp.p != ',')
-			break;
-		jp.p++;
-	}
-	sb_free(&name);
 	return members > 0 ? members : -1;
 }
 
