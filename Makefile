@@ -25,7 +25,7 @@ OBJS = \
 	src/workers.o
 DATA = tinytemp--0.1.sql tinytemp--0.1--0.2.sql tinytemp--0.2--0.3.sql tinytemp--0.3--0.4.sql \
 	tinytemp--0.4--0.5.sql tinytemp--0.5--0.6.sql \
-	tinytemp--0.6--0.7.sql
+	tinytemp--0.6--0.7.sql tinytemp--0.7--0.8.sql
 PGFILEDESC = "tinytemp - a job scheduler for machine-learning workloads"
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

@@ -49,6 +49,8 @@
  * redone work is reported as lost (work_lost_s, and work_lost_gpu_s in
  * GPU-seconds of the workers that redid it); a run preempted again while
  * it redoes keeps its checkpoint.
+ * A job's wait is all the time it waits: before its first start, and
+ * after each preemption until it starts again.
  * A gang counts as one job: it starts with its first member and ends
  * with its last.  Besides the utilization over the makespan, which the
  * longest jobs' tail dominates, the figures give it between the first and
@@ -144,6 +146,8 @@ typedef struct TraceJob
 	int			running;		/* members running now */
 	int			done;			/* members acked */
 	double		first_start;	/* -1 until a member starts */
+	double		requeued_at;	/* when a preemption put it back to wait; -1: it does not */
+	double		rewait;			/* seconds it waited again after preemptions */
 	double		last_end;
 	int			last_worker;	/* where a member last started, for --detail */
 	int			preemptions;	/* members preempted */
@@ -233,6 +237,11 @@ typedef struct Sim
 	int			failed;
 	int			never_fit;		/* trace jobs that can never fit the cluster */
 	long		heartbeats;
+	int			retrain_after;	/* the server's tinytemp.retrain_after; 0: never */
+	double		retrain_interval_s;	/* its tinytemp.retrain_interval, in virtual seconds */
+	long		acked_since_train;
+	double		trained_at;		/* virtual time of the last retraining; -inf: none */
+	int			retrains;
 	long		steps;
 	long		lease_steps;	/* steps taken only to heartbeat in time */
 	long		claims;
@@ -534,6 +543,7 @@ load_trace(void)
 		parse_int(p, ln, "batch_size", r[COL_BATCH_SIZE], INT32_MIN, INT32_MAX, 0);
 		parse_int(p, ln, "priority", r[COL_PRIORITY], INT32_MIN, INT32_MAX, 0);
 		j->first_start = -1;
+		j->requeued_at = -1;
 		free(r[NUM_TRACE_COLS]);
 		free(r);
 	}
@@ -1110,6 +1120,7 @@ preempt(int64_t job_id, int64_t worker_id)
 	PQclear(res);
 	add_waiting(run->trace);
 	sim.jobs[run->trace].preemptions++;
+	sim.jobs[run->trace].requeued_at = sim.now;
 	end_run(r, sim.now);
 	sim.preemptions++;
 }
@@ -1283,6 +1294,9 @@ claim_all(void)
 				j->last_worker = w;
 				if (j->first_start < 0)
 					j->first_start = sim.now;
+				if (j->requeued_at >= 0)
+					j->rewait += sim.now - j->requeued_at;
+				j->requeued_at = -1;
 				started++;
 			}
 			PQclear(res);
@@ -1461,6 +1475,21 @@ step(bool tick, bool lease_only, bool *next_tick, bool *next_lease_only)
 	heartbeat_runs(next);
 	exec_command(sim.conn, "COMMIT", "committing a step");
 	sim.steps++;
+
+	/*
+	 * Retrain the predictor on the replay's own history as the background
+	 * worker would: after tinytemp.retrain_after acked jobs, at most once
+	 * per tinytemp.retrain_interval of virtual time.
+	 */
+	sim.acked_since_train += completed;
+	if (sim.retrain_after > 0 && sim.acked_since_train >= sim.retrain_after &&
+		sim.now - sim.trained_at >= sim.retrain_interval_s)
+	{
+		PQclear(exec_prepared("train", 0, NULL, "tinytemp_train_predictor"));
+		sim.acked_since_train = 0;
+		sim.trained_at = sim.now;
+		sim.retrains++;
+	}
 	if (lease_only)
 		sim.lease_steps++;
 	return next;
@@ -1512,8 +1541,17 @@ replay(void)
 	double		started = wall_clock();
 	bool		tick = false;
 	bool		lease_only = false;
+	PGresult   *res;
 
 	prepare("schedule", "SELECT tinytemp_schedule()");
+	prepare("train", "SELECT tinytemp_train_predictor()");
+	res = check(sim.conn, PQexec(sim.conn, "SELECT current_setting('tinytemp.retrain_after')::int,"
+								 " extract(epoch FROM current_setting('tinytemp.retrain_interval')::interval)"),
+				PGRES_TUPLES_OK, "reading the retraining settings");
+	sim.retrain_after = atoi(PQgetvalue(res, 0, 0));
+	sim.retrain_interval_s = atof(PQgetvalue(res, 0, 1));
+	sim.trained_at = -INFINITY;
+	PQclear(res);
 	sim.now = sim.jobs[0].submit_s;
 	sim.replaying = true;
 	for (;;)
@@ -1612,6 +1650,16 @@ runtime_class(const TraceJob *j)
 	return j->runtime_s < SHORT_RUNTIME_S ? 0 : j->runtime_s <= LONG_RUNTIME_S ? 1 : 2;
 }
 
+/*
+ * A job's wait: all the time it spent waiting, before its first start and
+ * after each preemption until it started again.
+ */
+static double
+job_wait(const TraceJob *j)
+{
+	return j->first_start - j->submit_s + j->rewait;
+}
+
 static void
 add_job(Figures *f, const TraceJob *j)
 {
@@ -1620,7 +1668,7 @@ add_job(Figures *f, const TraceJob *j)
 	f->jobs++;
 	if (j->failed || j->done < j->gang_size)
 		return;
-	wait = j->first_start - j->submit_s;
+	wait = job_wait(j);
 	f->finished++;
 	f->sum_wait += wait;
 	f->sum_jct += j->last_end - j->submit_s;
@@ -1722,9 +1770,9 @@ print_figures(double wall_s)
 			continue;
 		jct[n++] = j->last_end - j->submit_s;
 		sum_jct += j->last_end - j->submit_s;
-		sum_wait += j->first_start - j->submit_s;
-		if (j->first_start - j->submit_s > max_wait)
-			max_wait = j->first_start - j->submit_s;
+		sum_wait += job_wait(j);
+		if (job_wait(j) > max_wait)
+			max_wait = job_wait(j);
 	}
 	makespan = last_end - sim.jobs[0].submit_s;
 	for (int w = 0; w < sim.nworkers; w++)
@@ -1753,6 +1801,7 @@ print_figures(double wall_s)
 		   "\"steps\":%ld,\"lease_steps\":%ld,\"claims\":%ld,\"wall_s\":%.3f,",
 		   makespan, utilization, utilization_arrivals, sim.preemptions, sim.never_fit,
 		   sim.lease_s, sim.heartbeats, sim.steps, sim.lease_steps, sim.claims, wall_s);
+	printf("\"retrains\":%d,", sim.retrains);
 	printf("\"restart_cost_s\":%.17g,\"preempted_jobs\":%d,\"restarts\":%d,"
 		   "\"work_lost_s\":%.3f,\"work_lost_gpu_s\":%.3f,",
 		   sim.restart_cost_s, preempted_jobs, sim.restarts, sim.work_lost_s, sim.work_lost_gpu_s);
@@ -1786,7 +1835,7 @@ write_detail(void)
 
 		fprintf(f, "%d,%" PRId64 ",%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%" PRId64 ",%d,%s,%d,%s,%s,%s,%s\n",
 				j->row, j->first_id, j->submit_s, j->first_start, ok ? j->last_end : -1,
-				j->first_start >= 0 ? j->first_start - j->submit_s : -1,
+				j->first_start >= 0 ? job_wait(j) : -1,
 				ok ? j->last_end - j->submit_s : -1, j->runtime_s, j->cpus, j->memory_mb, j->gpus,
 				j->field[COL_GPU_TYPE] ? j->field[COL_GPU_TYPE] : "",
 				j->gang_size, j->field[COL_PRIORITY] ? j->field[COL_PRIORITY] : "",

@@ -417,7 +417,7 @@ register_one(DatasetSpec *spec, Datum job_id, bool no_job, Datum attempt, Datum 
 										   "   awaits_data = r.left_over,"
 										   "   run_after = CASE WHEN r.left_over IS NULL THEN r.due ELSE j.run_after END,"
 										   "   rank_key = CASE WHEN r.left_over IS NULL"
-										   "     THEN coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0)"
+										   "     THEN tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 										   "       + $2 * extract(epoch FROM r.due)::float8 ELSE j.rank_key END,"
 										   "   run_after_requested = CASE WHEN r.left_over IS NULL THEN NULL"
 										   "     ELSE j.run_after_requested END,"

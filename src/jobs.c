@@ -221,11 +221,12 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 #define ENQUEUE_COLUMNS \
 	"job_type, model, params, priority, dataset_size, epochs, batch_size, cpus, memory_mb," \
 	" gpus, gpu_type, gang_size, max_attempts, queue, tenant, run_after, depends_on," \
-	" runtime_estimate_s, placement_timeout, predicted_runtime_s, rank_key, created_at, updated_at"
+	" runtime_estimate_s, placement_timeout, predicted_runtime_s, predicted_spread, rank_key," \
+	" created_at, updated_at"
 #define ENQUEUE_VALUES \
 	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15," \
-	" coalesce($16, tinytemp.now()), $17, $18, $19, $20," \
-	" coalesce($18, $20, 0) + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8," \
+	" coalesce($16, tinytemp.now()), $17, $18, $19, $20, $22," \
+	" $23 + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8," \
 	" tinytemp.now(), tinytemp.now()"
 #define ENQUEUE_HISTORY \
 	"), h AS (" \
@@ -252,22 +253,23 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 		ENQUEUE_HISTORY
 	};
 	int			gang;
-	Oid			argtypes[ENQUEUE_NARGS + 2] = {
+	Oid			argtypes[ENQUEUE_NARGS + 4] = {
 		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-		INT8ARRAYOID, FLOAT8OID, INTERVALOID, FLOAT8OID, FLOAT8OID
+		INT8ARRAYOID, FLOAT8OID, INTERVALOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID
 	};
 	static const char *const required[] = {
 		"job_type", NULL, "params", "priority", NULL, NULL, NULL, "cpus",
 		"memory_mb", "gpus", NULL, "gang_size", "max_attempts", "queue", NULL, NULL,
 		NULL, NULL, NULL
 	};
-	Datum		values[ENQUEUE_NARGS + 2];
-	char		nulls[ENQUEUE_NARGS + 2];
+	Datum		values[ENQUEUE_NARGS + 4];
+	char		nulls[ENQUEUE_NARGS + 4];
 	bool		isnull;
 	int64		id;
 	char	   *queue;
-	double		predicted;
+	double		predicted = 0;
+	double		spread = -1;
 	char	   *tenant;
 	TinytempCaller caller;
 
@@ -297,13 +299,20 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
 	nulls[ENQUEUE_NARGS] = 'n';
 	values[ENQUEUE_NARGS] = (Datum) 0;
-	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &predicted))
+	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &predicted, &spread))
 	{
 		values[ENQUEUE_NARGS] = Float8GetDatum(predicted);
 		nulls[ENQUEUE_NARGS] = ' ';
 	}
 	values[ENQUEUE_NARGS + 1] = Float8GetDatum(tinytemp_aging_rate);
 	nulls[ENQUEUE_NARGS + 1] = ' ';
+	values[ENQUEUE_NARGS + 2] = Float8GetDatum(spread);
+	nulls[ENQUEUE_NARGS + 2] = spread >= 0 ? ' ' : 'n';
+	/* The rank cost at no service: a runtime given is taken as the runtime. */
+	values[ENQUEUE_NARGS + 3] = Float8GetDatum(PG_ARGISNULL(17) ?
+											   tinytemp_rank_cost(predicted, spread, 0) :
+											   tinytemp_rank_cost(PG_GETARG_FLOAT8(17), -1, 0));
+	nulls[ENQUEUE_NARGS + 3] = ' ';
 
 	tinytemp_enter(fcinfo, &caller);
 	tenant = job_tenant(&caller, PG_ARGISNULL(14) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(14)));
@@ -314,7 +323,7 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(16))
 		check_dependencies(PG_GETARG_ARRAYTYPE_P(16), &caller);
 	gang = PG_GETARG_INT32(11) > 1;
-	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 2, argtypes),
+	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 4, argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (PG_NARGS() > ENQUEUE_NARGS && !PG_ARGISNULL(ENQUEUE_NARGS))
@@ -372,8 +381,8 @@ enum
  * and returns how many jobs there are.  SPI must be connected.
  */
 static int
-check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum **tenants,
-		   bool **tenant_nulls, Datum **inputs)
+check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double **costs,
+		   Datum **tenants, bool **tenant_nulls, Datum **inputs)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -399,6 +408,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 	tab = SPI_tuptable;
 	n = (int) SPI_processed;
 	*predicted = palloc(sizeof(double) * Max(n, 1));
+	*costs = palloc(sizeof(double) * Max(n, 1) * 2);
 	*tenants = palloc(sizeof(Datum) * Max(n, 1));
 	*tenant_nulls = palloc(sizeof(bool) * Max(n, 1));
 	*inputs = palloc0(sizeof(Datum) * Max(n, 1));
@@ -412,6 +422,10 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 		char	   *tenant;
 		char		where[48];
 		double		estimate;
+		double		p10,
+					p90,
+					spread;
+		bool		bounded;
 		Datum		v;
 		Datum		timeout;
 		TinytempJobSpec spec;
@@ -482,8 +496,18 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, Datum *
 		spec.gpus = (double) tinytemp_get_int64(t, d, BULK_GPUS, 0);
 		spec.memory_mb = (double) tinytemp_get_int64(t, d, BULK_MEMORY_MB, 1024);
 		if (spec.dataset_size < -1 || spec.epochs < -1 || spec.batch_size < -1 ||
-			!tinytemp_predict_spec(&spec, &(*predicted)[i]))
+			!tinytemp_predict_spec_interval(&spec, &p10, &(*predicted)[i], &p90, &bounded))
+		{
 			(*predicted)[i] = get_float8_nan();
+			spread = -1;
+		}
+		else
+			spread = bounded ? tinytemp_spread_from_interval(p10, p90) : -1;
+		/* Each job's spread (NaN: none), then its rank cost at no service, as in tinytemp_enqueue. */
+		(*costs)[2 * i] = spread >= 0 ? spread : get_float8_nan();
+		v = SPI_getbinval(t, d, BULK_RUNTIME_ESTIMATE_S, &isnull);
+		(*costs)[2 * i + 1] = !isnull ? tinytemp_rank_cost(DatumGetFloat8(v), -1, 0) :
+			isnan((*predicted)[i]) ? 0 : tinytemp_rank_cost((*predicted)[i], spread, 0);
 	}
 	return n;
 }
@@ -502,7 +526,8 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"WITH x AS ("
-		"  SELECT e.ord, x.*, p.predicted, p.tenant AS owner" BULK_ROWS
+		"  SELECT e.ord, x.*, p.predicted, p.tenant AS owner, $5[(2 * e.ord - 1)::int] AS spread,"
+		"    $5[(2 * e.ord)::int] AS cost" BULK_ROWS
 		"  JOIN unnest($2::float8[], $3::text[]) WITH ORDINALITY p(predicted, tenant, ord)"
 		"    ON p.ord = e.ord"
 		"), j AS ("
@@ -512,9 +537,8 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 		"    coalesce(x.gpus, 0), x.gpu_type, 1, coalesce(x.max_attempts, 5),"
 		"    coalesce(x.queue, 'default'), x.owner, coalesce(x.run_after, tinytemp.now()),"
 		"    x.depends_on, x.runtime_estimate_s, x.placement_timeout,"
-		"    nullif(x.predicted, 'NaN'),"
-		"    coalesce(x.runtime_estimate_s, nullif(x.predicted, 'NaN'), 0)"
-		"      + $4 * extract(epoch FROM coalesce(x.run_after, tinytemp.now()))::float8,"
+		"    nullif(x.predicted, 'NaN'), nullif(x.spread, 'NaN'),"
+		"    x.cost + $4 * extract(epoch FROM coalesce(x.run_after, tinytemp.now()))::float8,"
 		"    tinytemp.now(), tinytemp.now()"
 		"  FROM x ORDER BY x.ord"
 		"  RETURNING id, run_after, queue"
@@ -524,12 +548,13 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END"
 		"  FROM j"
 		") SELECT id, queue FROM j ORDER BY id";
-	Oid			argtypes[4] = {JSONBOID, FLOAT8ARRAYOID, TEXTARRAYOID, FLOAT8OID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {JSONBOID, FLOAT8ARRAYOID, TEXTARRAYOID, FLOAT8OID, FLOAT8ARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TinytempCaller caller;
 	double	   *predicted;
+	double	   *costs;
 	Datum	   *tenants;
 	bool	   *tenant_nulls;
 	Datum	   *preds;
@@ -552,7 +577,8 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
-	n = check_bulk(PG_GETARG_DATUM(0), &caller, &predicted, &tenants, &tenant_nulls, &inputs);
+	n = check_bulk(PG_GETARG_DATUM(0), &caller, &predicted, &costs, &tenants, &tenant_nulls,
+				   &inputs);
 	if (n > 0)
 	{
 		preds = palloc(sizeof(Datum) * n);
@@ -565,7 +591,8 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 		values[2] = PointerGetDatum(construct_md_array(tenants, tenant_nulls, 1, dims, lbs,
 													   TEXTOID, -1, false, TYPALIGN_INT));
 		values[3] = Float8GetDatum(tinytemp_aging_rate);
-		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, nulls, SPI_OK_SELECT);
+		values[4] = tinytemp_float8_array(costs, 2 * n);
+		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 5, argtypes), values, nulls, SPI_OK_SELECT);
 		if ((int) SPI_processed != n)
 			elog(ERROR, "tinytemp_enqueue_many inserted " UINT64_FORMAT " jobs of %d",
 				 SPI_processed, n);
@@ -944,23 +971,28 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 		"    lease_until = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.lease_until END,"
 		"    attempts = CASE WHEN j.preempt_notified_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END,"
 		"    preemptions = j.preemptions + (j.preempt_notified_at IS NOT NULL)::int,"
+		"    attained_s = CASE WHEN j.preempt_notified_at IS NOT NULL"
+		"      THEN " TINYTEMP_REQUEUED_ATTAINED " ELSE j.attained_s END,"
+		"    rank_key = CASE WHEN j.preempt_notified_at IS NOT NULL"
+		"      THEN " TINYTEMP_REQUEUED_RANK_KEY("$4") " ELSE j.rank_key END,"
 		"    run_after = CASE WHEN j.preempt_notified_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END,"
 		"    predicted_end_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END,"
 		"    preempt_requested_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL"
 		"      ELSE j.preempt_requested_at END,"
 		"    preempt_notified_at = NULL"
 		"  WHERE j.id = $1 AND j.worker_id = $2 AND j.state = 'running'"
-		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions"
+		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions, j.attained_s"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, CASE WHEN state = 'pending' THEN 'preempted' ELSE 'checkpointed' END, $2,"
 		"    CASE WHEN state = 'pending'"
-		"      THEN jsonb_build_object('preemptions', preemptions, 'forced', false)"
+		"      THEN jsonb_build_object('preemptions', preemptions, 'forced', false,"
+		"        'attained_s', round(attained_s::numeric, 3))"
 		"      ELSE jsonb_build_object('attempt', attempts) END"
 		"  FROM u"
 		") SELECT state, queue FROM u";
-	Oid			argtypes[3] = {INT8OID, INT8OID, JSONBOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {INT8OID, INT8OID, JSONBOID, FLOAT8OID};
+	Datum		values[4];
 	char	   *queue = NULL;
 	TinytempCaller caller;
 
@@ -969,11 +1001,12 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	tinytemp_require_arg(fcinfo, 2, "checkpoint");
 	for (int i = 0; i < 3; i++)
 		values[i] = PG_GETARG_DATUM(i);
+	values[3] = Float8GetDatum(tinytemp_aging_rate);
 
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 3, argtypes), values, NULL, SPI_OK_SELECT);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		tinytemp_raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") == 0)

@@ -38,6 +38,7 @@
 #include "storage/lmgr.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_schedule);
+PG_FUNCTION_INFO_V1(tinytemp_rank_cost_sql);
 
 /* How many ready jobs (gangs counting once per member) one pass looks at. */
 #define PLAN_WINDOW 1000
@@ -55,6 +56,8 @@ PG_FUNCTION_INFO_V1(tinytemp_schedule);
 #define GANG_SPEED_WEIGHT 4.0
 /* How many jobs one pass may start preemptions for. */
 #define MAX_PREEMPTORS_PER_PASS 8
+/* How many of the jobs that cannot start one pass tries to preempt for in their own class. */
+#define MAX_SERVICE_PREEMPTION_TRIES 16
 /* How many of the jobs that cannot start one pass reserves for, on distinct workers. */
 #define MAX_BACKFILL_RESERVATIONS 8
 
@@ -81,6 +84,9 @@ typedef struct PlanJob
 	int			preemptions;
 	bool		preempt_requested;
 	bool		in_gang;
+	double		run_s;			/* seconds of this run so far */
+	double		cost;			/* its rank cost at the service it has had by now */
+	double		waited_s;		/* all it waited before this run (aging credit / aging_rate) */
 } PlanJob;
 
 typedef struct PlanWorker
@@ -113,7 +119,33 @@ typedef struct PlanUnit
 	TinytempResources req;		/* per member */
 	TinytempJobSpec spec;
 	double		runtime_estimate_s;	/* -1: none */
+	double		cost;			/* its rank cost at the service it has had */
+	double		waited_s;		/* all it has waited (aging credit / aging_rate) */
+	bool		starving;		/* waited past tinytemp.starvation_limit in all */
 } PlanUnit;
+
+/* Why the planner asks a running job to stop. */
+typedef enum PreemptReason
+{
+	PREEMPT_PRIORITY,			/* for a job of a higher class */
+	PREEMPT_SERVICE,			/* for a job of its class that ranks far ahead */
+	PREEMPT_STARVATION			/* for a job of its class that has waited too long */
+} PreemptReason;
+
+static const char *const preempt_reason_names[] = {"priority", "service", "starvation"};
+
+/*
+ * All the seconds a job has waited, up to `until` (seconds from the Unix
+ * epoch): its rank key less its rank cost is aging_rate times the epoch
+ * from which its waits add up.  0 when aging is off.
+ */
+static double
+waited_until(double rank_key, double cost, double until)
+{
+	if (!(tinytemp_aging_rate > 0))
+		return 0;
+	return Max(until - (rank_key - cost) / tinytemp_aging_rate, 0);
+}
 
 /* ---------- housekeeping ---------- */
 
@@ -142,19 +174,23 @@ force_preemptions(void)
 		"), u AS ("
 		"  UPDATE tinytemp.jobs j SET state = 'pending', worker_id = NULL, lease_until = NULL,"
 		"    attempts = j.attempts - 1, preemptions = j.preemptions + 1,"
+		"    attained_s = " TINYTEMP_REQUEUED_ATTAINED ","
+		"    rank_key = " TINYTEMP_REQUEUED_RANK_KEY("$2") ","
 		"    preempt_requested_at = NULL, preempt_notified_at = NULL, predicted_end_at = NULL,"
 		"    run_after = tinytemp.now(),"
 		"    updated_at = tinytemp.now()"
 		"  FROM x WHERE j.id = x.id"
-		"  RETURNING j.id, x.worker_id, j.preemptions, j.queue"
+		"  RETURNING j.id, x.worker_id, j.preemptions, j.queue, j.attained_s"
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'preempted', worker_id,"
-		"    jsonb_build_object('preemptions', preemptions, 'forced', true) FROM u"
+		"    jsonb_build_object('preemptions', preemptions, 'forced', true,"
+		"      'attained_s', round(attained_s::numeric, 3)) FROM u"
 		") SELECT count(*), min(queue) FROM u";
-	Oid			argtypes[1] = {FLOAT8OID};
-	Datum		values[1] = {Float8GetDatum(tinytemp_preempt_grace_ms / 1000.0)};
-	int			n = run_counting(tinytemp_plan(&plan, sql, 1, argtypes), values);
+	Oid			argtypes[2] = {FLOAT8OID, FLOAT8OID};
+	Datum		values[2] = {Float8GetDatum(tinytemp_preempt_grace_ms / 1000.0),
+	Float8GetDatum(tinytemp_aging_rate)};
+	int			n = run_counting(tinytemp_plan(&plan, sql, 2, argtypes), values);
 
 	if (n > 0)
 		tinytemp_notify_enqueued(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
@@ -290,8 +326,11 @@ read_workers(int *nworkers, TimestampTz now)
 		"  coalesce(predicted_end_at, tinytemp.now()"
 		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8))),"
 		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL,"
-		"  gang_id IS NOT NULL"
-		" FROM tinytemp.jobs WHERE state IN ('assigned', 'running')"
+		"  gang_id IS NOT NULL, " TINYTEMP_RUN_S ","
+		"  tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S "),"
+		"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s),"
+		"  extract(epoch FROM coalesce(started_at, tinytemp.now()))::float8"
+		" FROM tinytemp.jobs j WHERE state IN ('assigned', 'running')"
 		" ORDER BY worker_id";
 	PlanWorker *workers;
 	int			n;
@@ -358,6 +397,11 @@ read_workers(int *nworkers, TimestampTz now)
 		j->preemptions = (int) tinytemp_get_int64(t, d, 9, 0);
 		j->preempt_requested = DatumGetBool(SPI_getbinval(t, d, 10, &(bool){false}));
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
+		j->run_s = tinytemp_get_float8(t, d, 12, 0);
+		j->cost = tinytemp_get_float8(t, d, 13, 0);
+		j->waited_s = waited_until(tinytemp_get_float8(t, d, 14, 0),
+								   tinytemp_get_float8(t, d, 15, 0),
+								   tinytemp_get_float8(t, d, 16, 0));
 		tinytemp_resources_sub(&w->free_now, &j->run.held);
 	}
 	for (i = 0; i < n; i++)
@@ -434,7 +478,7 @@ read_units(int *nunits)
 #define UNIT_COLUMNS \
 	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus," \
 	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key," \
-	" j.gang_size"
+	" j.gang_size, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 #define UNIT_CONDITION \
 	TINYTEMP_READY_CONDITION \
 	" AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m" \
@@ -457,6 +501,7 @@ read_units(int *nunits)
 	Datum		values[1] = {Int32GetDatum(PLAN_WINDOW)};
 	PlanUnit   *units;
 	int			n = 0;
+	double		now_s = (double) (tinytemp_now() - SetEpochTimestamp()) / USECS_PER_SEC;
 
 	tinytemp_spi_execute(tinytemp_plan(&plans[fifo], sql[fifo], 1, argtypes), values, NULL,
 						 SPI_OK_SELECT);
@@ -489,6 +534,10 @@ read_units(int *nunits)
 		u->rank.rank_key = tinytemp_get_float8(t, d, 14, 0);
 		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);
 		u->req = tinytemp_spec_request(&u->spec);
+		u->cost = tinytemp_get_float8(t, d, 16, 0);
+		u->waited_s = waited_until(u->rank.rank_key, u->cost, now_s);
+		u->starving = tinytemp_starvation_limit_ms > 0 &&
+			u->waited_s >= tinytemp_starvation_limit_ms / 1000.0;
 	}
 	*nunits = complete_gangs(units, n);
 	return units;
@@ -718,17 +767,53 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 }
 
 /*
- * Preempt for u, of a higher class than some running jobs: on the workers
- * where the fewest running jobs of lower classes (never a gang member, nor
- * a job preempted tinytemp.max_preemptions times already) would make room
- * for a member, ask those jobs to stop (heartbeat answers 'preempt'), and
- * reserve the room for u.  Jobs already asked count as room to come, so a
- * job is not preempted twice for the same need.  Returns how many jobs it
- * asked to stop, or -1 when preemption cannot make room.
+ * Whether running job j may be stopped for u: never a gang member, nor a
+ * job preempted tinytemp.max_preemptions times already; for priority, a
+ * job of a lower class; within u's class, a job that has run at least
+ * tinytemp.preemption_min_run and, for a starving u, has waited less than
+ * u in all, else costs so much more than u that stopping it pays
+ * (policy.c).
+ */
+static bool
+may_preempt(const PlanJob *j, const PlanUnit *u, PreemptReason reason)
+{
+	if (j->preempt_requested || j->in_gang || j->preemptions >= tinytemp_max_preemptions)
+		return false;
+	if (reason == PREEMPT_PRIORITY || j->priority != u->rank.priority)
+		return j->priority < u->rank.priority;
+	if (j->run_s * 1000.0 < tinytemp_preemption_min_run_ms)
+		return false;
+	if (reason == PREEMPT_STARVATION)
+		return j->waited_s < u->waited_s;
+	return tinytemp_service_preempt_pays(j->cost, u->cost, tinytemp_preemption_cost_ms / 1000.0);
+}
+
+/*
+ * Whether victim a goes before victim b: the lower class first; then, for
+ * priority, the most recently started (the least work lost), and within a
+ * class the one that costs most now.
+ */
+static bool
+better_victim(const PlanJob *a, const PlanJob *b, PreemptReason reason)
+{
+	if (a->priority != b->priority)
+		return a->priority < b->priority;
+	if (reason == PREEMPT_PRIORITY)
+		return a->started_at > b->started_at;
+	return a->cost > b->cost;
+}
+
+/*
+ * Preempt for u: on the workers where the fewest running jobs that
+ * may_preempt allows would make room for a member, ask those jobs to stop
+ * (heartbeat answers 'preempt'), and reserve the room for u.  Jobs already
+ * asked count as room to come, so a job is not preempted twice for the
+ * same need.  Returns how many jobs it asked to stop, or -1 when
+ * preemption cannot make room.
  */
 static int
 preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
-			TimestampTz since)
+			TimestampTz since, PreemptReason reason)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
@@ -739,10 +824,10 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 		"), h AS ("
 		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
 		"  SELECT id, 'preempt_requested', worker_id, jsonb_build_object('for_job', $2,"
-		"    'priority', priority, 'for_priority', $3) FROM u"
+		"    'priority', priority, 'for_priority', $3, 'reason', $4) FROM u"
 		") SELECT count(*) FROM u";
-	Oid			argtypes[3] = {INT8ARRAYOID, INT8OID, INT4OID};
-	Datum		values[3];
+	Oid			argtypes[4] = {INT8ARRAYOID, INT8OID, INT4OID, TEXTOID};
+	Datum		values[4];
 	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
 	int		  **victims = palloc0(sizeof(int *) * Max(nworkers, 1));
 	int		   *nvictims = palloc0(sizeof(int) * Max(nworkers, 1));
@@ -762,7 +847,6 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 			if (w->jobs[k].preempt_requested)
 				tinytemp_resources_add(&room, &w->jobs[k].run.held);
 		victims[i] = palloc(sizeof(int) * Max(w->njobs, 1));
-		/* Lowest class first, then the most recently started: the least work lost. */
 		while (!tinytemp_fits(&u->req, &room))
 		{
 			int			best = -1;
@@ -771,12 +855,9 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 			{
 				PlanJob    *j = &w->jobs[k];
 
-				if (used[k] || j->preempt_requested || j->in_gang ||
-					j->priority >= u->rank.priority || j->preemptions >= tinytemp_max_preemptions)
+				if (used[k] || !may_preempt(j, u, reason))
 					continue;
-				if (best < 0 || j->priority < w->jobs[best].priority ||
-					(j->priority == w->jobs[best].priority &&
-					 j->started_at > w->jobs[best].started_at))
+				if (best < 0 || better_victim(j, &w->jobs[best], reason))
 					best = k;
 			}
 			if (best < 0)
@@ -816,7 +897,8 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	values[0] = tinytemp_int8_array(ids, nids);
 	values[1] = Int64GetDatum(u->id);
 	values[2] = Int32GetDatum(u->rank.priority);
-	return run_counting(tinytemp_plan(&plan, sql, 3, argtypes), values);
+	values[3] = CStringGetTextDatum(preempt_reason_names[reason]);
+	return run_counting(tinytemp_plan(&plan, sql, 4, argtypes), values);
 }
 
 /*
@@ -858,6 +940,7 @@ plan_placements(PassCounts *counts)
 	WorkerKey  *keys;
 	int			reserved = 0;
 	int			preemptors = 0;
+	int			service_tries = 0;
 	int32		lowest_running = PG_INT32_MAX;
 
 	take_reservations(&old_jobs, &old_since, &nold);
@@ -901,12 +984,25 @@ plan_placements(PassCounts *counts)
 		if (start_at == DT_NOEND)
 			continue;			/* left to the placement timeout */
 
-		/* Preempt only when waiting would take longer than the grace period. */
-		if (preemptors < MAX_PREEMPTORS_PER_PASS && u->rank.priority > lowest_running &&
+		/*
+		 * Preempt only when waiting would take longer than the grace
+		 * period: for a job of a higher class than some running jobs, then,
+		 * within its class, by rank cost (the first few that cannot start).
+		 */
+		if (preemptors < MAX_PREEMPTORS_PER_PASS &&
 			start_at > now + (TimestampTz) tinytemp_preempt_grace_ms * 1000)
 		{
-			int			asked = preempt_for(workers, nworkers, u, now, since);
+			int			asked = -1;
 
+			if (u->rank.priority > lowest_running)
+				asked = preempt_for(workers, nworkers, u, now, since, PREEMPT_PRIORITY);
+			if (asked < 0 && tinytemp_service_preemption &&
+				service_tries < MAX_SERVICE_PREEMPTION_TRIES)
+			{
+				service_tries++;
+				asked = preempt_for(workers, nworkers, u, now, since,
+									u->starving ? PREEMPT_STARVATION : PREEMPT_SERVICE);
+			}
 			if (asked >= 0)
 			{
 				preemptors++;
@@ -1018,4 +1114,30 @@ tinytemp_schedule(PG_FUNCTION_ARGS)
 					c.dependency_failed, c.unschedulable, c.gangs_assigned, c.reservations,
 					c.preemptions_requested);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * tinytemp.rank_cost(median, spread, attained): a job's rank cost in
+ * seconds (policy.c), for the statements that requeue a job and for those
+ * who want to see how the policy ranks: NULL when the median or the
+ * service is NULL, the median taken as the runtime when the spread is.
+ */
+Datum
+tinytemp_rank_cost_sql(PG_FUNCTION_ARGS)
+{
+	static const char *const names[3] = {"median", "spread", "attained"};
+	double		v[3];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	for (int i = 0; i < 3; i++)
+	{
+		v[i] = PG_ARGISNULL(i) ? -1 : PG_GETARG_FLOAT8(i);
+		if (!PG_ARGISNULL(i) && !(v[i] >= 0 && v[i] < 1e300))
+			ereport(ERROR,
+					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("%s must be a finite number of at least 0", names[i]),
+					errdetail("The value given was %g.", v[i]));
+	}
+	PG_RETURN_FLOAT8(tinytemp_rank_cost(v[0], v[1], v[2]));
 }

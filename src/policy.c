@@ -35,6 +35,21 @@
  * job ranked after it only if that job is predicted to finish before the
  * reservation starts, and by none once the reservation is older than
  * tinytemp.reservation_horizon.
+ *
+ * Attained service.  A runtime is not known, only its distribution: the
+ * predictor's median and the spread of its 10-90% interval, read as a
+ * log-normal.  The est of a job is its rank cost: the inverse of the
+ * Gittins index of that distribution given the seconds of service the job
+ * has already had (tinytemp_rank_cost), that is the least expected time
+ * per unit of probability of finishing, over every horizon it could be
+ * given.  With no service it is about the median; a job that has run past
+ * most of its predicted range costs more and more, since it has shown
+ * itself to be one of the long ones (Gittins 1989; Tiresias, NSDI 2019).
+ * Given a runtime rather than a prediction it is the runtime left.  The
+ * planner preempts a running job for a waiting one when the running job's
+ * cost now exceeds twice the waiting one's plus the work a restart loses
+ * (tinytemp_service_preempt_pays), and, for a job that has waited longer
+ * than tinytemp.starvation_limit in all, a running job that waited less.
  */
 #include "tinytemp.h"
 
@@ -42,6 +57,17 @@
 
 /* How much slower than elsewhere a worker may run a job before it leaves it. */
 #define SLOW_FACTOR 2.0
+
+/* The standard normal's 90th percentile: a log-normal's 10-90% interval spans 2 of them. */
+#define Z90 1.2815515655446004
+/* Points of the horizon grid over which the Gittins index is maximized. */
+#define GITTINS_POINTS 64
+/* Spread under which a distribution counts as a point. */
+#define MIN_SPREAD 0.01
+/* How many times a waiting job's rank cost a running one's must be to preempt it. */
+#ifndef SERVICE_GAIN
+#define SERVICE_GAIN 4.0
+#endif
 
 /* Whether req fits in avail. */
 bool
@@ -281,4 +307,125 @@ tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 	}
 	/* For CPU work the predictor knows no hardware: the worker's speed tells. */
 	return tinytemp_predict_spec(&here, &seconds) ? seconds / worker_speed : -1;
+}
+
+/*
+ * The spread (standard deviation of the log) of the log-normal whose 10th
+ * and 90th percentiles are p10 and p90; -1 when they are not an interval.
+ */
+double
+tinytemp_spread_from_interval(double p10, double p90)
+{
+	if (!(p10 > 0) || !(p90 >= p10) || isinf(p90))
+		return -1;
+	return log(p90 / p10) / (2 * Z90);
+}
+
+/*
+ * P(S > t) for a runtime S of median 1 and this spread: log-normal, but
+ * for a share MISPREDICTED of jobs whose prediction was wrong, whose log
+ * spreads over WIDE_SPREAD at least.  Without that share, a job that ran
+ * far past a narrow interval would look ever closer to its end.
+ */
+#define MISPREDICTED 0.05
+#define WIDE_SPREAD 2.0
+
+static double
+survival(double t, double spread)
+{
+	double		z;
+
+	if (t <= 0)
+		return 1;
+	z = log(t) / M_SQRT2;
+	return (1 - MISPREDICTED) * 0.5 * erfc(z / spread) +
+		MISPREDICTED * 0.5 * erfc(z / Max(spread, WIDE_SPREAD));
+}
+
+/*
+ * The rank cost of a job of median runtime 1 and this spread that has had
+ * `attained` of service: the least, over horizons q, of the service it is
+ * expected to use in the next q, E[min(S - a, q) | S > a], divided by its
+ * chance to finish within q, P(S <= a + q | S > a).  The horizons are a
+ * log-spaced grid wide enough for the spread; the expectation is the
+ * integral of the conditional survival, by trapezoids.
+ */
+static double
+gittins_cost(double attained, double spread)
+{
+	double		lo = log(0.01) - 6 * spread;
+	double		hi = log(Max(attained, 1.0)) + 6 * Max(spread, WIDE_SPREAD) + log(4.0);
+	double		s_a = survival(attained, spread);
+	double		prev_t = attained;
+	double		prev_s = 1;
+	double		integral = 0;
+	double		best = exp(hi);
+
+	if (!(s_a > 1e-300))
+		return best;			/* so far in the tail that no horizon ends it */
+	for (int k = 0; k < GITTINS_POINTS; k++)
+	{
+		double		t = attained + exp(lo + (hi - lo) * k / (GITTINS_POINTS - 1));
+		double		s = survival(t, spread) / s_a;
+
+		integral += (t - prev_t) * (prev_s + s) / 2;
+		if (1 - s > 1e-12)
+			best = Min(best, integral / (1 - s));
+		prev_t = t;
+		prev_s = s;
+	}
+	return best;
+}
+
+/*
+ * A job's rank cost in seconds (see the head of this file): its median
+ * runtime, the spread of the log of its runtime (negative: none known, the
+ * median taken as the runtime) and the seconds of service it has had.  0
+ * for a job with no estimate at all, as before any model exists.  With no
+ * service, the cost is the median times a factor of the spread alone,
+ * which a small cache keeps, since the predictor gives few spreads.
+ */
+double
+tinytemp_rank_cost(double median, double spread, double attained)
+{
+	static struct
+	{
+		double		spread;
+		double		factor;
+	}			cache[16];
+	static int	ncached = 0;
+	static int	next_slot = 0;
+	double		factor;
+
+	if (!(median > 0))
+		return 0;
+	attained = Max(attained, 0);
+	if (!(spread >= MIN_SPREAD))
+		return Max(median - attained, 0);
+	spread = Min(spread, 10);
+	if (attained > 0)
+		return median * gittins_cost(attained / median, spread);
+	for (int i = 0; i < ncached; i++)
+		if (cache[i].spread == spread)
+			return median * cache[i].factor;
+	factor = gittins_cost(0, spread);
+	cache[next_slot].spread = spread;
+	cache[next_slot].factor = factor;
+	next_slot = (next_slot + 1) % lengthof(cache);
+	if (ncached < (int) lengthof(cache))
+		ncached++;
+	return median * factor;
+}
+
+/*
+ * Whether a running job of rank cost victim_cost (at the service it has
+ * had by now) should make way for a waiting job of rank cost `cost`: when
+ * the waiting one is cheaper by over half, the work a restart loses
+ * counted against it.  Aging plays no part: it orders the waiting jobs,
+ * and a job that waits too long preempts by tinytemp.starvation_limit.
+ */
+bool
+tinytemp_service_preempt_pays(double victim_cost, double cost, double restart_cost_s)
+{
+	return victim_cost > SERVICE_GAIN * cost + restart_cost_s;
 }

@@ -812,14 +812,18 @@ job_from_args(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, Jo
 /*
  * Predicted runtime in seconds of the job whose inputs are the arguments
  * at the positions `args` gives (see job_from_args), or false when no model
- * exists or, with refuse_negative false, when a size is negative.
+ * exists or, with refuse_negative false, when a size is negative.  With
+ * `spread` not NULL, also the spread of the log of the runtime that the
+ * model's 10-90% interval implies, or -1 when the model has no interval.
  * tinytemp_enqueue calls it too, leaving bad sizes to its own checks.
  */
 bool
-tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, double *seconds)
+tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, double *seconds,
+				 double *spread)
 {
 	JobFeatures job;
-	double		x[NFEATURES];
+	double		p10,
+				p90;
 	Model	   *m;
 
 	if (!job_from_args(fcinfo, args, refuse_negative, &job))
@@ -827,8 +831,10 @@ tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 	m = get_current_model();
 	if (m == NULL)
 		return false;
-	job_vector(m->categories, &job, x);
-	*seconds = exp(model_eval(m, x));
+	if (predict_job(m, &job, &p10, seconds, &p90) && spread != NULL)
+		*spread = tinytemp_spread_from_interval(p10, p90);
+	else if (spread != NULL)
+		*spread = -1;
 	return true;
 }
 
@@ -887,7 +893,7 @@ tinytemp_predict_runtime(PG_FUNCTION_ARGS)
 	static const int args[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
 	double		seconds;
 
-	if (!tinytemp_predict(fcinfo, args, true, &seconds))
+	if (!tinytemp_predict(fcinfo, args, true, &seconds, NULL))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(seconds);
 }
@@ -1036,7 +1042,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		appendStringInfoString(&query,
 							   "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
 							   " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
-							   " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8"
+							   " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8 + j.attained_s"
 							   " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
 							   " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL");
 	}

@@ -23,6 +23,10 @@ int			tinytemp_preempt_grace_ms = 30000;
 int			tinytemp_max_preemptions = 3;
 int			tinytemp_placement_timeout_ms = 900000;
 int			tinytemp_reservation_horizon_ms = 3600000;
+bool		tinytemp_service_preemption = true;
+int			tinytemp_preemption_cost_ms = 60000;
+int			tinytemp_preemption_min_run_ms = 300000;
+int			tinytemp_starvation_limit_ms = 1800000;
 int			tinytemp_log_max_lines = 1000;
 int			tinytemp_log_max_bytes = 1048576;
 char	   *tinytemp_metrics_address = NULL;
@@ -135,6 +139,38 @@ _PG_init(void)
 							"Past it, the reserved workers take no backfill until the reserved job starts.",
 							&tinytemp_reservation_horizon_ms,
 							3600000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tinytemp.service_preemption",
+							 "Whether the tinytemp policy preempts a running job of the same class for a waiting job that ranks far ahead of it.",
+							 "A running job's rank cost grows with the service it has had (the Gittins index of its predicted runtime distribution): a job that has run past most of its predicted range makes way for new jobs, and a job that has waited longer than tinytemp.starvation_limit for any job ranked after it.",
+							 &tinytemp_service_preemption,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.preemption_cost",
+							"Work a preempted job is expected to lose, counted against preempting it.",
+							"Reloading, warming up and the steps since its last checkpoint: the planner preempts for a job of the same class only when the gain outweighs it.",
+							&tinytemp_preemption_cost_ms,
+							60000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.preemption_min_run",
+							"How long a job runs before the planner may preempt it for a job of its own class.",
+							"So that a job is not stopped just after paying for its start.",
+							&tinytemp_preemption_min_run_ms,
+							300000, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("tinytemp.starvation_limit",
+							"Time waiting after which a job may preempt any running job of its class that ranks after it.",
+							"Counts all the time the job has waited, before each of its runs; 0 turns this off.",
+							&tinytemp_starvation_limit_ms,
+							1800000, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

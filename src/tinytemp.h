@@ -52,6 +52,10 @@ extern int	tinytemp_preempt_grace_ms;
 extern int	tinytemp_max_preemptions;
 extern int	tinytemp_placement_timeout_ms;
 extern int	tinytemp_reservation_horizon_ms;
+extern bool tinytemp_service_preemption;
+extern int	tinytemp_preemption_cost_ms;
+extern int	tinytemp_preemption_min_run_ms;
+extern int	tinytemp_starvation_limit_ms;
 extern char *tinytemp_clock;
 extern int	tinytemp_log_max_lines;
 extern int	tinytemp_log_max_bytes;
@@ -227,6 +231,10 @@ extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResourc
 							bool (*take) (const TinytempCandidate *cand));
 extern double tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 								  const char *worker_gpu_type, double worker_speed);
+extern double tinytemp_spread_from_interval(double p10, double p90);
+extern double tinytemp_rank_cost(double median, double spread, double attained);
+extern bool tinytemp_service_preempt_pays(double victim_cost, double cost,
+										  double restart_cost_s);
 extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
 										 const TinytempRunning *running, int nrunning,
 										 TimestampTz now);
@@ -252,6 +260,25 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 	" AND (j.depends_on IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs d" \
 	"      WHERE d.id = ANY (j.depends_on) AND d.state <> 'succeeded'))"
 
+/*
+ * A preempted job's service and rank, as it goes back to pending (in an
+ * UPDATE of tinytemp.jobs j): the seconds of this run join its attained
+ * service, and its rank key moves from the rank cost at the service it
+ * had to the cost at the service it has now (policy.c), plus the aging
+ * credit of the seconds it ran, so that its aging counts only its waits.
+ * AGING is the parameter that holds tinytemp.aging_rate.
+ */
+#define TINYTEMP_RUN_S \
+	"greatest(extract(epoch FROM tinytemp.now() - j.started_at)::float8, 0)"
+#define TINYTEMP_COST_ARGS \
+	"coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0)," \
+	" CASE WHEN j.runtime_estimate_s IS NULL THEN j.predicted_spread END"
+#define TINYTEMP_REQUEUED_ATTAINED "j.attained_s + " TINYTEMP_RUN_S
+#define TINYTEMP_REQUEUED_RANK_KEY(AGING) \
+	"j.rank_key + " AGING " * " TINYTEMP_RUN_S \
+	" + tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S ")" \
+	" - tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
+
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
 extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
@@ -259,7 +286,7 @@ extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *
 extern uint64 tinytemp_model_generation(void);
 extern int	tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
-							 double *seconds);
+							 double *seconds, double *spread);
 
 /* shmem.c: what backends and the background worker share when preloaded */
 typedef struct TinytempShared
