@@ -331,7 +331,7 @@ register_one(DatasetSpec *spec, Datum job_id, bool no_job, Datum attempt, Datum 
 			 bool no_tenant)
 {
 	static SPIPlanPtr insert_plan = NULL;
-	static SPIPlanPtr resolve_plan = NULL;
+	static SPIPlanPtr resolve_plans[2];
 	static SPIPlanPtr history_plan = NULL;
 	Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID, INT8OID, TEXTOID,
 	JSONBOID, INT8OID, INT4OID, TEXTOID};
@@ -395,37 +395,44 @@ register_one(DatasetSpec *spec, Datum job_id, bool no_job, Datum attempt, Datum 
 		Datum		rv[2] = {Int64GetDatum(dataset_id), Float8GetDatum(tinytemp_aging_rate)};
 		Oid			rt[2] = {INT8OID, FLOAT8OID};
 
-		tinytemp_spi_execute(tinytemp_plan(&resolve_plan,
-										   "WITH d AS (SELECT * FROM tinytemp.datasets WHERE id = $1),"
-										   " w AS (SELECT j.id FROM tinytemp.jobs j, d"
-										   "   WHERE j.awaits_data @> ARRAY[d.name || '@' || d.version]"
-										   "     AND j.awaits_data IS NOT NULL AND j.state = 'pending'"
-										   "     AND (d.tenant IS NULL OR j.tenant = d.tenant)"
-										   "   FOR UPDATE OF j),"
-										   " r AS (SELECT w.id, nullif(array_remove(j.awaits_data, d.name || '@' || d.version),"
-										   "     '{}') AS left_over,"
-										   "   greatest(coalesce(j.run_after_requested, tinytemp.now()), tinytemp.now()) AS due"
-										   "   FROM w JOIN tinytemp.jobs j ON j.id = w.id, d),"
-										   " u AS (UPDATE tinytemp.jobs j SET"
-										   "   inputs = (SELECT jsonb_agg(CASE WHEN NOT x.e ? 'id' AND x.e->>'name' = d.name"
-										   "       AND (x.e->>'version')::int = d.version"
-										   "     THEN jsonb_build_object('id', d.id, 'name', d.name, 'version', d.version,"
-										   "       'layer', d.layer, 'uri', d.uri, 'format', d.format, 'checksum', d.checksum,"
-										   "       'rows', d.rows, 'bytes', d.bytes, 'meta', d.meta)"
-										   "     ELSE x.e END ORDER BY x.ord)"
-										   "     FROM jsonb_array_elements(j.inputs) WITH ORDINALITY x(e, ord)),"
-										   "   awaits_data = r.left_over,"
-										   "   run_after = CASE WHEN r.left_over IS NULL THEN r.due ELSE j.run_after END,"
-										   "   rank_key = CASE WHEN r.left_over IS NULL"
-										   "     THEN tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
-										   "       + $2 * extract(epoch FROM r.due)::float8 ELSE j.rank_key END,"
-										   "   run_after_requested = CASE WHEN r.left_over IS NULL THEN NULL"
-										   "     ELSE j.run_after_requested END,"
-										   "   updated_at = tinytemp.now()"
-										   "   FROM r, d WHERE j.id = r.id"
-										   "   RETURNING j.queue, r.left_over IS NULL AS due)"
-										   " SELECT DISTINCT queue FROM u WHERE due",
-										   2, rt),
+		/* by whether the schema is 0.8's or later: the released job's rank cost */
+#define RESOLVE_SQL(COST) \
+		"WITH d AS (SELECT * FROM tinytemp.datasets WHERE id = $1)," \
+		" w AS (SELECT j.id FROM tinytemp.jobs j, d" \
+		"   WHERE j.awaits_data @> ARRAY[d.name || '@' || d.version]" \
+		"     AND j.awaits_data IS NOT NULL AND j.state = 'pending'" \
+		"     AND (d.tenant IS NULL OR j.tenant = d.tenant)" \
+		"   FOR UPDATE OF j)," \
+		" r AS (SELECT w.id, nullif(array_remove(j.awaits_data, d.name || '@' || d.version)," \
+		"     '{}') AS left_over," \
+		"   greatest(coalesce(j.run_after_requested, tinytemp.now()), tinytemp.now()) AS due" \
+		"   FROM w JOIN tinytemp.jobs j ON j.id = w.id, d)," \
+		" u AS (UPDATE tinytemp.jobs j SET" \
+		"   inputs = (SELECT jsonb_agg(CASE WHEN NOT x.e ? 'id' AND x.e->>'name' = d.name" \
+		"       AND (x.e->>'version')::int = d.version" \
+		"     THEN jsonb_build_object('id', d.id, 'name', d.name, 'version', d.version," \
+		"       'layer', d.layer, 'uri', d.uri, 'format', d.format, 'checksum', d.checksum," \
+		"       'rows', d.rows, 'bytes', d.bytes, 'meta', d.meta)" \
+		"     ELSE x.e END ORDER BY x.ord)" \
+		"     FROM jsonb_array_elements(j.inputs) WITH ORDINALITY x(e, ord))," \
+		"   awaits_data = r.left_over," \
+		"   run_after = CASE WHEN r.left_over IS NULL THEN r.due ELSE j.run_after END," \
+		"   rank_key = CASE WHEN r.left_over IS NULL" \
+		"     THEN " COST \
+		"       + $2 * extract(epoch FROM r.due)::float8 ELSE j.rank_key END," \
+		"   run_after_requested = CASE WHEN r.left_over IS NULL THEN NULL" \
+		"     ELSE j.run_after_requested END," \
+		"   updated_at = tinytemp.now()" \
+		"   FROM r, d WHERE j.id = r.id" \
+		"   RETURNING j.queue, r.left_over IS NULL AS due)" \
+		" SELECT DISTINCT queue FROM u WHERE due"
+		static const char *const resolve_sql[2] = {
+			RESOLVE_SQL("coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0)"),
+			RESOLVE_SQL("tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)")
+		};
+		int			v08 = tinytemp_schema_has_service();
+
+		tinytemp_spi_execute(tinytemp_plan(&resolve_plans[v08], resolve_sql[v08], 2, rt),
 							 rv, NULL, SPI_OK_SELECT);
 		for (uint64 i = 0; i < SPI_processed; i++)
 			tinytemp_notify_enqueued(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));

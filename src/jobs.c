@@ -217,17 +217,19 @@ job_tenant(const TinytempCaller *caller, char *named)
 Datum
 tinytemp_enqueue(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plans[2] = {NULL, NULL};
+	static SPIPlanPtr plans[2][2];
 #define ENQUEUE_COLUMNS \
 	"job_type, model, params, priority, dataset_size, epochs, batch_size, cpus, memory_mb," \
 	" gpus, gpu_type, gang_size, max_attempts, queue, tenant, run_after, depends_on," \
-	" runtime_estimate_s, placement_timeout, predicted_runtime_s, predicted_spread, rank_key," \
-	" created_at, updated_at"
+	" runtime_estimate_s, placement_timeout, predicted_runtime_s, rank_key, created_at, updated_at"
+/* ... and, from 0.8, the spread of the prediction: ENQUEUE_COLUMNS_08 */
+#define ENQUEUE_COLUMNS_08 ENQUEUE_COLUMNS ", predicted_spread"
 #define ENQUEUE_VALUES \
 	"$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15," \
-	" coalesce($16, tinytemp.now()), $17, $18, $19, $20, $22," \
+	" coalesce($16, tinytemp.now()), $17, $18, $19, $20," \
 	" $23 + $21 * extract(epoch FROM coalesce($16, tinytemp.now()))::float8," \
 	" tinytemp.now(), tinytemp.now()"
+#define ENQUEUE_VALUES_08 ENQUEUE_VALUES ", $22"
 #define ENQUEUE_HISTORY \
 	"), h AS (" \
 	"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)" \
@@ -235,24 +237,39 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END" \
 	"  FROM j" \
 	") SELECT min(id) FROM j"
-	static const char *const sql[2] = {
-		/* one job */
-		"WITH j AS ("
-		"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS ") VALUES (" ENQUEUE_VALUES ")"
-		"  RETURNING id, run_after"
-		ENQUEUE_HISTORY,
-		/* a gang: its members' ids drawn first, so that every row knows the first */
-		"WITH ids AS MATERIALIZED ("
-		"  SELECT nextval('tinytemp.jobs_id_seq') AS id, g AS rank"
-		"  FROM generate_series(0, $12 - 1) g"
-		"), j AS ("
-		"  INSERT INTO tinytemp.jobs (id, gang_id, gang_rank, " ENQUEUE_COLUMNS ")"
-		"  SELECT ids.id, (SELECT min(id) FROM ids), ids.rank, " ENQUEUE_VALUES
-		"  FROM ids"
-		"  RETURNING id, run_after"
-		ENQUEUE_HISTORY
-	};
+#define ENQUEUE_GANG_IDS \
+	"WITH ids AS MATERIALIZED (" \
+	"  SELECT nextval('tinytemp.jobs_id_seq') AS id, g AS rank" \
+	"  FROM generate_series(0, $12 - 1) g" \
+	"), j AS ("
+	/* [schema 0.8 or later][gang] */
+	static const char *const sql[2][2] = {{
+			/* one job */
+			"WITH j AS ("
+			"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS ") VALUES (" ENQUEUE_VALUES ")"
+			"  RETURNING id, run_after"
+			ENQUEUE_HISTORY,
+			/* a gang: its members' ids drawn first, so that every row knows the first */
+			ENQUEUE_GANG_IDS
+			"  INSERT INTO tinytemp.jobs (id, gang_id, gang_rank, " ENQUEUE_COLUMNS ")"
+			"  SELECT ids.id, (SELECT min(id) FROM ids), ids.rank, " ENQUEUE_VALUES
+			"  FROM ids"
+			"  RETURNING id, run_after"
+			ENQUEUE_HISTORY
+		}, {
+			"WITH j AS ("
+			"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS_08 ") VALUES (" ENQUEUE_VALUES_08 ")"
+			"  RETURNING id, run_after"
+			ENQUEUE_HISTORY,
+			ENQUEUE_GANG_IDS
+			"  INSERT INTO tinytemp.jobs (id, gang_id, gang_rank, " ENQUEUE_COLUMNS_08 ")"
+			"  SELECT ids.id, (SELECT min(id) FROM ids), ids.rank, " ENQUEUE_VALUES_08
+			"  FROM ids"
+			"  RETURNING id, run_after"
+			ENQUEUE_HISTORY
+	}};
 	int			gang;
+	int			v08;
 	Oid			argtypes[ENQUEUE_NARGS + 4] = {
 		TEXTOID, TEXTOID, JSONBOID, INT4OID, INT8OID, INT4OID, INT4OID, INT4OID,
 		INT8OID, INT4OID, TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
@@ -323,7 +340,9 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(16))
 		check_dependencies(PG_GETARG_ARRAYTYPE_P(16), &caller);
 	gang = PG_GETARG_INT32(11) > 1;
-	tinytemp_spi_execute(tinytemp_plan(&plans[gang], sql[gang], ENQUEUE_NARGS + 4, argtypes),
+	v08 = tinytemp_schema_has_service();
+	tinytemp_spi_execute(tinytemp_plan(&plans[v08][gang], sql[v08][gang], ENQUEUE_NARGS + 4,
+									   argtypes),
 						 values, nulls, SPI_OK_SELECT);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (PG_NARGS() > ENQUEUE_NARGS && !PG_ARGISNULL(ENQUEUE_NARGS))
@@ -523,31 +542,36 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 Datum
 tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
-		"WITH x AS ("
-		"  SELECT e.ord, x.*, p.predicted, p.tenant AS owner, $5[(2 * e.ord - 1)::int] AS spread,"
-		"    $5[(2 * e.ord)::int] AS cost" BULK_ROWS
-		"  JOIN unnest($2::float8[], $3::text[]) WITH ORDINALITY p(predicted, tenant, ord)"
-		"    ON p.ord = e.ord"
-		"), j AS ("
-		"  INSERT INTO tinytemp.jobs (" ENQUEUE_COLUMNS ")"
-		"  SELECT x.job_type, x.model, coalesce(x.params, '{}'), coalesce(x.priority, 0),"
-		"    x.dataset_size, x.epochs, x.batch_size, coalesce(x.cpus, 1), coalesce(x.memory_mb, 1024),"
-		"    coalesce(x.gpus, 0), x.gpu_type, 1, coalesce(x.max_attempts, 5),"
-		"    coalesce(x.queue, 'default'), x.owner, coalesce(x.run_after, tinytemp.now()),"
-		"    x.depends_on, x.runtime_estimate_s, x.placement_timeout,"
-		"    nullif(x.predicted, 'NaN'), nullif(x.spread, 'NaN'),"
-		"    x.cost + $4 * extract(epoch FROM coalesce(x.run_after, tinytemp.now()))::float8,"
-		"    tinytemp.now(), tinytemp.now()"
-		"  FROM x ORDER BY x.ord"
-		"  RETURNING id, run_after, queue"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)"
-		"  SELECT id, 'enqueued',"
-		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END"
-		"  FROM j"
-		") SELECT id, queue FROM j ORDER BY id";
+	static SPIPlanPtr plans[2];
+#define BULK_INSERT(COLUMNS, EXTRA) \
+		"WITH x AS (" \
+		"  SELECT e.ord, x.*, p.predicted, p.tenant AS owner, $5[(2 * e.ord - 1)::int] AS spread," \
+		"    $5[(2 * e.ord)::int] AS cost" BULK_ROWS \
+		"  JOIN unnest($2::float8[], $3::text[]) WITH ORDINALITY p(predicted, tenant, ord)" \
+		"    ON p.ord = e.ord" \
+		"), j AS (" \
+		"  INSERT INTO tinytemp.jobs (" COLUMNS ")" \
+		"  SELECT x.job_type, x.model, coalesce(x.params, '{}'), coalesce(x.priority, 0)," \
+		"    x.dataset_size, x.epochs, x.batch_size, coalesce(x.cpus, 1), coalesce(x.memory_mb, 1024)," \
+		"    coalesce(x.gpus, 0), x.gpu_type, 1, coalesce(x.max_attempts, 5)," \
+		"    coalesce(x.queue, 'default'), x.owner, coalesce(x.run_after, tinytemp.now())," \
+		"    x.depends_on, x.runtime_estimate_s, x.placement_timeout, nullif(x.predicted, 'NaN')," \
+		"    x.cost + $4 * extract(epoch FROM coalesce(x.run_after, tinytemp.now()))::float8," \
+		"    tinytemp.now(), tinytemp.now()" EXTRA \
+		"  FROM x ORDER BY x.ord" \
+		"  RETURNING id, run_after, queue" \
+		"), h AS (" \
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, detail)" \
+		"  SELECT id, 'enqueued'," \
+		"    CASE WHEN run_after > tinytemp.now() THEN jsonb_build_object('run_after', run_after) END" \
+		"  FROM j" \
+		") SELECT id, queue FROM j ORDER BY id"
+	/* by whether the schema is 0.8's or later */
+	static const char *const sql[2] = {
+		BULK_INSERT(ENQUEUE_COLUMNS, ""),
+		BULK_INSERT(ENQUEUE_COLUMNS_08, ", nullif(x.spread, 'NaN')")
+	};
+	int			v08;
 	Oid			argtypes[5] = {JSONBOID, FLOAT8ARRAYOID, TEXTARRAYOID, FLOAT8OID, FLOAT8ARRAYOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -592,7 +616,9 @@ tinytemp_enqueue_many(PG_FUNCTION_ARGS)
 													   TEXTOID, -1, false, TYPALIGN_INT));
 		values[3] = Float8GetDatum(tinytemp_aging_rate);
 		values[4] = tinytemp_float8_array(costs, 2 * n);
-		tinytemp_spi_execute(tinytemp_plan(&plan, sql, 5, argtypes), values, nulls, SPI_OK_SELECT);
+		v08 = tinytemp_schema_has_service();
+		tinytemp_spi_execute(tinytemp_plan(&plans[v08], sql[v08], 5, argtypes), values, nulls,
+							 SPI_OK_SELECT);
 		if ((int) SPI_processed != n)
 			elog(ERROR, "tinytemp_enqueue_many inserted " UINT64_FORMAT " jobs of %d",
 				 SPI_processed, n);
@@ -962,35 +988,41 @@ tinytemp_fail(PG_FUNCTION_ARGS)
 Datum
 tinytemp_checkpoint(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
-		"WITH u AS ("
-		"  UPDATE tinytemp.jobs j SET checkpoint = $3, updated_at = tinytemp.now(),"
-		"    state = CASE WHEN j.preempt_notified_at IS NOT NULL THEN 'pending' ELSE 'running' END,"
-		"    worker_id = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.worker_id END,"
-		"    lease_until = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.lease_until END,"
-		"    attempts = CASE WHEN j.preempt_notified_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END,"
-		"    preemptions = j.preemptions + (j.preempt_notified_at IS NOT NULL)::int,"
-		"    attained_s = CASE WHEN j.preempt_notified_at IS NOT NULL"
-		"      THEN " TINYTEMP_REQUEUED_ATTAINED " ELSE j.attained_s END,"
-		"    rank_key = CASE WHEN j.preempt_notified_at IS NOT NULL"
-		"      THEN " TINYTEMP_REQUEUED_RANK_KEY("$4") " ELSE j.rank_key END,"
-		"    run_after = CASE WHEN j.preempt_notified_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END,"
-		"    predicted_end_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END,"
-		"    preempt_requested_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL"
-		"      ELSE j.preempt_requested_at END,"
-		"    preempt_notified_at = NULL"
-		"  WHERE j.id = $1 AND j.worker_id = $2 AND j.state = 'running'"
-		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions, j.attained_s"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, CASE WHEN state = 'pending' THEN 'preempted' ELSE 'checkpointed' END, $2,"
-		"    CASE WHEN state = 'pending'"
-		"      THEN jsonb_build_object('preemptions', preemptions, 'forced', false,"
-		"        'attained_s', round(attained_s::numeric, 3))"
-		"      ELSE jsonb_build_object('attempt', attempts) END"
-		"  FROM u"
-		") SELECT state, queue FROM u";
+	static SPIPlanPtr plans[2];
+#define CHECKPOINT_SQL(SERVICE, ATTAINED) \
+		"WITH u AS (" \
+		"  UPDATE tinytemp.jobs j SET checkpoint = $3, updated_at = tinytemp.now()," \
+		"    state = CASE WHEN j.preempt_notified_at IS NOT NULL THEN 'pending' ELSE 'running' END," \
+		"    worker_id = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.worker_id END," \
+		"    lease_until = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.lease_until END," \
+		"    attempts = CASE WHEN j.preempt_notified_at IS NOT NULL THEN j.attempts - 1 ELSE j.attempts END," \
+		"    preemptions = j.preemptions + (j.preempt_notified_at IS NOT NULL)::int," SERVICE \
+		"    run_after = CASE WHEN j.preempt_notified_at IS NOT NULL THEN tinytemp.now() ELSE j.run_after END," \
+		"    predicted_end_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL ELSE j.predicted_end_at END," \
+		"    preempt_requested_at = CASE WHEN j.preempt_notified_at IS NOT NULL THEN NULL" \
+		"      ELSE j.preempt_requested_at END," \
+		"    preempt_notified_at = NULL" \
+		"  WHERE j.id = $1 AND j.worker_id = $2 AND j.state = 'running'" \
+		"  RETURNING j.id, j.attempts, j.state, j.queue, j.preemptions, " ATTAINED " AS attained_s" \
+		"), h AS (" \
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
+		"  SELECT id, CASE WHEN state = 'pending' THEN 'preempted' ELSE 'checkpointed' END, $2," \
+		"    CASE WHEN state = 'pending'" \
+		"      THEN jsonb_strip_nulls(jsonb_build_object('preemptions', preemptions, 'forced', false," \
+		"        'attained_s', round(attained_s::numeric, 3)))" \
+		"      ELSE jsonb_build_object('attempt', attempts) END" \
+		"  FROM u" \
+		") SELECT state, queue FROM u"
+	/* by whether the schema is 0.8's or later, with the service a preempted job has had */
+	static const char *const sql[2] = {
+		CHECKPOINT_SQL("", "NULL::float8"),
+		CHECKPOINT_SQL("    attained_s = CASE WHEN j.preempt_notified_at IS NOT NULL"
+					   "      THEN " TINYTEMP_REQUEUED_ATTAINED " ELSE j.attained_s END,"
+					   "    rank_key = CASE WHEN j.preempt_notified_at IS NOT NULL"
+					   "      THEN " TINYTEMP_REQUEUED_RANK_KEY("$4") " ELSE j.rank_key END,",
+					   "j.attained_s")
+	};
+	int			v08;
 	Oid			argtypes[4] = {INT8OID, INT8OID, JSONBOID, FLOAT8OID};
 	Datum		values[4];
 	char	   *queue = NULL;
@@ -1006,7 +1038,9 @@ tinytemp_checkpoint(PG_FUNCTION_ARGS)
 	tinytemp_enter(fcinfo, &caller);
 	SPI_connect();
 	tinytemp_require_worker(&caller, PG_GETARG_INT64(1));
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 4, argtypes), values, NULL, SPI_OK_SELECT);
+	v08 = tinytemp_schema_has_service();
+	tinytemp_spi_execute(tinytemp_plan(&plans[v08], sql[v08], 4, argtypes), values, NULL,
+						 SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		tinytemp_raise_not_held(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "pending") == 0)

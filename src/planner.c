@@ -87,6 +87,7 @@ typedef struct PlanJob
 	double		run_s;			/* seconds of this run so far */
 	double		cost;			/* its rank cost at the service it has had by now */
 	double		waited_s;		/* all it waited before this run (aging credit / aging_rate) */
+	double		started_s;		/* when this run started, in seconds from the Unix epoch */
 } PlanJob;
 
 typedef struct PlanWorker
@@ -121,6 +122,7 @@ typedef struct PlanUnit
 	double		runtime_estimate_s;	/* -1: none */
 	double		cost;			/* its rank cost at the service it has had */
 	double		waited_s;		/* all it has waited (aging credit / aging_rate) */
+	double		ready_s;		/* from when its waits add up, in seconds from the Unix epoch */
 	bool		starving;		/* waited past tinytemp.starvation_limit in all */
 } PlanUnit;
 
@@ -164,33 +166,39 @@ run_counting(SPIPlanPtr plan, Datum *values)
 static int
 force_preemptions(void)
 {
-	static SPIPlanPtr plan = NULL;
-	static const char *sql =
-		"WITH x AS ("
-		"  SELECT id, worker_id FROM tinytemp.jobs"
-		"  WHERE state = 'running'"
-		"    AND preempt_requested_at <= tinytemp.now() - make_interval(secs => $1)"
-		"  FOR UPDATE SKIP LOCKED"
-		"), u AS ("
-		"  UPDATE tinytemp.jobs j SET state = 'pending', worker_id = NULL, lease_until = NULL,"
-		"    attempts = j.attempts - 1, preemptions = j.preemptions + 1,"
-		"    attained_s = " TINYTEMP_REQUEUED_ATTAINED ","
-		"    rank_key = " TINYTEMP_REQUEUED_RANK_KEY("$2") ","
-		"    preempt_requested_at = NULL, preempt_notified_at = NULL, predicted_end_at = NULL,"
-		"    run_after = tinytemp.now(),"
-		"    updated_at = tinytemp.now()"
-		"  FROM x WHERE j.id = x.id"
-		"  RETURNING j.id, x.worker_id, j.preemptions, j.queue, j.attained_s"
-		"), h AS ("
-		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)"
-		"  SELECT id, 'preempted', worker_id,"
-		"    jsonb_build_object('preemptions', preemptions, 'forced', true,"
-		"      'attained_s', round(attained_s::numeric, 3)) FROM u"
-		") SELECT count(*), min(queue) FROM u";
+	static SPIPlanPtr plans[2];
+#define FORCE_SQL(SERVICE, ATTAINED) \
+		"WITH x AS (" \
+		"  SELECT id, worker_id FROM tinytemp.jobs" \
+		"  WHERE state = 'running'" \
+		"    AND preempt_requested_at <= tinytemp.now() - make_interval(secs => $1)" \
+		"  FOR UPDATE SKIP LOCKED" \
+		"), u AS (" \
+		"  UPDATE tinytemp.jobs j SET state = 'pending', worker_id = NULL, lease_until = NULL," \
+		"    attempts = j.attempts - 1, preemptions = j.preemptions + 1," SERVICE \
+		"    preempt_requested_at = NULL, preempt_notified_at = NULL, predicted_end_at = NULL," \
+		"    run_after = tinytemp.now()," \
+		"    updated_at = tinytemp.now()" \
+		"  FROM x WHERE j.id = x.id" \
+		"  RETURNING j.id, x.worker_id, j.preemptions, j.queue, " ATTAINED " AS attained_s" \
+		"), h AS (" \
+		"  INSERT INTO tinytemp.jobs_history (job_id, event, worker_id, detail)" \
+		"  SELECT id, 'preempted', worker_id," \
+		"    jsonb_strip_nulls(jsonb_build_object('preemptions', preemptions, 'forced', true," \
+		"      'attained_s', round(attained_s::numeric, 3))) FROM u" \
+		") SELECT count(*), min(queue) FROM u"
+	/* by whether the schema is 0.8's or later, with the service a preempted job has had */
+	static const char *const sql[2] = {
+		FORCE_SQL("", "NULL::float8"),
+		FORCE_SQL("    attained_s = " TINYTEMP_REQUEUED_ATTAINED ","
+				  "    rank_key = " TINYTEMP_REQUEUED_RANK_KEY("$2") ",",
+				  "j.attained_s")
+	};
+	int			v08 = tinytemp_schema_has_service();
 	Oid			argtypes[2] = {FLOAT8OID, FLOAT8OID};
 	Datum		values[2] = {Float8GetDatum(tinytemp_preempt_grace_ms / 1000.0),
 	Float8GetDatum(tinytemp_aging_rate)};
-	int			n = run_counting(tinytemp_plan(&plan, sql, 2, argtypes), values);
+	int			n = run_counting(tinytemp_plan(&plans[v08], sql[v08], 2, argtypes), values);
 
 	if (n > 0)
 		tinytemp_notify_enqueued(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
@@ -317,21 +325,26 @@ static PlanWorker *
 read_workers(int *nworkers, TimestampTz now)
 {
 	static SPIPlanPtr worker_plan = NULL;
-	static SPIPlanPtr job_plan = NULL;
+	static SPIPlanPtr job_plans[2];
 	static const char *worker_sql =
 		"SELECT id, cpus, memory_mb, gpus, gpu_type, speed FROM tinytemp.workers"
 		" WHERE state = 'active' ORDER BY id";
-	static const char *job_sql =
-		"SELECT worker_id, id, priority, cpus, memory_mb, gpus,"
-		"  coalesce(predicted_end_at, tinytemp.now()"
-		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8))),"
-		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL,"
-		"  gang_id IS NOT NULL, " TINYTEMP_RUN_S ","
-		"  tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S "),"
-		"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s),"
-		"  extract(epoch FROM coalesce(started_at, tinytemp.now()))::float8"
-		" FROM tinytemp.jobs j WHERE state IN ('assigned', 'running')"
-		" ORDER BY worker_id";
+#define JOB_SQL(COSTS) \
+		"SELECT worker_id, id, priority, cpus, memory_mb, gpus," \
+		"  coalesce(predicted_end_at, tinytemp.now()" \
+		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8)))," \
+		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL," \
+		"  gang_id IS NOT NULL, " TINYTEMP_RUN_S "," COSTS \
+		"  extract(epoch FROM coalesce(started_at, tinytemp.now()))::float8" \
+		" FROM tinytemp.jobs j WHERE state IN ('assigned', 'running')" \
+		" ORDER BY worker_id"
+	/* by whether the schema is 0.8's or later: the rank costs, at the service had by now and before */
+	static const char *const job_sql[2] = {
+		JOB_SQL("  0::float8, rank_key, 0::float8,"),
+		JOB_SQL("  tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S "),"
+				"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s),")
+	};
+	int			v08 = tinytemp_schema_has_service();
 	PlanWorker *workers;
 	int			n;
 	int			i;
@@ -360,7 +373,8 @@ read_workers(int *nworkers, TimestampTz now)
 	/* Both lists are by worker id: walk them together. */
 	i = 0;
 
-	tinytemp_spi_execute(tinytemp_plan(&job_plan, job_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	tinytemp_spi_execute(tinytemp_plan(&job_plans[v08], job_sql[v08], 0, NULL), NULL, NULL,
+						 SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[r];
@@ -399,9 +413,9 @@ read_workers(int *nworkers, TimestampTz now)
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
 		j->run_s = tinytemp_get_float8(t, d, 12, 0);
 		j->cost = tinytemp_get_float8(t, d, 13, 0);
+		j->started_s = tinytemp_get_float8(t, d, 16, 0);
 		j->waited_s = waited_until(tinytemp_get_float8(t, d, 14, 0),
-								   tinytemp_get_float8(t, d, 15, 0),
-								   tinytemp_get_float8(t, d, 16, 0));
+								   tinytemp_get_float8(t, d, 15, 0), j->started_s);
 		tinytemp_resources_sub(&w->free_now, &j->run.held);
 	}
 	for (i = 0; i < n; i++)
@@ -474,37 +488,45 @@ complete_gangs(PlanUnit *units, int n)
 static PlanUnit *
 read_units(int *nunits)
 {
-	static SPIPlanPtr plans[2] = {NULL, NULL};
-#define UNIT_COLUMNS \
+	static SPIPlanPtr plans[2][2];
+#define UNIT_COLUMNS(COST) \
 	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus," \
 	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key," \
-	" j.gang_size, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
+	" j.gang_size, " COST
+/* the rank cost, at the service a job has had: from 0.8 */
+#define UNIT_COST_08 "tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 #define UNIT_CONDITION \
 	TINYTEMP_READY_CONDITION \
 	" AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m" \
 	"      WHERE m.gang_id = j.gang_id AND m.state IN ('assigned', 'running')))"
-	static const char *const sql[2] = {
-		/* tinytemp: the best of each tenant from jobs_rank_idx, then merged */
-		TINYTEMP_PENDING_TENANTS_CTE
-		" SELECT c.* FROM t CROSS JOIN LATERAL ("
-		"  SELECT " UNIT_COLUMNS " FROM tinytemp.jobs j"
-		"  WHERE coalesce(j.tenant, '') = t.tenant AND " UNIT_CONDITION
-		"  ORDER BY j.priority DESC, j.rank_key LIMIT $1"
-		" ) c WHERE t.tenant IS NOT NULL"
-		" ORDER BY c.priority DESC, c.rank_key, coalesce(c.gang_id, c.id), c.id LIMIT $1",
-		/* fifo: arrival order, from jobs_ready_idx */
-		"SELECT " UNIT_COLUMNS " FROM tinytemp.jobs j WHERE " UNIT_CONDITION
+	/* tinytemp: the best of each tenant from jobs_rank_idx, then merged */
+#define UNITS_TINYTEMP(COST) \
+		TINYTEMP_PENDING_TENANTS_CTE \
+		" SELECT c.* FROM t CROSS JOIN LATERAL (" \
+		"  SELECT " UNIT_COLUMNS(COST) " FROM tinytemp.jobs j" \
+		"  WHERE coalesce(j.tenant, '') = t.tenant AND " UNIT_CONDITION \
+		"  ORDER BY j.priority DESC, j.rank_key LIMIT $1" \
+		" ) c WHERE t.tenant IS NOT NULL" \
+		" ORDER BY c.priority DESC, c.rank_key, coalesce(c.gang_id, c.id), c.id LIMIT $1"
+	/* fifo: arrival order, from jobs_ready_idx */
+#define UNITS_FIFO(COST) \
+		"SELECT " UNIT_COLUMNS(COST) " FROM tinytemp.jobs j WHERE " UNIT_CONDITION \
 		" ORDER BY j.priority DESC, j.id LIMIT $1"
+	/* [schema 0.8 or later][fifo] */
+	static const char *const sql[2][2] = {
+		{UNITS_TINYTEMP("0::float8"), UNITS_FIFO("0::float8")},
+		{UNITS_TINYTEMP(UNIT_COST_08), UNITS_FIFO(UNIT_COST_08)}
 	};
 	int			fifo = tinytemp_policy == TINYTEMP_POLICY_FIFO;
+	int			v08 = tinytemp_schema_has_service();
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(PLAN_WINDOW)};
 	PlanUnit   *units;
 	int			n = 0;
 	double		now_s = (double) (tinytemp_now() - SetEpochTimestamp()) / USECS_PER_SEC;
 
-	tinytemp_spi_execute(tinytemp_plan(&plans[fifo], sql[fifo], 1, argtypes), values, NULL,
-						 SPI_OK_SELECT);
+	tinytemp_spi_execute(tinytemp_plan(&plans[v08][fifo], sql[v08][fifo], 1, argtypes), values,
+						 NULL, SPI_OK_SELECT);
 	units = palloc0(sizeof(PlanUnit) * Max(SPI_processed, 1));
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -536,8 +558,10 @@ read_units(int *nunits)
 		u->req = tinytemp_spec_request(&u->spec);
 		u->cost = tinytemp_get_float8(t, d, 16, 0);
 		u->waited_s = waited_until(u->rank.rank_key, u->cost, now_s);
+		u->ready_s = now_s - u->waited_s;
 		u->starving = tinytemp_starvation_limit_ms > 0 &&
-			u->waited_s >= tinytemp_starvation_limit_ms / 1000.0;
+			u->waited_s >= tinytemp_starvation_limit_ms / 1000.0 &&
+			(u->gang || u->req.gpus > 1 || (u->req.gpus == 0 && u->req.cpus > 1));
 	}
 	*nunits = complete_gangs(units, n);
 	return units;
@@ -770,9 +794,9 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
  * Whether running job j may be stopped for u: never a gang member, nor a
  * job preempted tinytemp.max_preemptions times already; for priority, a
  * job of a lower class; within u's class, a job that has run at least
- * tinytemp.preemption_min_run and, for a starving u, has waited less than
- * u in all, else costs so much more than u that stopping it pays
- * (policy.c).
+ * tinytemp.preemption_min_run and, for a starving u, one that overtook it
+ * (started while u waited, having waited less in all), else one that
+ * costs so much more than u that stopping it pays (policy.c).
  */
 static bool
 may_preempt(const PlanJob *j, const PlanUnit *u, PreemptReason reason)
@@ -785,6 +809,12 @@ may_preempt(const PlanJob *j, const PlanUnit *u, PreemptReason reason)
 		return false;
 	if (reason == PREEMPT_STARVATION)
 		return j->waited_s < u->waited_s;
+	/*
+	 * Never a job larger than u: it would wait for a hole of its size
+	 * again, and the room it frees beyond u's would go to others.
+	 */
+	if (j->run.held.gpus > u->req.gpus || (u->req.gpus == 0 && j->run.held.cpus > u->req.cpus))
+		return false;
 	return tinytemp_service_preempt_pays(j->cost, u->cost, tinytemp_preemption_cost_ms / 1000.0);
 }
 
@@ -997,7 +1027,7 @@ plan_placements(PassCounts *counts)
 			if (u->rank.priority > lowest_running)
 				asked = preempt_for(workers, nworkers, u, now, since, PREEMPT_PRIORITY);
 			if (asked < 0 && tinytemp_service_preemption &&
-				service_tries < MAX_SERVICE_PREEMPTION_TRIES)
+				service_tries < MAX_SERVICE_PREEMPTION_TRIES && tinytemp_schema_has_service())
 			{
 				service_tries++;
 				asked = preempt_for(workers, nworkers, u, now, since,

@@ -1039,12 +1039,15 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		source_name = "tinytemp history";
-		appendStringInfoString(&query,
-							   "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
-							   " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
-							   " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8 + j.attained_s"
-							   " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
-							   " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL");
+		/* A job's runtime is its last run's, plus its earlier runs' (0.8) when it was preempted. */
+		appendStringInfo(&query,
+						 "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
+						 " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
+						 " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8%s"
+						 " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
+						 " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL"
+						 " ORDER BY j.id",	/* the same model from the same jobs, wherever the rows lie */
+						 tinytemp_schema_has_service() ? " + j.attained_s" : "");
 	}
 	else
 	{

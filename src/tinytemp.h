@@ -101,6 +101,7 @@ extern void tinytemp_clock_assign(const char *newval, void *extra);
 /* util.c */
 extern SPIPlanPtr tinytemp_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes);
 extern void tinytemp_raise_outdated_schema(void) pg_attribute_noreturn();
+extern bool tinytemp_schema_has_service(void);
 extern void tinytemp_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void tinytemp_require_positive(int64 value, const char *name);
 extern void tinytemp_require_nonnegative(int64 value, const char *name);

@@ -4,6 +4,9 @@
  */
 #include "tinytemp.h"
 
+#include "catalog/namespace.h"
+#include "utils/lsyscache.h"
+
 #include "utils/jsonb.h"
 
 #include "catalog/pg_type.h"
@@ -52,6 +55,17 @@ tinytemp_raise_outdated_schema(void)
 			errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			errmsg("the tinytemp extension in this database is older than its library"),
 			errhint("Run ALTER EXTENSION tinytemp UPDATE."));
+}
+
+/*
+ * Whether the schema is 0.8's or later (jobs have attained_s): before
+ * ALTER EXTENSION UPDATE the library ranks and requeues jobs as 0.7 did.
+ */
+bool
+tinytemp_schema_has_service(void)
+{
+	return get_attnum(get_relname_relid("jobs", get_namespace_oid("tinytemp", false)),
+					  "attained_s") != InvalidAttrNumber;
 }
 
 /* Raise 22004 when a required argument is NULL. */

@@ -125,6 +125,17 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("predicted_runtime_s must not be negative"));
+	/* 0.8's columns: the library may meet an older schema before ALTER EXTENSION UPDATE. */
+	if (SPI_fnumber(desc, "attained_s") > 0 &&
+		get_column(tuple, desc, "predicted_spread", &value) && !(DatumGetFloat8(value) >= 0))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("predicted_spread must not be negative"));
+	if (SPI_fnumber(desc, "attained_s") > 0 &&
+		get_column(tuple, desc, "attained_s", &value) && !(DatumGetFloat8(value) >= 0))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("attained_s must not be negative"));
 
 	return PointerGetDatum(tuple);
 }

@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(35);
+SELECT plan(36);
 
 \ir scheduling_setup.psql
 :reset
@@ -55,7 +55,10 @@ SELECT results_eq(format('SELECT state, worker_id, attempts, preemptions, preemp
 	$$VALUES ('pending', NULL::bigint, 0, 1, NULL::timestamptz, '{"step": 700}'::jsonb)$$,
 	'which puts it back to pending with the checkpoint, attempts as before it ran, preemptions 1');
 SELECT results_eq(format($$SELECT detail FROM tinytemp.jobs_history WHERE job_id = %s AND event = 'preempted'$$, :low_b),
-	$$VALUES ('{"forced": false, "preemptions": 1}'::jsonb)$$, 'history: preempted, not forced');
+	$$VALUES ('{"forced": false, "preemptions": 1, "attained_s": 10}'::jsonb)$$,
+	'history: preempted, not forced, after 10 s of service');
+SELECT is((SELECT attained_s FROM tinytemp.jobs WHERE id = :low_b), 10::float8,
+	'the 10 s it ran count as its attained service');
 SELECT is((SELECT id FROM tinytemp_claim(:w)), :high::bigint, 'the priority-5 job takes the room');
 SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :w), 'and the preempted job waits');
 
@@ -81,8 +84,9 @@ SELECT results_eq(format('SELECT state, worker_id, attempts, preemptions, preemp
 	$$VALUES ('pending', NULL::bigint, 0, 2, NULL::timestamptz, '{"step": 700}'::jsonb)$$,
 	'pending again, the attempt not spent, preemptions 2, the last checkpoint kept');
 SELECT results_eq(format($$SELECT detail FROM tinytemp.jobs_history WHERE job_id = %s AND event = 'preempted' ORDER BY id$$, :low_b),
-	$$VALUES ('{"forced": false, "preemptions": 1}'::jsonb), ('{"forced": true, "preemptions": 2}')$$,
-	'history: preempted, forced');
+	$$VALUES ('{"forced": false, "preemptions": 1, "attained_s": 10}'::jsonb),
+			 ('{"forced": true, "preemptions": 2, "attained_s": 40}')$$,
+	'history: preempted, forced, its 30 s second run added to its service');
 SELECT throws_ok(format('SELECT tinytemp_heartbeat(%s, %s)', :low_b, :w), 'TT003', NULL,
 	'the overruled worker''s next heartbeat is refused');
 SELECT is((SELECT id FROM tinytemp_claim(:w)), :high2::bigint, 'the next claim starts the priority-5 job, not the priority-0 job forced out for it');

@@ -49,8 +49,8 @@ q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.1'" >/de
 check "version 0.1 installs without the predictor" \
 	test "$(q -c "SELECT extversion || ' ' || (to_regproc('tinytemp_predict_runtime') IS NULL) FROM pg_extension WHERE extname = 'tinytemp'")" = "0.1 true"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "ALTER EXTENSION tinytemp UPDATE reaches 0.7 with a bootstrap model" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.7 tinytemp.bootstrap_jobs"
+check "ALTER EXTENSION tinytemp UPDATE reaches 0.8 with a bootstrap model" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT source FROM tinytemp.predictor_models")" = "0.8 tinytemp.bootstrap_jobs"
 check "the updated extension predicts" \
 	test "$(q -c "SELECT tinytemp_predict_runtime('training', 'resnet50', 50000, 5, 64, 8, 1, 'a100', 32000) > 0")" = t
 check "the updated extension plans: tinytemp_schedule() runs a pass" \
@@ -67,12 +67,12 @@ q -c "INSERT INTO tinytemp.jobs (job_type) VALUES ('kept')" \
 	-c "INSERT INTO tinytemp.jobs (job_type, gang_size) VALUES ('pair', 2)" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
 q -c "SELECT tinytemp_register_worker('upgrader', 2, 2048)" >/dev/null 2>&1
-check "0.2 to 0.7 keeps the pending job, and a claim takes it" \
+check "0.2 to 0.8 keeps the pending job, and a claim takes it" \
 	test "$(q -c "SELECT job_type FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'upgrader'))")" = kept
 check "the 0.2 gang of two became two members" \
 	test "$(q -c "SELECT count(*) || ' ' || count(DISTINCT gang_id) FROM tinytemp.jobs WHERE job_type = 'pair'")" = "2 1"
 
-# A 0.3 installation with a job running keeps it through the update to 0.7:
+# A 0.3 installation with a job running keeps it through the update to 0.8:
 # its worker, registered before workers belonged to roles, still reports
 # (as the superuser, who acts for every worker), and row-level security is
 # on.  Until the update, registering says to run ALTER EXTENSION UPDATE.
@@ -85,8 +85,8 @@ err=$(q -c "SELECT tinytemp_register_worker('early', 2, 2048)" 2>&1)
 check "before the update, registering says to run ALTER EXTENSION UPDATE" \
 	grep -q 'HINT:  Run ALTER EXTENSION tinytemp UPDATE' <<<"$err"
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "0.3 to 0.7: the extension is at 0.7, with row-level security on tinytemp.jobs" \
-	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'tinytemp.jobs'::regclass")" = "0.7 t"
+check "0.3 to 0.8: the extension is at 0.8, with row-level security on tinytemp.jobs" \
+	test "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'tinytemp'") $(q -c "SELECT relrowsecurity FROM pg_class WHERE oid = 'tinytemp.jobs'::regclass")" = "0.8 t"
 check "the job running before the update is acked by its worker after it" \
 	q -o /dev/null -c "SELECT tinytemp_ack((SELECT id FROM tinytemp.jobs WHERE job_type = 'running'), (SELECT id FROM tinytemp.workers WHERE name = 'old'))"
 check "and the waiting job is claimed" \
@@ -94,7 +94,7 @@ check "and the waiting job is claimed" \
 
 # A 0.4 installation: tinytemp-worker, which reports and claims with
 # tinytemp_ack_and_claim (0.5), falls back to tinytemp_ack_many and
-# tinytemp_claim there, and runs every job; after the update to 0.7 a job
+# tinytemp_claim there, and runs every job; after the update to 0.8 a job
 # running since before it is acked, and the next claimed, in one call.
 q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.4'" >/dev/null 2>&1
 q -c "SELECT count(tinytemp_enqueue('sim', params => '{\"runtime_s\": 0}')) FROM generate_series(1, 12)" >/dev/null
@@ -114,17 +114,17 @@ check "and says once that it acks and claims in two calls" \
 q -c "SELECT tinytemp_enqueue('before')" -c "SELECT tinytemp_enqueue('after')" \
 	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'on-0.4'))" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "0.4 to 0.7: the job running before the update is acked and the next claimed in one call" \
+check "0.4 to 0.8: the job running before the update is acked and the next claimed in one call" \
 	test "$(q -c "SELECT job_type FROM tinytemp_ack_and_claim(ARRAY(SELECT id FROM tinytemp.jobs WHERE job_type = 'before'), (SELECT id FROM tinytemp.workers WHERE name = 'on-0.4'))") $(q -c "SELECT state FROM tinytemp.jobs WHERE job_type = 'before'")" = "after succeeded"
 
-# A 0.5 installation with a job running: after the update to 0.7 its worker
+# A 0.5 installation with a job running: after the update to 0.8 its worker
 # reports the job's metrics and logs.  Without the library preloaded nothing
 # is counted, and tinytemp_metrics() says what it needs.
 q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.5'" >/dev/null 2>&1
 q -c "SET client_min_messages = error" -c "SELECT tinytemp_register_worker('on-0.5', 2, 2048)" -c "SELECT tinytemp_enqueue('tracked')" \
 	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'on-0.5'))" >/dev/null
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
-check "0.5 to 0.7: the running job's worker reports its metrics and logs" \
+check "0.5 to 0.8: the running job's worker reports its metrics and logs" \
 	test "$(q -c "SELECT tinytemp_report_metrics(id, worker_id, '[{\"step\": 1, \"metrics\": {\"loss\": 0.5}}]')
 				  + tinytemp_report_logs(id, worker_id, '[{\"stream\": \"stdout\", \"line\": \"hi\"}]')
 				  FROM tinytemp.jobs WHERE job_type = 'tracked'") $(q -c "SELECT metrics_final FROM tinytemp.runs WHERE job_type = 'tracked'")" = '2 {"loss": 0.5}'
@@ -135,8 +135,21 @@ check "on 0.6, tinytemp_enqueue (without inputs) still enqueues" \
 	test "$(q -c "SELECT count(tinytemp_enqueue('plain'))")" = 1
 q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
 q -c "SELECT tinytemp_enqueue('reader', inputs => ARRAY['events@1'])" >/dev/null
-check "0.6 to 0.7: the job enqueued before the update is kept, and a new one awaits its input" \
+check "0.6 to 0.8: the job enqueued before the update is kept, and a new one awaits its input" \
 	test "$(q -c "SELECT count(*) FROM tinytemp.jobs WHERE job_type = 'plain'") $(q -c "SELECT awaits_data FROM tinytemp.jobs WHERE job_type = 'reader'")" = "1 {events@1}"
+# A 0.7 installation: until the update the library enqueues, plans and
+# requeues as 0.7 did (no attained service, no spread); after it, jobs have
+# attained_s and the rank cost function.
+q -c 'DROP EXTENSION tinytemp' -c "CREATE EXTENSION tinytemp VERSION '0.7'" >/dev/null 2>&1
+q -c "SET client_min_messages = error" -c "SELECT tinytemp_register_worker('on-0.7', 2, 2048)" \
+	-c "SELECT tinytemp_enqueue('long', runtime_estimate_s => 3600)" \
+	-c "SELECT count(*) FROM tinytemp_claim((SELECT id FROM tinytemp.workers WHERE name = 'on-0.7'))" \
+	-c "SELECT count(*) FROM tinytemp_enqueue_many('[{\"job_type\": \"also\", \"cpus\": 4}]')" >/dev/null
+check "on 0.7, enqueue, enqueue_many and a planner pass work with this library" \
+	test "$(q -c "SELECT count(*) FROM tinytemp.jobs") $(q -c "SELECT tinytemp_schedule()->>'ran'")" = "2 true"
+q -c 'ALTER EXTENSION tinytemp UPDATE' >/dev/null 2>&1
+check "0.7 to 0.8: the jobs have no attained service yet, and tinytemp.rank_cost exists" \
+	test "$(q -c "SELECT sum(attained_s) FROM tinytemp.jobs") $(q -c "SELECT tinytemp.rank_cost(100, NULL, 40)")" = "0 60"
 err=$(q -c "SELECT tinytemp_metrics()" 2>&1)
 check "without the library preloaded, tinytemp_metrics() says it needs shared_preload_libraries" \
 	grep -q "tinytemp's metrics need tinytemp in shared_preload_libraries" <<<"$err"
