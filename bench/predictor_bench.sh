@@ -20,10 +20,13 @@
 #   TINYTEMP_SKIP_BUILD=1   use the tinytemp already installed (no apt, no make)
 #   BENCH_SKLEARN=0         skip the scikit-learn pipeline (it takes minutes)
 #   BENCH_PORT=N            port of the throwaway cluster (default 54363)
+#   BENCH_PGBIN=DIR         PostgreSQL's bin directory (default: TT_PGBIN of
+#                           scripts/lib.sh), e.g. a private relocated install
 set -eu -o pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/../scripts/lib.sh"
+TT_PGBIN=${BENCH_PGBIN:-$TT_PGBIN}
 
 PORT=${BENCH_PORT:-54363}
 SKLEARN=${BENCH_SKLEARN:-1}

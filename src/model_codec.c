@@ -2,10 +2,16 @@
  * model_codec.c
  *	  The stored form of a predictor model: native byte order, a header
  *	  (magic, format, feature count, tree count, depth), the base value,
- *	  the three category maps, the trees' splits and leaves, then, in format
- *	  3, the 10-90% interval: its bin count, the bins' upper edges and each
- *	  bin's low and high log residual.  Format 2, the same without the
- *	  interval, still loads, as a model without one.
+ *	  the three category maps (count, code of NULL, in format 4 the code of
+ *	  unseen categories, then each name and code), in format 4 the NLINEAR
+ *	  weights of the linear part, the trees' splits and leaves, then the
+ *	  10-90% interval: its bin count, the bins' upper edges and each bin's
+ *	  low and high log residual.  Format 4 ends with the models of their own
+ *	  of some job types: their count, then for each, in increasing order of
+ *	  the job type, its name, tree count and depth, and the same body (base,
+ *	  maps, weights, trees).  Format 3, one model with the NFEATURES_V3
+ *	  features of its time and no linear part, still loads, and so does
+ *	  format 2, format 3 without the interval, as a model without one.
  *
  * The loader uses only palloc, palloc0, palloc_extended and ereport, so
  * that test/fuzz/ can build this file against stubs of them.
@@ -17,14 +23,10 @@
 #include "model_codec.h"
 #include "utils/memutils.h"
 
-/* Append a model's bytes to buf; native byte order. */
-void
-serialize(const Model *m, StringInfo buf)
+/* Append the body of model or part m: base, category maps, weights, trees. */
+static void
+serialize_body(const Model *m, StringInfo buf)
 {
-	uint32		header[5] = {MODEL_MAGIC, m->interval_bins > 0 ? MODEL_FORMAT : MODEL_FORMAT_POINT,
-	NFEATURES, (uint32) m->ntrees, (uint32) m->depth};
-
-	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
 	appendBinaryStringInfo(buf, (char *) &m->base, sizeof(float8));
 	for (int c = 0; c < NCATEGORICAL; c++)
 	{
@@ -33,6 +35,8 @@ serialize(const Model *m, StringInfo buf)
 
 		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
 		appendBinaryStringInfo(buf, (char *) &map->fallback, sizeof(float8));
+		if (m->weights)
+			appendBinaryStringInfo(buf, (char *) &map->unseen, sizeof(float8));
 		for (int i = 0; i < map->n; i++)
 		{
 			uint32		len = map->lengths[i];
@@ -42,9 +46,25 @@ serialize(const Model *m, StringInfo buf)
 			appendBinaryStringInfo(buf, (char *) &map->codes[i], sizeof(float8));
 		}
 	}
+	if (m->weights)
+		appendBinaryStringInfo(buf, (char *) m->weights, sizeof(float8) * NLINEAR);
 	appendBinaryStringInfo(buf, (char *) m->split_feature, sizeof(int32) * m->ntrees * m->depth);
 	appendBinaryStringInfo(buf, (char *) m->split_value, sizeof(float4) * m->ntrees * m->depth);
 	appendBinaryStringInfo(buf, (char *) m->leaf, sizeof(float4) * ((size_t) m->ntrees << m->depth));
+}
+
+/* Append a model's bytes to buf; native byte order. */
+void
+serialize(const Model *m, StringInfo buf)
+{
+	uint32		format = m->weights ? MODEL_FORMAT :
+		(m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT);
+	uint32		header[5] = {MODEL_MAGIC, format, (uint32) m->nfeatures, (uint32) m->ntrees,
+	(uint32) m->depth};
+
+	Assert(format != MODEL_FORMAT || m->interval_bins > 0);
+	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
+	serialize_body(m, buf);
 	if (m->interval_bins > 0)
 	{
 		uint32		n = m->interval_bins;
@@ -55,6 +75,23 @@ serialize(const Model *m, StringInfo buf)
 		{
 			appendBinaryStringInfo(buf, (char *) &m->interval_lo[b], sizeof(float8));
 			appendBinaryStringInfo(buf, (char *) &m->interval_hi[b], sizeof(float8));
+		}
+	}
+	if (format == MODEL_FORMAT)
+	{
+		uint32		n = m->nparts;
+
+		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
+		for (int p = 0; p < m->nparts; p++)
+		{
+			const Model *part = &m->parts[p];
+			uint32		part_header[3] = {(uint32) m->part_lengths[p], (uint32) part->ntrees,
+			(uint32) part->depth};
+
+			appendBinaryStringInfo(buf, (char *) &part_header[0], sizeof(uint32));
+			appendBinaryStringInfo(buf, m->part_names[p], m->part_lengths[p]);
+			appendBinaryStringInfo(buf, (char *) &part_header[1], 2 * sizeof(uint32));
+			serialize_body(part, buf);
 		}
 	}
 }
@@ -104,14 +141,172 @@ read_finite(Reader *r)
 	return v;
 }
 
+/* Read a name of a map or part, NUL-terminated in memory, or raise. */
+static char *
+read_name(Reader *r, int *length)
+{
+	uint32		l;
+	char	   *name;
+
+	read_bytes(r, &l, sizeof(l));
+	if (l > r->len - r->pos)
+		corrupt(r, "A name is longer than what is left of the model.");
+	name = palloc(l + 1);
+	read_bytes(r, name, l);
+	name[l] = '\0';
+	*length = l;
+	return name;
+}
+
+/* Check a tree count and depth read from the model, or raise. */
+static void
+check_tree_shape(const Reader *r, uint32 ntrees, uint32 depth)
+{
+	if (ntrees < 1 || ntrees > MAX_TREES || depth < 1 || depth > MAX_DEPTH)
+		corrupt(r, "The model's tree count or depth is out of range.");
+}
+
+/*
+ * Read the body of model or part m, whose nfeatures, tree count and depth
+ * are set: base, category maps, with_linear weights, and the trees.
+ */
+static void
+read_body(Reader *r, Model *m, bool with_linear)
+{
+	size_t		nsplits = (size_t) m->ntrees * m->depth;
+	size_t		nleaves = (size_t) m->ntrees << m->depth;
+	size_t		tree_bytes = nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4);
+
+	m->base = read_finite(r);
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		CategoryMap *map = &m->categories[c];
+		uint32		n;
+
+		read_bytes(r, &n, sizeof(n));
+		if (n > MAX_CATEGORIES)
+			corrupt(r, "The model has too many categories.");
+		map->n = n;
+		map->fallback = read_finite(r);
+		/* Before format 4, unseen categories share the code of NULL. */
+		map->unseen = with_linear ? read_finite(r) : map->fallback;
+		map->names = palloc(sizeof(char *) * Max(n, 1));
+		map->lengths = palloc(sizeof(int) * Max(n, 1));
+		map->codes = palloc(sizeof(float8) * Max(n, 1));
+		for (uint32 i = 0; i < n; i++)
+		{
+			map->names[i] = read_name(r, &map->lengths[i]);
+			map->codes[i] = read_finite(r);
+			if (i > 0 && name_cmp(map->names[i - 1], map->lengths[i - 1],
+								  map->names[i], map->lengths[i]) >= 0)
+				corrupt(r, "The model's categories are not in strictly increasing order.");
+		}
+	}
+
+	if (with_linear)
+	{
+		m->weights = palloc(sizeof(float8) * NLINEAR);
+		for (int f = 0; f < NLINEAR; f++)
+			m->weights[f] = read_finite(r);
+	}
+
+	/* Before allocating them, so that a forged count allocates nothing. */
+	if (r->len - r->pos < tree_bytes)
+		corrupt(r, "The model's size does not match its tree count and depth.");
+	m->split_feature = palloc(sizeof(int32) * nsplits);
+	m->split_value = palloc(sizeof(float4) * nsplits);
+	m->leaf = palloc_extended(sizeof(float4) * nleaves, MCXT_ALLOC_HUGE);
+	read_bytes(r, m->split_feature, sizeof(int32) * nsplits);
+	read_bytes(r, m->split_value, sizeof(float4) * nsplits);
+	read_bytes(r, m->leaf, sizeof(float4) * nleaves);
+	for (size_t i = 0; i < nsplits; i++)
+		if (m->split_feature[i] < 0 || m->split_feature[i] >= m->nfeatures ||
+			!isfinite(m->split_value[i]))
+			corrupt(r, "A split names an unknown feature or a value that is not a finite number.");
+	for (size_t i = 0; i < nleaves; i++)
+		if (!isfinite(m->leaf[i]))
+			corrupt(r, "A leaf holds a value that is not a finite number.");
+}
+
+/* Read the 10-90% interval of m, or raise. */
+static void
+read_interval(Reader *r, Model *m)
+{
+	uint32		n;
+
+	read_bytes(r, &n, sizeof(n));
+	if (n < 1 || n > MAX_INTERVAL_BINS)
+		corrupt(r, "The model's interval bin count is out of range.");
+	m->interval_bins = n;
+	m->interval_edge = palloc(sizeof(float8) * n);
+	m->interval_lo = palloc(sizeof(float8) * n);
+	m->interval_hi = palloc(sizeof(float8) * n);
+	for (uint32 b = 0; b + 1 < n; b++)
+	{
+		m->interval_edge[b] = read_finite(r);
+		if (b > 0 && !(m->interval_edge[b] > m->interval_edge[b - 1]))
+			corrupt(r, "The model's interval edges are not in strictly increasing order.");
+	}
+	for (uint32 b = 0; b < n; b++)
+	{
+		m->interval_lo[b] = read_finite(r);
+		m->interval_hi[b] = read_finite(r);
+		if (!(m->interval_lo[b] <= 0 && m->interval_lo[b] >= -MAX_LOG_SPREAD &&
+			  m->interval_hi[b] >= 0 && m->interval_hi[b] <= MAX_LOG_SPREAD))
+			corrupt(r, "The model's interval bounds are out of range.");
+	}
+}
+
+/*
+ * The fewest bytes a job type's model takes: the length of its name, tree
+ * count, depth, base, three empty maps, weights, one tree of depth 1.
+ */
+#define PART_MIN_BYTES (3 * sizeof(uint32) + sizeof(float8) + \
+						NCATEGORICAL * (sizeof(uint32) + 2 * sizeof(float8)) + \
+						NLINEAR * sizeof(float8) + sizeof(int32) + 3 * sizeof(float4))
+
+/* Read the job types' own models of a model of format 4, or raise. */
+static void
+read_parts(Reader *r, Model *m)
+{
+	uint32		n;
+
+	read_bytes(r, &n, sizeof(n));
+	/* Before allocating them, so that a forged count allocates little. */
+	if (n > MAX_CATEGORIES || n > (r->len - r->pos) / PART_MIN_BYTES)
+		corrupt(r, "The model's count of job types with a model of their own is out of range.");
+	m->nparts = n;
+	m->part_names = palloc(sizeof(char *) * Max(n, 1));
+	m->part_lengths = palloc(sizeof(int) * Max(n, 1));
+	m->parts = palloc0(sizeof(Model) * Max(n, 1));
+	for (uint32 p = 0; p < n; p++)
+	{
+		Model	   *part = &m->parts[p];
+		uint32		shape[2];
+
+		m->part_names[p] = read_name(r, &m->part_lengths[p]);
+		if (p > 0 && name_cmp(m->part_names[p - 1], m->part_lengths[p - 1],
+							  m->part_names[p], m->part_lengths[p]) >= 0)
+			corrupt(r, "The model's job types are not in strictly increasing order.");
+		read_bytes(r, shape, sizeof(shape));
+		check_tree_shape(r, shape[0], shape[1]);
+		part->version = m->version;
+		part->nfeatures = NFEATURES;
+		part->ntrees = shape[0];
+		part->depth = shape[1];
+		read_body(r, part, true);
+	}
+}
+
 /*
  * Decode a stored model into memory of the current context, checking every
  * count, index and value, so that evaluation can never leave the arrays:
- * every split names one of the NFEATURES features, no tree is deeper than
- * MAX_DEPTH, the bytes left match the tree count and depth (and, in format
- * 3, the interval) exactly, and an interval's edges increase and its bounds
- * lie on either side of the prediction.  A model that decodes encodes back
- * to the same bytes.
+ * the feature count is that of the format, every split names one of those
+ * features, no tree is deeper than MAX_DEPTH, the trees' bytes are there
+ * before they are allocated, every weight is finite, an interval's edges
+ * increase and its bounds lie on either side of the prediction, names are
+ * in strictly increasing order, and the model ends exactly where its last
+ * part does.  A model that decodes encodes back to the same bytes.
  */
 Model *
 deserialize(const char *data, size_t len, int64 version)
@@ -119,102 +314,24 @@ deserialize(const char *data, size_t len, int64 version)
 	Reader		r = {data, len, 0, version};
 	Model	   *m = palloc0(sizeof(Model));
 	uint32		header[5];
-	bool		has_interval;
 
 	m->version = version;
 	read_bytes(&r, header, sizeof(header));
 	if (header[0] != MODEL_MAGIC ||
-		(header[1] != MODEL_FORMAT && header[1] != MODEL_FORMAT_POINT) ||
-		header[2] != NFEATURES)
+		!(header[1] == MODEL_FORMAT ? header[2] == NFEATURES :
+		  (header[1] == MODEL_FORMAT_INTERVAL || header[1] == MODEL_FORMAT_POINT) &&
+		  header[2] == NFEATURES_V3))
 		corrupt(&r, "The model's header is not that of this version of tinytemp.");
-	has_interval = header[1] == MODEL_FORMAT;
-	if (header[3] < 1 || header[3] > MAX_TREES || header[4] < 1 || header[4] > MAX_DEPTH)
-		corrupt(&r, "The model's tree count or depth is out of range.");
+	check_tree_shape(&r, header[3], header[4]);
+	m->nfeatures = header[2];
 	m->ntrees = header[3];
 	m->depth = header[4];
-	m->base = read_finite(&r);
-
-	for (int c = 0; c < NCATEGORICAL; c++)
-	{
-		CategoryMap *map = &m->categories[c];
-		uint32		n;
-
-		read_bytes(&r, &n, sizeof(n));
-		if (n > MAX_CATEGORIES)
-			corrupt(&r, "The model has too many categories.");
-		map->n = n;
-		map->fallback = read_finite(&r);
-		map->names = palloc(sizeof(char *) * Max(n, 1));
-		map->lengths = palloc(sizeof(int) * Max(n, 1));
-		map->codes = palloc(sizeof(float8) * Max(n, 1));
-		for (uint32 i = 0; i < n; i++)
-		{
-			uint32		l;
-
-			read_bytes(&r, &l, sizeof(l));
-			if (l > len)
-				corrupt(&r, "A category name is longer than the model.");
-			map->names[i] = palloc(l + 1);
-			read_bytes(&r, map->names[i], l);
-			map->names[i][l] = '\0';
-			map->lengths[i] = l;
-			map->codes[i] = read_finite(&r);
-			if (i > 0 && name_cmp(map->names[i - 1], map->lengths[i - 1], map->names[i], l) >= 0)
-				corrupt(&r, "The model's categories are not in strictly increasing order.");
-		}
-	}
-
-	{
-		size_t		nsplits = (size_t) m->ntrees * m->depth;
-		size_t		nleaves = (size_t) m->ntrees << m->depth;
-		size_t		tree_bytes = nsplits * (sizeof(int32) + sizeof(float4)) + nleaves * sizeof(float4);
-
-		/* Format 3 has at least the interval's bin count after the trees. */
-		if (has_interval ? r.len - r.pos < tree_bytes + sizeof(uint32) : r.len - r.pos != tree_bytes)
-			corrupt(&r, "The model's size does not match its tree count and depth.");
-		m->split_feature = palloc(sizeof(int32) * nsplits);
-		m->split_value = palloc(sizeof(float4) * nsplits);
-		m->leaf = palloc_extended(sizeof(float4) * nleaves, MCXT_ALLOC_HUGE);
-		read_bytes(&r, m->split_feature, sizeof(int32) * nsplits);
-		read_bytes(&r, m->split_value, sizeof(float4) * nsplits);
-		read_bytes(&r, m->leaf, sizeof(float4) * nleaves);
-		for (size_t i = 0; i < nsplits; i++)
-			if (m->split_feature[i] < 0 || m->split_feature[i] >= NFEATURES ||
-				!isfinite(m->split_value[i]))
-				corrupt(&r, "A split names an unknown feature or a value that is not a finite number.");
-		for (size_t i = 0; i < nleaves; i++)
-			if (!isfinite(m->leaf[i]))
-				corrupt(&r, "A leaf holds a value that is not a finite number.");
-	}
-
-	if (has_interval)
-	{
-		uint32		n;
-
-		read_bytes(&r, &n, sizeof(n));
-		if (n < 1 || n > MAX_INTERVAL_BINS)
-			corrupt(&r, "The model's interval bin count is out of range.");
-		if (r.len - r.pos != (n - 1) * sizeof(float8) + n * 2 * sizeof(float8))
-			corrupt(&r, "The model's size does not match its interval bin count.");
-		m->interval_bins = n;
-		m->interval_edge = palloc(sizeof(float8) * n);
-		m->interval_lo = palloc(sizeof(float8) * n);
-		m->interval_hi = palloc(sizeof(float8) * n);
-		for (uint32 b = 0; b + 1 < n; b++)
-		{
-			m->interval_edge[b] = read_finite(&r);
-			if (b > 0 && !(m->interval_edge[b] > m->interval_edge[b - 1]))
-				corrupt(&r, "The model's interval edges are not in strictly increasing order.");
-		}
-		for (uint32 b = 0; b < n; b++)
-		{
-			m->interval_lo[b] = read_finite(&r);
-			m->interval_hi[b] = read_finite(&r);
-			if (!(m->interval_lo[b] <= 0 && m->interval_lo[b] >= -MAX_LOG_SPREAD &&
-				  m->interval_hi[b] >= 0 && m->interval_hi[b] <= MAX_LOG_SPREAD))
-				corrupt(&r, "The model's interval bounds are out of range.");
-		}
-	}
+	read_body(&r, m, header[1] == MODEL_FORMAT);
+	if (header[1] != MODEL_FORMAT_POINT)
+		read_interval(&r, m);
+	if (header[1] == MODEL_FORMAT)
+		read_parts(&r, m);
+	if (r.pos != r.len)
+		corrupt(&r, "The model's size does not match its contents.");
 	return m;
 }
-

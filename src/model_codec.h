@@ -12,11 +12,14 @@
 
 #include "lib/stringinfo.h"
 
-#define NFEATURES		13
+#define NFEATURES		18		/* features of a model of format 4 */
+#define NLINEAR			(NFEATURES - 1) /* those with a linear weight; the last is their sum */
+#define NFEATURES_V3	13		/* features of a model of format 2 or 3 */
 #define NCATEGORICAL	3
 #define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	3		/* with the runtime interval */
-#define MODEL_FORMAT_POINT	2	/* before it: point predictions only */
+#define MODEL_FORMAT	4		/* with a linear part under the trees */
+#define MODEL_FORMAT_INTERVAL	3	/* before it: trees and the runtime interval */
+#define MODEL_FORMAT_POINT	2	/* before that: trees, point predictions only */
 #define MAX_TREES		10000
 #define MAX_DEPTH		12
 #define MAX_CATEGORIES	100000
@@ -30,7 +33,8 @@ typedef struct CategoryMap
 	char	  **names;
 	int		   *lengths;
 	float8	   *codes;
-	float8		fallback;		/* unseen categories and NULL */
+	float8		fallback;		/* NULL, and unseen categories before format 4 */
+	float8		unseen;			/* unseen categories */
 } CategoryMap;
 
 /*
@@ -39,12 +43,23 @@ typedef struct CategoryMap
  * leaves.  Evaluating one is `depth` independent comparisons that build
  * the leaf's index bit by bit, with no branch to mispredict, which is what
  * lets a backend predict well over a million rows a second.
+ *
+ * A model of format 4 describes a job by NFEATURES features and predicts
+ * base + linear + trees, where linear, the weighted sum of the first
+ * NLINEAR features, is also the trees' last feature.  It has parts: models
+ * of their own (without interval or parts) for the job types that had
+ * enough training rows, which predict those jobs' runtime; the model
+ * itself predicts the others'.  Models of formats 2 and 3 describe a job
+ * by the NFEATURES_V3 features of their time and have no linear part
+ * (weights is NULL) and no parts.
  */
 typedef struct Model
 {
 	int64		version;
 	float8		base;
+	int			nfeatures;		/* NFEATURES, or NFEATURES_V3 */
 	CategoryMap categories[NCATEGORICAL];
+	float8	   *weights;		/* NLINEAR, or NULL */
 	int			ntrees;
 	int			depth;
 	int32	   *split_feature;	/* ntrees x depth */
@@ -56,12 +71,19 @@ typedef struct Model
 	 * calibrated by cross-validation: by bins of the predicted log runtime, bin b
 	 * holding predictions up to interval_edge[b] (the last bin, all above),
 	 * each with the 10th and 90th percentile of its residuals (lo <= 0 <=
-	 * hi).  interval_bins is 0 in a model of format 2, which has none.
+	 * hi).  interval_bins is 0 in a model of format 2, which has none; every
+	 * model of format 4 has one.
 	 */
 	int			interval_bins;
 	float8	   *interval_edge;	/* interval_bins - 1, increasing */
 	float8	   *interval_lo;	/* interval_bins */
 	float8	   *interval_hi;	/* interval_bins */
+
+	/* The job types with a model of their own, sorted by name for binary search. */
+	int			nparts;
+	char	  **part_names;
+	int		   *part_lengths;
+	struct Model *parts;		/* nparts */
 } Model;
 
 /* Order of two category names given with their lengths. */

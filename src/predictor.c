@@ -3,14 +3,24 @@
  *	  The runtime predictor: gradient-boosted regression trees trained and
  *	  evaluated in C, on the log of the runtime.
  *
- * A job is described by 13 features: its job_type, model and gpu_type, each
- * replaced by the smoothed mean log runtime of its category in the training
- * data (unseen categories and NULL get the overall mean); the logs of its
- * sizes and resources (-1 for NULL); and derived measures of work: samples
- * processed (dataset_size x epochs), optimizer steps, samples per device,
- * and whether it runs on GPUs.  Trees split on quantile bins of each
- * feature, so that training 20,000 rows takes about a second, and they are
- * oblivious (see Model), so that evaluating one is branch-free.
+ * A job is described by 18 features: its job_type, model and gpu_type, each
+ * replaced by a code learnt for its category (NULL has one too; a category
+ * never seen, or NULL when no training row had it, gets the code of the
+ * most frequent one); the logs of its sizes and resources (-1 for NULL);
+ * derived measures of work: samples processed (dataset_size x epochs),
+ * optimizer steps, samples per device, the batch each GPU sees, memory per
+ * sample; whether it runs on GPUs, gives epochs, gives a batch size; and,
+ * last, the linear part.  The prediction, in log seconds, is a base, plus
+ * the linear part (the codes plus a weighted sum of the numeric features,
+ * fitted by least squares: the log of a product of sizes and rates is a
+ * sum), plus gradient-boosted trees fitted to what the linear part leaves.
+ * Each job type with enough training rows gets such a model of its own;
+ * one more, on all the rows, predicts the others.  Trees split on quantile
+ * bins of each feature (rounded to float4), so that training 20,000 rows
+ * takes a few seconds, and they are oblivious (see Model), so that
+ * evaluating one is branch-free.  Models stored by earlier versions (formats 2 and 3: 13
+ * features, codes that are mean log runtimes, no linear part, one model for
+ * all job types) still load and predict as they did.
  *
  * A model is stored as a bytea in tinytemp.predictor_models; the newest
  * version is current.  Each backend keeps the current model in memory; a
@@ -19,10 +29,9 @@
  * model raises an error, never a crash.
  *
  * A prediction comes with a 10-90% interval: the trained model keeps the
- * 10th and 90th percentiles of its log residuals on its training rows, by
- * bins of the predicted runtime, widened by as much as cross-validation
- * shows errors on unseen rows to be wider, so that the bounds are those of
- * errors on jobs the model did not see.
+ * 10th and 90th percentiles of the log residuals of cross-validation, by
+ * bins of the predicted runtime, so that the bounds are those of errors on
+ * jobs the model did not see.
  */
 #include "tinytemp.h"
 
@@ -63,6 +72,11 @@ PG_FUNCTION_INFO_V1(tinytemp_table_changed);
 #define INTERVAL_HIGH	0.90
 #define INTERVAL_BIN_ROWS	500 /* residuals per bin of the interval, at least */
 #define INTERVAL_MAX_BINS	8	/* bins trained; the loader takes up to MAX_INTERVAL_BINS */
+#define PART_MIN_ROWS	500	/* rows of a job type that get it a model of its own */
+#define LINEAR_RIDGE	1.0		/* fit_linear's penalty, in rows of standardized features */
+#define LINEAR_SMOOTHING	10.0	/* and its pseudo-rows of code 0 in each category */
+#define LINEAR_MAX_ITERATIONS	100
+#define LINEAR_TOLERANCE	1e-5	/* largest change of a code, in log seconds, when done */
 
 /* Training settings; the defaults won on held-out synthetic data. */
 typedef struct TrainParams
@@ -75,7 +89,7 @@ typedef struct TrainParams
 	uint64		seed;
 } TrainParams;
 
-static const TrainParams default_params = {200, 6, 0.1, 5, 0.8, 42};
+static const TrainParams default_params = {400, 6, 0.1, 5, 0.5, 42};
 
 /* One job's inputs, as the SQL functions receive them. */
 typedef struct JobFeatures
@@ -98,7 +112,7 @@ static MemoryContext model_context = NULL;
 
 /* ---------- features ---------- */
 
-/* Encoding of one category value by binary search, or the fallback. */
+/* Encoding of one category value by binary search; NULL and unseen ones have their own. */
 static double
 category_code(const CategoryMap *map, const char *name, int len)
 {
@@ -119,7 +133,7 @@ category_code(const CategoryMap *map, const char *name, int len)
 		else
 			lo = mid + 1;
 	}
-	return map->fallback;
+	return map->unseen;
 }
 
 /* log1p of a non-negative input, -1 when it is NULL. */
@@ -129,16 +143,18 @@ log_or_missing(const JobFeatures *in, int i)
 	return in->has[i] ? log1p(in->value[i]) : -1.0;
 }
 
-/* The feature vector of a job under the given category maps. */
+/*
+ * Features 3 to 12 of a job, the same in every format: the logs of its
+ * sizes and resources, samples processed (dataset_size x epochs),
+ * optimizer steps, samples per device, and whether it runs on GPUs.
+ */
 static void
-job_vector(const CategoryMap *maps, const JobFeatures *in, double *x)
+input_features(const JobFeatures *in, double *x)
 {
 	double		samples,
 				steps,
 				devices;
 
-	for (int c = 0; c < NCATEGORICAL; c++)
-		x[c] = category_code(&maps[c], in->category[c], in->category_len[c]);
 	x[3] = log_or_missing(in, IN_DATASET);
 	x[4] = log_or_missing(in, IN_EPOCHS);
 	x[5] = log_or_missing(in, IN_BATCH);
@@ -156,7 +172,49 @@ job_vector(const CategoryMap *maps, const JobFeatures *in, double *x)
 	x[12] = in->has[IN_GPUS] && in->value[IN_GPUS] > 0 ? 1.0 : 0.0;
 }
 
-/* Sum of the trees for one feature vector: the predicted log runtime. */
+/* The feature vector of a job under a model of format 2 or 3. */
+static void
+job_vector_v3(const CategoryMap *maps, const JobFeatures *in, double *x)
+{
+	for (int c = 0; c < NCATEGORICAL; c++)
+		x[c] = category_code(&maps[c], in->category[c], in->category_len[c]);
+	input_features(in, x);
+}
+
+/*
+ * Features 3 to NLINEAR - 1 of a job under a model of format 4, those that
+ * need no training: those of every format, whether it gives epochs and a
+ * batch size, the batch each GPU sees, and the memory per sample (whose
+ * shortage slows jobs that hold their data in memory).
+ */
+static void
+work_features(const JobFeatures *in, double *x)
+{
+	double		gpus = in->has[IN_GPUS] ? in->value[IN_GPUS] : 0;
+
+	input_features(in, x);
+	x[13] = in->has[IN_EPOCHS] ? 1.0 : 0.0;
+	x[14] = in->has[IN_BATCH] ? 1.0 : 0.0;
+	x[15] = in->has[IN_BATCH] ? log1p(in->value[IN_BATCH] / Max(gpus, 1.0)) : -1.0;
+	x[16] = in->has[IN_DATASET] && in->has[IN_MEMORY] ? x[8] - x[3] : 0.0;
+}
+
+/*
+ * The linear part of a job with features x (the first NLINEAR filled) under
+ * weights, returned and put in x[NLINEAR] for the trees.
+ */
+static double
+linear_part(const float8 *weights, double *x)
+{
+	double		linear = 0;
+
+	for (int f = 0; f < NLINEAR; f++)
+		linear += weights[f] * x[f];
+	x[NLINEAR] = linear;
+	return linear;
+}
+
+/* Sum of the trees for one feature vector, plus the model's base. */
 static double
 model_eval(const Model *m, const double *x)
 {
@@ -180,6 +238,101 @@ model_eval(const Model *m, const double *x)
 	return sum;
 }
 
+/*
+ * The same for a model of format 4, whose trees were trained on features
+ * rounded to float4 as x is: comparing in float4 gives the same splits and
+ * costs less.  Trees of the usual depth are evaluated four at a time with
+ * their levels unrolled, which lets the processor work on the four leaf
+ * indexes at once.
+ */
+static double
+model_eval_float4(const Model *m, const float4 *x)
+{
+	double		sum = m->base;
+	const int32 *feature = m->split_feature;
+	const float4 *value = m->split_value;
+	const float4 *leaf = m->leaf;
+	int			depth = m->depth;
+	int			t = 0;
+
+#define LEVEL(o, l) ((x[feature[(o) + (l)]] > value[(o) + (l)]) << (5 - (l)))
+#define TREE(o) (LEVEL(o, 0) | LEVEL(o, 1) | LEVEL(o, 2) | LEVEL(o, 3) | LEVEL(o, 4) | LEVEL(o, 5))
+	if (depth == 6)
+		for (; t + 4 <= m->ntrees; t += 4)
+		{
+			int			a = TREE(0),
+						b = TREE(6),
+						c = TREE(12),
+						d = TREE(18);
+
+			sum += ((double) leaf[a] + leaf[64 + b]) + ((double) leaf[128 + c] + leaf[192 + d]);
+			feature += 24;
+			value += 24;
+			leaf += 256;
+		}
+#undef TREE
+#undef LEVEL
+	for (; t < m->ntrees; t++)
+	{
+		int			idx = 0;
+
+		for (int l = 0; l < depth; l++)
+			idx = (idx << 1) | (x[feature[l]] > value[l]);
+		sum += leaf[idx];
+		feature += depth;
+		value += depth;
+		leaf += 1 << depth;
+	}
+	return sum;
+}
+
+/*
+ * The predicted log runtime of a job under m: under a model of format 4,
+ * that of the job type's own model when it has one, from the category
+ * codes, the work features and, last, the linear part, which the
+ * prediction adds to the trees; under an older model, from the features of
+ * its format, by the trees alone.
+ */
+static double
+model_predict(const Model *m, const JobFeatures *in)
+{
+	double		x[NFEATURES];
+	float4		xf[NFEATURES];
+	double		linear = 0;
+	int			lo = 0,
+				hi = m->nparts - 1;
+
+	/* A job type with a model of its own goes to it. */
+	while (lo <= hi && in->category[0] != NULL)
+	{
+		int			mid = (lo + hi) / 2;
+		int			cmp = name_cmp(in->category[0], in->category_len[0],
+								   m->part_names[mid], m->part_lengths[mid]);
+
+		if (cmp == 0)
+		{
+			m = &m->parts[mid];
+			break;
+		}
+		if (cmp < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	if (m->weights == NULL)
+	{
+		job_vector_v3(m->categories, in, x);
+		return model_eval(m, x);
+	}
+	for (int c = 0; c < NCATEGORICAL; c++)
+		x[c] = category_code(&m->categories[c], in->category[c], in->category_len[c]);
+	work_features(in, x);
+	linear = linear_part(m->weights, x);
+	for (int f = 0; f < NFEATURES; f++)
+		xf[f] = (float4) x[f];
+	return model_eval_float4(m, xf) + linear;
+}
+
 /* The interval bin of a predicted log runtime under m, which has an interval. */
 static int
 interval_bin(const Model *m, double pred)
@@ -198,12 +351,10 @@ interval_bin(const Model *m, double pred)
 static bool
 predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, double *p90)
 {
-	double		x[NFEATURES];
 	double		pred;
 	int			b;
 
-	job_vector(m->categories, job, x);
-	pred = model_eval(m, x);
+	pred = model_predict(m, job);
 	*p50 = exp(pred);
 	if (m->interval_bins == 0)
 		return false;
@@ -227,8 +378,7 @@ typedef struct CategoryStat
 {
 	const char *name;
 	int			len;
-	double		sum;
-	int			count;
+	int			row;			/* position in the rows trained on */
 } CategoryStat;
 
 /* qsort comparator for CategoryStat by name. */
@@ -242,52 +392,282 @@ category_stat_cmp(const void *a, const void *b)
 }
 
 /*
- * Category map c from the rows listed in `rows`: the mean log runtime of
- * each category, shrunk towards the overall mean by 10 pseudo-rows so that
- * a category seen twice does not get an extreme code.
+ * Category map c's names from the rows listed in `rows`, with codes of 0
+ * for fit_linear to learn (and the codes of NULL and of unseen categories);
+ * index[i] is the category of rows[i] in the map, or -1 when it is NULL.
  */
 static void
-build_category_map(const TrainSet *ts, const int *rows, int nrows, int c, CategoryMap *map)
+build_category_map(const TrainSet *ts, const int *rows, int nrows, int c, CategoryMap *map,
+				   int *index)
 {
 	CategoryStat *stats = palloc(sizeof(CategoryStat) * Max(nrows, 1));
 	int			n = 0;
-	double		total = 0;
-	const double smoothing = 10.0;
 
 	for (int i = 0; i < nrows; i++)
 	{
 		const JobFeatures *job = &ts->jobs[rows[i]];
 
-		total += ts->y[rows[i]];
+		index[i] = -1;
 		if (job->category[c] == NULL)
 			continue;
 		stats[n].name = job->category[c];
 		stats[n].len = job->category_len[c];
-		stats[n].sum = ts->y[rows[i]];
-		stats[n].count = 1;
+		stats[n].row = i;
 		n++;
 	}
 	qsort(stats, n, sizeof(CategoryStat), category_stat_cmp);
 
-	map->fallback = nrows > 0 ? total / nrows : 0;
+	map->fallback = 0;
+	map->unseen = 0;
 	map->names = palloc(sizeof(char *) * Max(n, 1));
 	map->lengths = palloc(sizeof(int) * Max(n, 1));
-	map->codes = palloc(sizeof(float8) * Max(n, 1));
+	map->codes = palloc0(sizeof(float8) * Max(n, 1));
 	map->n = 0;
-	for (int i = 0; i < n;)
+	for (int i = 0; i < n; i++)
 	{
-		int			j = i + 1;
-		double		sum = stats[i].sum;
-
-		while (j < n && category_stat_cmp(&stats[i], &stats[j]) == 0)
-			sum += stats[j++].sum;
-		map->names[map->n] = pnstrdup(stats[i].name, stats[i].len);
-		map->lengths[map->n] = stats[i].len;
-		map->codes[map->n] = (sum + smoothing * map->fallback) / (j - i + smoothing);
-		map->n++;
-		i = j;
+		if (i == 0 || category_stat_cmp(&stats[i - 1], &stats[i]) != 0)
+		{
+			map->names[map->n] = pnstrdup(stats[i].name, stats[i].len);
+			map->lengths[map->n] = stats[i].len;
+			map->n++;
+		}
+		index[stats[i].row] = map->n - 1;
 	}
 	pfree(stats);
+}
+
+/* Category code of a training row from its index in the map (-1: NULL). */
+static inline double
+indexed_code(const CategoryMap *map, int index)
+{
+	return index >= 0 ? map->codes[index] : map->fallback;
+}
+
+/* Factor the n x n symmetric positive definite a (row-major) into L L', in place. */
+static void
+cholesky_factor(double *a, int n)
+{
+	for (int j = 0; j < n; j++)
+	{
+		for (int k = 0; k < j; k++)
+			a[j * n + j] -= a[j * n + k] * a[j * n + k];
+		a[j * n + j] = sqrt(a[j * n + j]);
+		for (int i = j + 1; i < n; i++)
+		{
+			for (int k = 0; k < j; k++)
+				a[i * n + j] -= a[i * n + k] * a[j * n + k];
+			a[i * n + j] /= a[j * n + j];
+		}
+	}
+}
+
+/* Solve L L' x = b in place of b, for l from cholesky_factor. */
+static void
+cholesky_solve(const double *l, double *b, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		for (int k = 0; k < i; k++)
+			b[i] -= l[i * n + k] * b[k];
+		b[i] /= l[i * n + i];
+	}
+	for (int i = n - 1; i >= 0; i--)
+	{
+		for (int k = i + 1; k < n; k++)
+			b[i] -= l[k * n + i] * b[k];
+		b[i] /= l[i * n + i];
+	}
+}
+
+/*
+ * The linear part of m and its category codes, fitted to the log runtimes
+ * of the rows listed in `rows`, whose features 3 to NLINEAR - 1 are in x
+ * (NFEATURES per row) and whose categories are in index: the least-squares
+ * fit, in log space, of base + the codes of the row's categories (one
+ * parameter per category, NULL being one more) + a weighted sum of the
+ * numeric features.  Codes are shrunk towards 0 by LINEAR_SMOOTHING
+ * pseudo-rows, so that a category seen twice does not get an extreme code,
+ * and the weights by a ridge penalty on standardized features, so that
+ * collinear ones (samples and dataset_size) stay finite.  Solved by
+ * backfitting: the weights with the codes fixed, then each map's codes
+ * with everything else fixed, until no code moves; each step works from
+ * sums per category, so that an iteration reads each row only to add up
+ * the codes of the other maps.
+ *
+ * Work is a product of sizes and rates, so its log is close to a sum of
+ * such terms: this part carries most of the prediction, and the trees
+ * learn what it leaves (start-up costs, memory shortage, interactions)
+ * with its value as a feature.  Codes of a model's or GPU's log cost per
+ * sample, learnt with dataset_size and epochs accounted for, are also more
+ * telling to the trees than mean log runtimes, which mix in the sizes.
+ */
+static void
+fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
+		   int *const *index, Model *m)
+{
+	const int	p = NLINEAR - NCATEGORICAL;
+	double	   *mean = palloc0(sizeof(double) * p);
+	double	   *scale = palloc0(sizeof(double) * p);
+	double	   *chol = palloc0(sizeof(double) * p * p);
+	double	   *zy = palloc0(sizeof(double) * p);
+	double	   *beta = palloc(sizeof(double) * p);
+	double	   *code_sum = palloc0(sizeof(double) * nrows);	/* of each row's codes */
+	double	   *zsum[NCATEGORICAL];	/* per category: sum of its rows' z */
+	double	   *ysum[NCATEGORICAL];	/* per category: sum of its rows' y */
+	int		   *count[NCATEGORICAL];
+	double	   *others = NULL;
+	double		y_total = 0;
+	double		base = 0;
+	int			ncodes = 1;
+	bool		converged = false;
+
+#define NUMERIC(i, f) (x[(size_t) (i) * NFEATURES + NCATEGORICAL + (f)])
+#define Z(i, f) (scale[f] > 0 ? (NUMERIC(i, f) - mean[f]) / scale[f] : 0.0)
+
+	/* Standardize: features that never vary get no weight. */
+	for (int i = 0; i < nrows; i++)
+		for (int f = 0; f < p; f++)
+			mean[f] += NUMERIC(i, f) / nrows;
+	for (int i = 0; i < nrows; i++)
+		for (int f = 0; f < p; f++)
+			scale[f] += (NUMERIC(i, f) - mean[f]) * (NUMERIC(i, f) - mean[f]);
+	for (int f = 0; f < p; f++)
+		scale[f] = scale[f] > 1e-12 * nrows ? sqrt(scale[f] / nrows) : 0;
+
+	/* Slot 0 of a category map's sums is NULL, slot k + 1 category k. */
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		int			n = m->categories[c].n + 1;
+
+		zsum[c] = palloc0(sizeof(double) * n * p);
+		ysum[c] = palloc0(sizeof(double) * n);
+		count[c] = palloc0(sizeof(int) * n);
+		ncodes = Max(ncodes, n);
+	}
+	others = palloc(sizeof(double) * ncodes);
+	for (int i = 0; i < nrows; i++)
+	{
+		double		z[NLINEAR];
+		double		y = ts->y[rows[i]];
+
+		for (int f = 0; f < p; f++)
+			z[f] = Z(i, f);
+		for (int f = 0; f < p; f++)
+		{
+			zy[f] += z[f] * y;
+			for (int g = 0; g <= f; g++)
+				chol[f * p + g] += z[f] * z[g];
+		}
+		for (int c = 0; c < NCATEGORICAL; c++)
+		{
+			int			k = index[c][i] + 1;
+
+			for (int f = 0; f < p; f++)
+				zsum[c][k * p + f] += z[f];
+			ysum[c][k] += y;
+			count[c][k]++;
+		}
+		y_total += y;
+	}
+	for (int f = 0; f < p; f++)
+		chol[f * p + f] += LINEAR_RIDGE;
+	cholesky_factor(chol, p);
+
+	for (int iter = 0;; iter++)
+	{
+		double		moved = 0;
+
+		/* The base and the weights, for the codes as they stand. */
+		base = y_total;
+		memcpy(beta, zy, sizeof(double) * p);
+		for (int c = 0; c < NCATEGORICAL; c++)
+			for (int k = 0; k <= m->categories[c].n; k++)
+			{
+				double		code = k == 0 ? m->categories[c].fallback : m->categories[c].codes[k - 1];
+
+				base -= code * count[c][k];
+				for (int f = 0; f < p; f++)
+					beta[f] -= code * zsum[c][k * p + f];
+			}
+		base /= nrows;
+		cholesky_solve(chol, beta, p);
+		if (iter == LINEAR_MAX_ITERATIONS || converged)
+			break;
+
+		/* Each map's codes, for everything else as it stands. */
+		for (int c = 0; c < NCATEGORICAL; c++)
+		{
+			CategoryMap *map = &m->categories[c];
+
+			memset(others, 0, sizeof(double) * (map->n + 1));
+			for (int i = 0; i < nrows; i++)
+				others[index[c][i] + 1] += code_sum[i] - indexed_code(map, index[c][i]);
+			for (int k = 0; k <= map->n; k++)
+			{
+				double		e = ysum[c][k] - count[c][k] * base - others[k];
+				double	   *slot = k == 0 ? &map->fallback : &map->codes[k - 1];
+
+				for (int f = 0; f < p; f++)
+					e -= zsum[c][k * p + f] * beta[f];
+				e /= count[c][k] + LINEAR_SMOOTHING;
+				moved = Max(moved, fabs(e - *slot));
+				*slot = e;
+			}
+			for (int i = 0; i < nrows; i++)
+				code_sum[i] = 0;
+			for (int d = 0; d < NCATEGORICAL; d++)
+				for (int i = 0; i < nrows; i++)
+					code_sum[i] += indexed_code(&m->categories[d], index[d][i]);
+		}
+		converged = moved < LINEAR_TOLERANCE;
+	}
+#undef Z
+#undef NUMERIC
+
+	/*
+	 * A category the model never saw is taken for the most frequent one
+	 * (the first of those in name order): the job is most likely like it,
+	 * and its prediction stays among those the trees learnt from.  So is
+	 * NULL, when no row had it.
+	 */
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		CategoryMap *map = &m->categories[c];
+		int			mode = -1;
+
+		for (int k = 0; k < map->n; k++)
+			if (mode < 0 || count[c][k + 1] > count[c][mode + 1])
+				mode = k;
+		map->unseen = mode >= 0 ? map->codes[mode] : map->fallback;
+		if (count[c][0] == 0)
+			map->fallback = map->unseen;
+	}
+
+	/* Back to the features' own scale; every category code counts once. */
+	m->weights = palloc0(sizeof(float8) * NLINEAR);
+	for (int c = 0; c < NCATEGORICAL; c++)
+		m->weights[c] = 1.0;
+	for (int f = 0; f < p; f++)
+		if (scale[f] > 0)
+		{
+			m->weights[NCATEGORICAL + f] = beta[f] / scale[f];
+			base -= beta[f] * mean[f] / scale[f];
+		}
+	m->base = base;
+
+	pfree(mean);
+	pfree(scale);
+	pfree(chol);
+	pfree(zy);
+	pfree(beta);
+	pfree(code_sum);
+	pfree(others);
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		pfree(zsum[c]);
+		pfree(ysum[c]);
+		pfree(count[c]);
+	}
 }
 
 /* qsort comparator for doubles. */
@@ -305,6 +685,12 @@ double_cmp(const void *a, const void *b)
  * each level takes the feature and bin boundary whose split of every
  * current leaf gains most in squared error, then leaves get the mean
  * residual, shrunk by the learning rate.
+ *
+ * A level's histograms (sum and count of the residuals per leaf, bin and
+ * feature, kept as running sums over the bins) are built from the rows of
+ * the smaller child of each leaf of the level above; the other child's are
+ * its parent's less its sibling's.  That reads each row once per level for
+ * all features, and half the rows or fewer.
  */
 static void
 grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int count,
@@ -313,13 +699,20 @@ grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int cou
 {
 	int			depth = params->depth;
 	int			nleaves_max = 1 << depth;
-	double	   *hsum = palloc(sizeof(double) * nleaves_max * MAX_BINS);
-	int		   *hcount = palloc(sizeof(int) * nleaves_max * MAX_BINS);
+	size_t		leaf_cells = (size_t) NFEATURES * MAX_BINS;
+	size_t		cells = leaf_cells << (depth - 1);
+	double	   *hsum = palloc(sizeof(double) * cells);
+	int		   *hcount = palloc(sizeof(int) * cells);
+	double	   *parent_sum = palloc(sizeof(double) * cells);
+	int		   *parent_count = palloc(sizeof(int) * cells);
+	int		   *rows_in = palloc0(sizeof(int) * nleaves_max);
+	bool	   *counted = palloc(sizeof(bool) * nleaves_max);
 	double	   *lsum = palloc0(sizeof(double) * nleaves_max);
 	int		   *lcount = palloc0(sizeof(int) * nleaves_max);
 
 	for (int i = 0; i < count; i++)
 		leaf_of[i] = 0;
+	rows_in[0] = count;
 
 	for (int l = 0; l < depth; l++)
 	{
@@ -328,45 +721,71 @@ grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int cou
 		int			best_feature = 0;
 		int			best_bin = 0;
 
+		for (int k = 0; k < nleaves; k++)
+			counted[k] = l == 0 || rows_in[k] < rows_in[k ^ 1] ||
+				(rows_in[k] == rows_in[k ^ 1] && (k & 1) == 0);
+		memset(hsum, 0, sizeof(double) * leaf_cells * nleaves);
+		memset(hcount, 0, sizeof(int) * leaf_cells * nleaves);
+		for (int i = 0; i < count; i++)
+		{
+			const uint8 *row_bins = &bins[(size_t) sample[i] * NFEATURES];
+			double		r = residual[sample[i]];
+			double	   *sum;
+			int		   *cnt;
+
+			if (!counted[leaf_of[i]])
+				continue;
+			sum = &hsum[leaf_of[i] * leaf_cells];
+			cnt = &hcount[leaf_of[i] * leaf_cells];
+			for (int f = 0; f < NFEATURES; f++)
+			{
+				sum[row_bins[f] * NFEATURES + f] += r;
+				cnt[row_bins[f] * NFEATURES + f]++;
+			}
+		}
+		for (int k = 0; k < nleaves; k++)
+		{
+			double	   *sum = &hsum[k * leaf_cells];
+			int		   *cnt = &hcount[k * leaf_cells];
+
+			if (!counted[k])
+				continue;
+			for (int b = 1; b < MAX_BINS; b++)
+				for (int f = 0; f < NFEATURES; f++)
+				{
+					sum[b * NFEATURES + f] += sum[(b - 1) * NFEATURES + f];
+					cnt[b * NFEATURES + f] += cnt[(b - 1) * NFEATURES + f];
+				}
+		}
+		for (int k = 0; k < nleaves; k++)
+		{
+			if (counted[k])
+				continue;
+			for (size_t j = 0; j < leaf_cells; j++)
+			{
+				hsum[k * leaf_cells + j] = parent_sum[(k >> 1) * leaf_cells + j] -
+					hsum[(k ^ 1) * leaf_cells + j];
+				hcount[k * leaf_cells + j] = parent_count[(k >> 1) * leaf_cells + j] -
+					hcount[(k ^ 1) * leaf_cells + j];
+			}
+		}
+
 		for (int f = 0; f < NFEATURES; f++)
 		{
 			int			nbins = nthresholds[f] + 1;
 
-			if (nbins < 2)
-				continue;
-			memset(hsum, 0, sizeof(double) * nleaves * MAX_BINS);
-			memset(hcount, 0, sizeof(int) * nleaves * MAX_BINS);
-			for (int i = 0; i < count; i++)
-			{
-				int			cell = leaf_of[i] * MAX_BINS + bins[(size_t) sample[i] * NFEATURES + f];
-
-				hsum[cell] += residual[sample[i]];
-				hcount[cell]++;
-			}
-			/* Totals per leaf, then prefix sums across bins, per leaf. */
-			for (int k = 0; k < nleaves; k++)
-			{
-				double		s = 0;
-				int			c = 0;
-
-				for (int b = 0; b < nbins; b++)
-				{
-					s += hsum[k * MAX_BINS + b];
-					c += hcount[k * MAX_BINS + b];
-					hsum[k * MAX_BINS + b] = s;
-					hcount[k * MAX_BINS + b] = c;
-				}
-			}
 			for (int b = 0; b < nbins - 1; b++)
 			{
 				double		gain = 0;
 
 				for (int k = 0; k < nleaves; k++)
 				{
-					double		ls = hsum[k * MAX_BINS + b];
-					int			lc = hcount[k * MAX_BINS + b];
-					double		ts = hsum[k * MAX_BINS + nbins - 1];
-					int			tc = hcount[k * MAX_BINS + nbins - 1];
+					const double *sum = &hsum[k * leaf_cells + f];
+					const int  *cnt = &hcount[k * leaf_cells + f];
+					double		ls = sum[b * NFEATURES];
+					int			lc = cnt[b * NFEATURES];
+					double		ts = sum[(MAX_BINS - 1) * NFEATURES];
+					int			tc = cnt[(MAX_BINS - 1) * NFEATURES];
 
 					if (lc >= params->min_leaf && tc - lc >= params->min_leaf)
 						gain += ls * ls / lc + (ts - ls) * (ts - ls) / (tc - lc) - ts * ts / tc;
@@ -381,9 +800,22 @@ grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int cou
 		}
 		m->split_feature[t * depth + l] = best_feature;
 		m->split_value[t * depth + l] = (float4) thresholds[best_feature][best_bin];
+		memset(rows_in, 0, sizeof(int) * 2 * nleaves);
 		for (int i = 0; i < count; i++)
+		{
 			leaf_of[i] = (leaf_of[i] << 1) |
 				(bins[(size_t) sample[i] * NFEATURES + best_feature] > best_bin);
+			rows_in[leaf_of[i]]++;
+		}
+		{
+			double	   *swap_sum = parent_sum;
+			int		   *swap_count = parent_count;
+
+			parent_sum = hsum;
+			parent_count = hcount;
+			hsum = swap_sum;
+			hcount = swap_count;
+		}
 	}
 
 	for (int i = 0; i < count; i++)
@@ -397,6 +829,10 @@ grow_tree(Model *m, int t, const TrainParams *params, const int *sample, int cou
 
 	pfree(hsum);
 	pfree(hcount);
+	pfree(parent_sum);
+	pfree(parent_count);
+	pfree(rows_in);
+	pfree(counted);
 	pfree(lsum);
 	pfree(lcount);
 }
@@ -428,11 +864,11 @@ quantile_sorted(const double *v, int n, double q)
 }
 
 /*
- * Give m the 10-90% interval of the n > 0 residuals in r (reordered): bins
- * of equal count of the predictions, at least INTERVAL_BIN_ROWS residuals
- * each (one bin below that), tied predictions in the same bin; each bin's
- * percentiles of its residuals, widened to include 0 so that p10 <= p50 <=
- * p90.
+ * Give m the 10-90% interval of the n > 0 out-of-fold residuals in r
+ * (reordered): bins of equal count of the predictions, at least
+ * INTERVAL_BIN_ROWS residuals each (one bin below that), tied predictions in
+ * the same bin; each bin's percentiles of its residuals, widened to include
+ * 0 so that p10 <= p50 <= p90.
  */
 static void
 fit_interval(Residual *r, int n, Model *m)
@@ -467,48 +903,9 @@ fit_interval(Residual *r, int n, Model *m)
 	pfree(v);
 }
 
-/* The spread of n > 0 residuals: their 90th percentile less their 10th. */
-static double
-residual_spread(const Residual *r, int n)
-{
-	double	   *v = palloc(sizeof(double) * n);
-	double		spread;
-
-	for (int i = 0; i < n; i++)
-		v[i] = r[i].resid;
-	qsort(v, n, sizeof(double), double_cmp);
-	spread = quantile_sorted(v, n, INTERVAL_HIGH) - quantile_sorted(v, n, INTERVAL_LOW);
-	pfree(v);
-	return spread;
-}
-
-/*
- * How much wider errors are on rows a model did not see than on its own:
- * out-of-fold spread over in-sample spread, at least 1.
- */
-static double
-optimism(double oof_spread, double insample_spread)
-{
-	return insample_spread > 0 ? Max(1.0, oof_spread / insample_spread) : 1.0;
-}
-
-/* Widen m's interval by the factor rho. */
-static void
-scale_interval(Model *m, double rho)
-{
-	for (int b = 0; b < m->interval_bins; b++)
-	{
-		m->interval_lo[b] = Max(m->interval_lo[b] * rho, -MAX_LOG_SPREAD);
-		m->interval_hi[b] = Min(m->interval_hi[b] * rho, MAX_LOG_SPREAD);
-	}
-}
-
-/*
- * Fit a model on the rows listed in `rows`; with train_pred, put there its
- * predicted log runtime of each of them, in the same order.
- */
+/* Fit a model on the rows listed in `rows`: its linear part, then its trees. */
 static Model *
-fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params, double *train_pred)
+fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 {
 	Model	   *m = palloc0(sizeof(Model));
 	double	   *x = palloc_extended(sizeof(double) * nrows * NFEATURES, MCXT_ALLOC_HUGE);
@@ -520,18 +917,32 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params, d
 	double	   *column = palloc(sizeof(double) * nrows);
 	int		   *sample = palloc(sizeof(int) * nrows);
 	int		   *leaf_of = palloc(sizeof(int) * nrows);
+	int		   *index[NCATEGORICAL];
 	pg_prng_state rng;
-	double		mean = 0;
 
 	pg_prng_seed(&rng, params->seed);
+	m->nfeatures = NFEATURES;
 	for (int c = 0; c < NCATEGORICAL; c++)
-		build_category_map(ts, rows, nrows, c, &m->categories[c]);
+	{
+		index[c] = palloc(sizeof(int) * nrows);
+		build_category_map(ts, rows, nrows, c, &m->categories[c], index[c]);
+	}
+	for (int i = 0; i < nrows; i++)
+		work_features(&ts->jobs[rows[i]], &x[(size_t) i * NFEATURES]);
+	fit_linear(ts, rows, nrows, x, index, m);
+
+	/* The codes and the linear part, as model_predict computes them. */
 	for (int i = 0; i < nrows; i++)
 	{
-		job_vector(m->categories, &ts->jobs[rows[i]], &x[(size_t) i * NFEATURES]);
-		mean += ts->y[rows[i]];
+		double	   *xi = &x[(size_t) i * NFEATURES];
+
+		for (int c = 0; c < NCATEGORICAL; c++)
+			xi[c] = indexed_code(&m->categories[c], index[c][i]);
+		pred[i] = m->base + linear_part(m->weights, xi);
+		/* As model_predict gives them to the trees. */
+		for (int f = 0; f < NFEATURES; f++)
+			xi[f] = (float4) xi[f];
 	}
-	mean /= nrows;
 
 	/* Quantile bins of each feature. */
 	for (int f = 0; f < NFEATURES; f++)
@@ -570,15 +981,12 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params, d
 		}
 	}
 
-	m->base = mean;
 	m->ntrees = params->trees;
 	m->depth = params->depth;
 	m->split_feature = palloc(sizeof(int32) * params->trees * params->depth);
 	m->split_value = palloc(sizeof(float4) * params->trees * params->depth);
 	m->leaf = palloc_extended(sizeof(float4) * ((size_t) params->trees << params->depth),
 							  MCXT_ALLOC_HUGE);
-	for (int i = 0; i < nrows; i++)
-		pred[i] = mean;
 
 	for (int t = 0; t < params->trees; t++)
 	{
@@ -609,13 +1017,68 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params, d
 	pfree(x);
 	pfree(bins);
 	pfree(thresholds);
-	if (train_pred)
-		memcpy(train_pred, pred, sizeof(double) * nrows);
 	pfree(pred);
 	pfree(residual);
 	pfree(column);
 	pfree(sample);
 	pfree(leaf_of);
+	for (int c = 0; c < NCATEGORICAL; c++)
+		pfree(index[c]);
+	return m;
+}
+
+/*
+ * Fit the predictor on the rows listed in `rows`: a model on all of them,
+ * and a model of its own (a part) for each job type with at least
+ * PART_MIN_ROWS of them, since job types tend to follow laws of their own
+ * (a data-processing job's cost per sample has nothing to do with the
+ * model's size, say) that one set of trees learns less well.  When the
+ * parts cover every row, the model on all of them only serves job types
+ * never seen, and gets a quarter of the trees.
+ */
+static Model *
+fit_predictor(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
+{
+	TrainParams global = *params;
+	Model	   *m;
+	CategoryMap types;
+	int		   *type_of = palloc(sizeof(int) * nrows);
+	int		   *type_rows = palloc0(sizeof(int) * Max(nrows, 1));
+	int		   *part_rows = palloc(sizeof(int) * nrows);
+	bool		covered = true;
+
+	build_category_map(ts, rows, nrows, 0, &types, type_of);
+	for (int i = 0; i < nrows; i++)
+		if (type_of[i] >= 0)
+			type_rows[type_of[i]]++;
+	for (int i = 0; i < nrows; i++)
+		covered &= type_of[i] >= 0 && type_rows[type_of[i]] >= PART_MIN_ROWS;
+	if (covered)
+		global.trees = Max(params->trees / 4, 1);
+	m = fit(ts, rows, nrows, &global);
+
+	m->part_names = palloc(sizeof(char *) * Max(types.n, 1));
+	m->part_lengths = palloc(sizeof(int) * Max(types.n, 1));
+	m->parts = palloc0(sizeof(Model) * Max(types.n, 1));
+	for (int k = 0; k < types.n; k++)
+	{
+		int			n = 0;
+		Model	   *part;
+
+		if (type_rows[k] < PART_MIN_ROWS)
+			continue;
+		for (int i = 0; i < nrows; i++)
+			if (type_of[i] == k)
+				part_rows[n++] = rows[i];
+		part = fit(ts, part_rows, n, params);
+		m->parts[m->nparts] = *part;
+		m->part_names[m->nparts] = types.names[k];
+		m->part_lengths[m->nparts] = types.lengths[k];
+		m->nparts++;
+	}
+	pfree(type_of);
+	pfree(type_rows);
+	pfree(part_rows);
 	return m;
 }
 
@@ -1006,12 +1469,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	double	   *ape;
 	double	   *fold_pred;
-	double	   *train_pred;
 	Residual   *resid;
-	Model		fold_interval[CV_FOLDS];
-	double		oof_spread[CV_FOLDS];
-	double		insample_spread[CV_FOLDS];
-	int			n_oof;
 	int			covered = 0;
 	double		coverage;
 	double		ss_res = 0,
@@ -1025,6 +1483,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 				elapsed;
 	int64		version;
 	int			ntrees;
+	int			nparts;
 	int			interval_bins;
 	bool		isnull;
 	Oid			argtypes[7] = {TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, JSONBOID, BYTEAOID};
@@ -1082,17 +1541,17 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	 * Folds are drawn at random (with a fixed seed), since sources are often
 	 * ordered by some feature.
 	 *
-	 * The interval comes from the model's own residuals on its training
-	 * rows, widened by how much wider the fold models' errors were on the
-	 * rows they did not see than on those they did.  Out-of-fold residuals
-	 * alone would describe an average model of two thirds of the rows,
-	 * while a given model's held-out errors follow its training errors much
-	 * more closely.
+	 * The interval comes from these out-of-fold residuals: errors on jobs
+	 * a model did not see.  They are those of models of two thirds of the
+	 * rows, a little wider than the model's own on new jobs, so the interval
+	 * errs on the side of covering more.  A model's residuals on its own
+	 * training rows would be far too narrow, and how much too narrow
+	 * depends on how closely the trees fit their rows, which widening them
+	 * by a cross-validated factor only partly undoes.
 	 */
 	all_rows = palloc(sizeof(int) * ts.n);
 	fold_of = palloc(sizeof(int) * ts.n);
 	fold_pred = palloc(sizeof(double) * ts.n);
-	train_pred = palloc(sizeof(double) * ts.n);
 	resid = palloc(sizeof(Residual) * ts.n);
 	ape = palloc(sizeof(double) * ts.n);
 	pg_prng_seed(&rng, default_params.seed);
@@ -1108,28 +1567,10 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		for (int i = 0; i < ts.n; i++)
 			if (fold_of[i] != fold)
 				all_rows[ntrain++] = i;
-		fm = fit(&ts, all_rows, ntrain, &default_params, train_pred);
-		n_oof = 0;
+		fm = fit_predictor(&ts, all_rows, ntrain, &default_params);
 		for (int i = 0; i < ts.n; i++)
-		{
-			double		x[NFEATURES];
-
-			if (fold_of[i] != fold)
-				continue;
-			job_vector(fm->categories, &ts.jobs[i], x);
-			fold_pred[i] = model_eval(fm, x);
-			resid[n_oof].pred = fold_pred[i];
-			resid[n_oof++].resid = ts.y[i] - fold_pred[i];
-		}
-		oof_spread[fold] = n_oof > 0 ? residual_spread(resid, n_oof) : 0;
-		for (int k = 0; k < ntrain; k++)
-		{
-			resid[k].pred = train_pred[k];
-			resid[k].resid = ts.y[all_rows[k]] - train_pred[k];
-		}
-		insample_spread[fold] = residual_spread(resid, ntrain);
-		MemoryContextSwitchTo(work);
-		fit_interval(resid, ntrain, &fold_interval[fold]);
+			if (fold_of[i] == fold)
+				fold_pred[i] = model_predict(fm, &ts.jobs[i]);
 		MemoryContextSwitchTo(prev);
 		MemoryContextDelete(fold_cxt);
 	}
@@ -1147,58 +1588,47 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	r2 = ss_tot > 0 ? 1 - ss_res / ss_tot : 0;
 
 	/*
-	 * The interval's coverage, made as the model's is: each fold model's
-	 * interval from its training residuals, widened by the other folds'
-	 * factor, against the rows it did not see.
+	 * The interval's coverage, made as the model's is: for each fold, an
+	 * interval from the other folds' out-of-fold residuals, against this
+	 * fold's.
 	 */
 	for (int fold = 0; fold < CV_FOLDS; fold++)
 	{
-		double		oof = 0,
-					insample = 0;
+		Model		fold_interval;
+		int			n = 0;
 
-		for (int g = 0; g < CV_FOLDS; g++)
-			if (g != fold)
+		for (int i = 0; i < ts.n; i++)
+			if (fold_of[i] != fold)
 			{
-				oof += oof_spread[g];
-				insample += insample_spread[g];
+				resid[n].pred = fold_pred[i];
+				resid[n++].resid = ts.y[i] - fold_pred[i];
 			}
-		scale_interval(&fold_interval[fold], optimism(oof, insample));
+		if (n == 0)
+			continue;
+		fit_interval(resid, n, &fold_interval);
 		for (int i = 0; i < ts.n; i++)
 		{
-			const Model *fi = &fold_interval[fold];
 			int			b;
 
 			if (fold_of[i] != fold)
 				continue;
-			b = interval_bin(fi, fold_pred[i]);
-			if (ts.y[i] - fold_pred[i] >= fi->interval_lo[b] &&
-				ts.y[i] - fold_pred[i] <= fi->interval_hi[b])
+			b = interval_bin(&fold_interval, fold_pred[i]);
+			if (ts.y[i] - fold_pred[i] >= fold_interval.interval_lo[b] &&
+				ts.y[i] - fold_pred[i] <= fold_interval.interval_hi[b])
 				covered++;
 		}
 	}
 	coverage = (double) covered / ts.n;
 
-	/* The model itself, on every row. */
+	/* The model itself, on every row, with the interval of all the out-of-fold residuals. */
 	for (int i = 0; i < ts.n; i++)
+	{
 		all_rows[i] = i;
-	m = fit(&ts, all_rows, ts.n, &default_params, train_pred);
-	for (int i = 0; i < ts.n; i++)
-	{
-		resid[i].pred = train_pred[i];
-		resid[i].resid = ts.y[i] - train_pred[i];
+		resid[i].pred = fold_pred[i];
+		resid[i].resid = ts.y[i] - fold_pred[i];
 	}
+	m = fit_predictor(&ts, all_rows, ts.n, &default_params);
 	fit_interval(resid, ts.n, m);
-	{
-		double		oof = 0,
-					insample = 0;
-
-		for (int g = 0; g < CV_FOLDS; g++)
-		{
-			oof += oof_spread[g];
-			insample += insample_spread[g];
-		}
-		scale_interval(m, optimism(oof, insample));
-	}
 	initStringInfo(&model_bytes);
 	serialize(m, &model_bytes);
 	INSTR_TIME_SET_CURRENT(elapsed);
@@ -1232,6 +1662,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 						 values, NULL, SPI_OK_INSERT_RETURNING);
 	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	ntrees = m->ntrees;
+	nparts = m->nparts;
 	interval_bins = m->interval_bins;
 	/* Everything allocated since SPI_connect, the model included, goes now. */
 	SPI_finish();
@@ -1243,9 +1674,10 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	appendStringInfo(&report,
 					 ", \"rows\": %d, \"cv_folds\": %d, \"cv_mdape\": %.6f, \"cv_r2_log\": %.6f,"
 					 " \"cv_interval_coverage\": %.6f, \"interval_bins\": %d,"
-					 " \"train_seconds\": %.3f, \"trees\": %d, \"depth\": %d}",
+					 " \"train_seconds\": %.3f, \"trees\": %d, \"depth\": %d,"
+					 " \"job_type_models\": %d}",
 					 ts.n, CV_FOLDS, mdape, r2, coverage, interval_bins,
-					 INSTR_TIME_GET_DOUBLE(elapsed), ntrees, default_params.depth);
+					 INSTR_TIME_GET_DOUBLE(elapsed), ntrees, default_params.depth, nparts);
 	MemoryContextSwitchTo(caller);
 	{
 		Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
@@ -1269,9 +1701,13 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 	initStringInfo(&report);
 	appendStringInfo(&report,
 					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
-					 " \"gpu_types\": %d, \"interval_bins\": %d}",
+					 " \"gpu_types\": %d, \"interval_bins\": %d, \"format\": %d,"
+					 " \"job_type_models\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
-					 m->categories[2].n, m->interval_bins);
+					 m->categories[2].n, m->interval_bins,
+					 m->weights ? MODEL_FORMAT :
+					 (m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT),
+					 m->nparts);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }
 

@@ -30,14 +30,16 @@ fail(const char *why)
 	abort();
 }
 
-/* What evaluation relies on, checked again from outside the loader. */
+/* What evaluation relies on in a model or part, checked again from outside the loader. */
 static void
-check_model(const Model *m)
+check_trees(const Model *m)
 {
+	if (m->nfeatures != (m->weights ? NFEATURES : NFEATURES_V3))
+		fail("a feature count that is not that of the model's format");
 	if (m->ntrees < 1 || m->ntrees > MAX_TREES || m->depth < 1 || m->depth > MAX_DEPTH)
 		fail("tree count or depth out of range");
 	for (size_t i = 0; i < (size_t) m->ntrees * m->depth; i++)
-		if (m->split_feature[i] < 0 || m->split_feature[i] >= NFEATURES)
+		if (m->split_feature[i] < 0 || m->split_feature[i] >= m->nfeatures)
 			fail("a split names an unknown feature");
 	for (int c = 0; c < NCATEGORICAL; c++)
 	{
@@ -46,6 +48,26 @@ check_model(const Model *m)
 		for (int i = 1; i < map->n; i++)
 			if (name_cmp(map->names[i - 1], map->lengths[i - 1], map->names[i], map->lengths[i]) >= 0)
 				fail("categories out of order");
+	}
+}
+
+/* The same for a whole model: its trees, its interval, its job types' models. */
+static void
+check_model(const Model *m)
+{
+	check_trees(m);
+	if (m->weights && m->interval_bins < 1)
+		fail("a model of format 4 without an interval");
+	if (m->nparts > 0 && !m->weights)
+		fail("job types with models of their own in a model of format 2 or 3");
+	for (int p = 0; p < m->nparts; p++)
+	{
+		if (!m->parts[p].weights || m->parts[p].nparts != 0 || m->parts[p].interval_bins != 0)
+			fail("a job type's model that is not a plain model of format 4");
+		check_trees(&m->parts[p]);
+		if (p > 0 && name_cmp(m->part_names[p - 1], m->part_lengths[p - 1],
+							  m->part_names[p], m->part_lengths[p]) >= 0)
+			fail("job types out of order");
 	}
 }
 

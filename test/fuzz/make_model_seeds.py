@@ -2,26 +2,34 @@
 """Derive fuzz_model's small seeds from a model stored by tinytemp.
 
     psql -XAt -c "SELECT encode(model, 'base64') FROM tinytemp.predictor_models
-                  ORDER BY version LIMIT 1" | base64 -d > corpus/model/bootstrap.model
-    test/fuzz/make_model_seeds.py corpus/model/bootstrap.model corpus/model
+                  ORDER BY version LIMIT 1" | base64 -d > /tmp/bootstrap.model
+    test/fuzz/make_model_seeds.py /tmp/bootstrap.model corpus/model
 
 Reads the model (the layout of serialize() in src/model_codec.c, native
-byte order; a format-3 model's runtime interval is kept as it is) and writes smaller valid models cut from it, which the fuzzer
-mutates much faster than the 60 KB original, and truncated ones.
+byte order: a format-4 model's codes of unseen categories, linear weights,
+interval and job types' models, a format-3 model's interval) and writes smaller valid models cut from
+it, which the fuzzer mutates much faster than the original (hundreds of KB in
+format 4), and truncated ones.
 """
 import struct
 import sys
 
+NLINEAR = 17  # NFEATURES - 1 in src/model_codec.h: the weights of format 4
 
-def parse(data):
-    magic, fmt, nfeatures, ntrees, depth = struct.unpack_from("=5I", data, 0)
-    pos = 20
+
+def parse_body(data, pos, ntrees, depth, linear):
+    """A model's or job type's body: base, maps, weights, trees."""
     (base,) = struct.unpack_from("=d", data, pos)
     pos += 8
     maps = []
     for _ in range(3):
         n, fallback = struct.unpack_from("=Id", data, pos)
         pos += 12
+        if linear:  # format 4: the code of unseen categories after that of NULL
+            fallback = data[pos - 8:pos + 8]
+            pos += 8
+        else:
+            fallback = data[pos - 8:pos]
         entries = []
         for _ in range(n):
             (length,) = struct.unpack_from("=I", data, pos)
@@ -32,6 +40,10 @@ def parse(data):
             pos += 8
             entries.append((name, code))
         maps.append((fallback, entries))
+    weights = b""
+    if linear:
+        weights = data[pos:pos + 8 * NLINEAR]
+        pos += 8 * NLINEAR
     nsplits = ntrees * depth
     features = list(struct.unpack_from("=%di" % nsplits, data, pos))
     pos += 4 * nsplits
@@ -39,49 +51,94 @@ def parse(data):
     pos += 4 * nsplits
     leaves = list(struct.unpack_from("=%df" % (ntrees << depth), data, pos))
     pos += 4 * (ntrees << depth)
-    # Format 3 appends the runtime interval, which does not depend on the trees.
-    tail = data[pos:]
-    assert fmt >= 3 or not tail, "trailing bytes"
-    return dict(header=(magic, fmt, nfeatures), base=base, maps=maps, ntrees=ntrees,
-                depth=depth, features=features, values=values, leaves=leaves, tail=tail)
+    return dict(base=base, maps=maps, weights=weights, ntrees=ntrees, depth=depth,
+                features=features, values=values, leaves=leaves), pos
 
 
-def build(m, ntrees, depth, maps):
-    """The first ntrees trees of m, cut to their first depth levels."""
-    out = struct.pack("=5I", *m["header"], ntrees, depth) + struct.pack("=d", m["base"])
+def parse(data):
+    magic, fmt, nfeatures, ntrees, depth = struct.unpack_from("=5I", data, 0)
+    body, pos = parse_body(data, 20, ntrees, depth, fmt == 4)
+    interval = b""
+    if fmt >= 3:
+        (n,) = struct.unpack_from("=I", data, pos)
+        end = pos + 4 + 8 * (n - 1) + 16 * n
+        interval = data[pos:end]
+        pos = end
+    parts = []
+    if fmt == 4:
+        (nparts,) = struct.unpack_from("=I", data, pos)
+        pos += 4
+        for _ in range(nparts):
+            (length,) = struct.unpack_from("=I", data, pos)
+            name = data[pos + 4:pos + 4 + length]
+            pos += 4 + length
+            ptrees, pdepth = struct.unpack_from("=2I", data, pos)
+            part, pos = parse_body(data, pos + 8, ptrees, pdepth, True)
+            parts.append((name, part))
+    assert pos == len(data), "trailing bytes"
+    return dict(header=(magic, fmt, nfeatures), body=body, interval=interval, parts=parts)
+
+
+def build_body(b, ntrees, depth, maps):
+    """The body b with its first ntrees trees, cut to their first depth levels."""
+    out = struct.pack("=d", b["base"])
     for fallback, entries in maps:
-        out += struct.pack("=Id", len(entries), fallback)
+        out += struct.pack("=I", len(entries)) + fallback
         for name, code in entries:
             out += struct.pack("=I", len(name)) + name + struct.pack("=d", code)
+    out += b["weights"]
     features, values, leaves = [], [], []
     for t in range(ntrees):
-        features += m["features"][t * m["depth"]:t * m["depth"] + depth]
-        values += m["values"][t * m["depth"]:t * m["depth"] + depth]
-        leaves += m["leaves"][t << m["depth"]:(t << m["depth"]) + (1 << depth)]
+        features += b["features"][t * b["depth"]:t * b["depth"] + depth]
+        values += b["values"][t * b["depth"]:t * b["depth"] + depth]
+        leaves += b["leaves"][t << b["depth"]:(t << b["depth"]) + (1 << depth)]
     n = ntrees * depth
     return (out + struct.pack("=%di" % n, *features) + struct.pack("=%df" % n, *values)
-            + struct.pack("=%df" % len(leaves), *leaves) + m["tail"])
+            + struct.pack("=%df" % len(leaves), *leaves))
+
+
+def build(m, ntrees, depth, cut_maps, nparts):
+    """m with at most ntrees trees of at most depth levels in each body, its
+    maps cut by cut_maps, and its first nparts job types' models."""
+    fmt = m["header"][1]
+    b = m["body"]
+    t, d = min(ntrees, b["ntrees"]), min(depth, b["depth"])
+    out = struct.pack("=5I", *m["header"], t, d) + build_body(b, t, d, cut_maps(b["maps"]))
+    out += m["interval"]
+    if fmt == 4:
+        parts = m["parts"][:nparts]
+        out += struct.pack("=I", len(parts))
+        for name, p in parts:
+            t, d = min(ntrees, p["ntrees"]), min(depth, p["depth"])
+            out += struct.pack("=I", len(name)) + name + struct.pack("=2I", t, d)
+            out += build_body(p, t, d, cut_maps(p["maps"]))
+    return out
 
 
 def main():
     src, outdir = sys.argv[1], sys.argv[2]
     data = open(src, "rb").read()
     m = parse(data)
-    assert build(m, m["ntrees"], m["depth"], m["maps"]) == data, "does not rebuild"
-    few = [(fallback, entries[:2]) for fallback, entries in m["maps"]]
-    none = [(fallback, []) for fallback, _ in m["maps"]]
+    deepest = max([m["body"]["depth"]] + [p["depth"] for _, p in m["parts"]])
+    most = max([m["body"]["ntrees"]] + [p["ntrees"] for _, p in m["parts"]])
+    assert build(m, most, deepest, lambda maps: maps, len(m["parts"])) == data, "does not rebuild"
+    keep = lambda maps: maps
+    few = lambda maps: [(fallback, entries[:2]) for fallback, entries in maps]
+    none = lambda maps: [(fallback, []) for fallback, _ in maps]
+    prefix = "format%d_" % m["header"][1]
     seeds = {
-        "one_tree.model": build(m, 1, m["depth"], m["maps"]),
-        "two_trees_few_categories.model": build(m, 2, min(3, m["depth"]), few),
-        "stump_no_categories.model": build(m, 1, 1, none),
+        "one_tree.model": build(m, 1, deepest, keep, len(m["parts"])),
+        "two_trees_few_categories.model": build(m, 2, 3, few, 2),
+        "stump_no_categories.model": build(m, 1, 1, none, 0),
+        "stumps_one_job_type.model": build(m, 1, 1, none, 1),
     }
     seeds["truncated_header.model"] = data[:20]
     seeds["truncated_categories.model"] = data[:100]
     seeds["truncated_last_leaf.model"] = seeds["one_tree.model"][:-3]
     for name, blob in seeds.items():
-        with open("%s/%s" % (outdir, name), "wb") as f:
+        with open("%s/%s%s" % (outdir, prefix, name), "wb") as f:
             f.write(blob)
-        print(name, len(blob))
+        print(prefix + name, len(blob))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 -- predictor_interval.sql: the predicted runtime as a 10-90% interval
 -- (tinytemp_predict_runtime_interval): ordered bounds around the point
 -- prediction, the coverage it claims and the one it gets on held-out jobs,
--- bad input, grants, and models stored before intervals.
+-- bad input, grants, and models stored by earlier versions.
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(18);
 
 CREATE TEMP TABLE interval_train AS SELECT * FROM tinytemp_synthetic_jobs(6000, 31);
 CREATE TEMP TABLE interval_test AS SELECT * FROM tinytemp_synthetic_jobs(3000, 32);
@@ -56,27 +56,50 @@ SELECT ok(NOT has_function_privilege('public',
 	'tinytemp_predict_runtime_interval(text, text, bigint, int, int, int, int, text, bigint)', 'EXECUTE'),
 	'PUBLIC may not');
 
--- A model of format 2, stored before intervals: the same bytes with format 2
--- in the header (native byte order) and without the interval at the end (its
--- bin count, the edges between bins, a low and a high bound per bin).
-SELECT model AS new_model, (tinytemp_predictor_check(model) ->> 'interval_bins')::int AS bins
-FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1 \gset
-SELECT set_byte(substring(:'new_model'::bytea FROM 1 FOR length(:'new_model'::bytea) - (4 + 8 * (:bins - 1) + 16 * :bins)),
-				CASE WHEN get_byte(:'new_model'::bytea, 4) = 3 THEN 4 ELSE 7 END, 2) AS old_model
-\gset
-SELECT is(tinytemp_predictor_check(:'old_model') ->> 'interval_bins', '0',
+-- Models stored by earlier versions still load and predict with the features
+-- of their time: one tree of depth 1 on feature 3 (log1p of dataset_size)
+-- around a base of log(100 s), built field by field in native byte order
+-- (that of the current model's header).  Format 3 adds the interval (bin
+-- count, no edges for one bin, low and high bound) to format 2.
+SELECT model AS new_model FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1 \gset
+CREATE TEMP TABLE byte_order AS SELECT get_byte(:'new_model'::bytea, 4) = 4 AS little_endian;
+CREATE FUNCTION pg_temp.native(b bytea) RETURNS bytea LANGUAGE sql AS $$
+	SELECT CASE WHEN (SELECT little_endian FROM byte_order) THEN
+		(SELECT string_agg(substring(b FROM i FOR 1), ''::bytea ORDER BY i DESC) FROM generate_series(1, length(b)) i)
+		ELSE b END
+$$;
+CREATE FUNCTION pg_temp.u32(v int) RETURNS bytea LANGUAGE sql AS $$ SELECT pg_temp.native(int4send(v)) $$;
+CREATE FUNCTION pg_temp.f8(v float8) RETURNS bytea LANGUAGE sql AS $$ SELECT pg_temp.native(float8send(v)) $$;
+CREATE FUNCTION pg_temp.f4(v float4) RETURNS bytea LANGUAGE sql AS $$ SELECT pg_temp.native(float4send(v)) $$;
+CREATE FUNCTION pg_temp.old_model(format int) RETURNS bytea LANGUAGE sql AS $$
+	SELECT pg_temp.u32(1414809410) || pg_temp.u32(format) || pg_temp.u32(13) || pg_temp.u32(1) || pg_temp.u32(1)
+		|| pg_temp.f8(ln(100))
+		|| pg_temp.u32(0) || pg_temp.f8(0) || pg_temp.u32(0) || pg_temp.f8(0) || pg_temp.u32(0) || pg_temp.f8(0)
+		|| pg_temp.u32(3) || pg_temp.f4(10) || pg_temp.f4(0) || pg_temp.f4(1)
+		|| CASE WHEN format = 3 THEN pg_temp.u32(1) || pg_temp.f8(-0.5) || pg_temp.f8(0.5) ELSE ''::bytea END
+$$;
+SELECT is(tinytemp_predictor_check(pg_temp.old_model(2)) ->> 'interval_bins', '0',
 	'a model of format 2 still loads, with no interval');
 SELECT throws_ok(format('SELECT tinytemp_predictor_check(%L::bytea)',
 						substring(:'new_model'::bytea FROM 1 FOR length(:'new_model'::bytea) - 8)),
-	'XX001', NULL, 'a model of format 3 cut short in its interval is corrupt');
+	'XX001', NULL, 'a model cut short in its last job type''s trees is corrupt');
 
 INSERT INTO tinytemp.predictor_models (source, rows_used, train_seconds, params, model)
-VALUES ('format 2', 6000, 0, '{}', :'old_model');
+VALUES ('format 3', 1, 0, '{}', pg_temp.old_model(3));
+SELECT ok(abs(p50 / (100 * exp(1)) - 1) < 1e-9 AND abs(p10 / (p50 * exp(-0.5)) - 1) < 1e-9
+		  AND abs(p90 / (p50 * exp(0.5)) - 1) < 1e-9,
+	'a model of format 3 still predicts with its own features and interval')
+FROM tinytemp_predict_runtime_interval('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000);
+
+INSERT INTO tinytemp.predictor_models (source, rows_used, train_seconds, params, model)
+VALUES ('format 2', 1, 0, '{}', pg_temp.old_model(2));
 SELECT ok(p10 IS NULL AND p90 IS NULL, 'under a model of format 2, p10 and p90 are NULL')
 FROM tinytemp_predict_runtime_interval('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000);
 SELECT is(p50, tinytemp_predict_runtime('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000),
 	'and p50 is still the prediction')
 FROM tinytemp_predict_runtime_interval('training', 'resnet50', 100000, 10, 64, 8, 1, 'a100', 32000);
+SELECT ok(abs(p50 / 100 - 1) < 1e-9, 'which follows its own tree: a small dataset takes the base')
+FROM tinytemp_predict_runtime_interval('training', 'resnet50', 1000, 10, 64, 8, 1, 'a100', 32000);
 
 SELECT * FROM finish();
 ROLLBACK;
