@@ -214,6 +214,24 @@ linear_part(const float8 *weights, double *x)
 	return linear;
 }
 
+/*
+ * Add to sum the trees t to m->ntrees of m for the feature vector x, from
+ * the split and leaf pointers of tree t (a statement, for x of either
+ * precision).
+ */
+#define ADD_TREES(m, x, t, sum, feature, value, leaf) \
+	for (; (t) < (m)->ntrees; (t)++) \
+	{ \
+		int			idx_ = 0; \
+\
+		for (int l_ = 0; l_ < (m)->depth; l_++) \
+			idx_ = (idx_ << 1) | ((x)[(feature)[l_]] > (value)[l_]); \
+		(sum) += (leaf)[idx_]; \
+		(feature) += (m)->depth; \
+		(value) += (m)->depth; \
+		(leaf) += 1 << (m)->depth; \
+	}
+
 /* Sum of the trees for one feature vector, plus the model's base. */
 static double
 model_eval(const Model *m, const double *x)
@@ -222,19 +240,9 @@ model_eval(const Model *m, const double *x)
 	const int32 *feature = m->split_feature;
 	const float4 *value = m->split_value;
 	const float4 *leaf = m->leaf;
-	int			depth = m->depth;
+	int			t = 0;
 
-	for (int t = 0; t < m->ntrees; t++)
-	{
-		int			idx = 0;
-
-		for (int l = 0; l < depth; l++)
-			idx = (idx << 1) | (x[feature[l]] > value[l]);
-		sum += leaf[idx];
-		feature += depth;
-		value += depth;
-		leaf += 1 << depth;
-	}
+	ADD_TREES(m, x, t, sum, feature, value, leaf);
 	return sum;
 }
 
@@ -272,17 +280,7 @@ model_eval_float4(const Model *m, const float4 *x)
 		}
 #undef TREE
 #undef LEVEL
-	for (; t < m->ntrees; t++)
-	{
-		int			idx = 0;
-
-		for (int l = 0; l < depth; l++)
-			idx = (idx << 1) | (x[feature[l]] > value[l]);
-		sum += leaf[idx];
-		feature += depth;
-		value += depth;
-		leaf += 1 << depth;
-	}
+	ADD_TREES(m, x, t, sum, feature, value, leaf);
 	return sum;
 }
 
