@@ -89,9 +89,16 @@ q -c "SELECT tinytemp_enqueue('t', queue => E'mc-\"odd\"\\\\q-$$')" >/dev/null
 is "$(q -c 'SELECT tinytemp_metrics()' | grep -cF "tinytemp_jobs_enqueued_total{queue=\"mc-\\\"odd\\\"\\\\q-$$\",job_type=\"t\"} 1")" 1 \
 	"a queue with a double quote and a backslash is escaped in its label"
 
-# TRUNCATE: the jobs by state are counted again at the next scrape.
+# TRUNCATE: the jobs by state are counted again at the next scrape that
+# finds no writer on the table (the background worker's passes write to it
+# now and then: a scrape during one leaves the jobs by state out, #36).
 q -c "TRUNCATE tinytemp.jobs, tinytemp.jobs_history" >/dev/null
-is "$(metric tinytemp_jobs "queue=\"$Q\",state=\"succeeded\"")" 0 "after a TRUNCATE the table is counted again: 0 succeeded"
+for _ in $(seq 20); do
+	got=$(metric tinytemp_jobs "queue=\"$Q\",state=\"succeeded\"")
+	[ "$got" != absent ] && break
+	sleep 0.1
+done
+is "$got" 0 "after a TRUNCATE the table is counted again: 0 succeeded"
 q -c "SELECT tinytemp_enqueue('t', queue => '$Q') FROM generate_series(1, 2)" >/dev/null
 is "$(metric tinytemp_jobs "queue=\"$Q\",state=\"pending\"")" 2 "and changes count from there: 2 pending"
 is "$(metric tinytemp_jobs_enqueued_total "$L")" 9 "the counters go on (they never go down)"
