@@ -7,19 +7,20 @@
  * Order (policy 'tinytemp').  Priority classes are strict.  Within a class
  * a job's score on worker w is
  *
- *		score = est_w * (est_w / est) - aging_rate * wait
+ *		score = cost + est_w * (est_w / est) - est - aging_rate * wait
  *
- * where est is the job's estimated runtime on the cluster's typical worker
- * (its runtime_estimate_s, or the predictor's estimate for the GPU type it
+ * where cost is its rank cost (see Attained service below), est its
+ * estimated runtime on the cluster's typical worker (its
+ * runtime_estimate_s, or the predictor's estimate for the GPU type it
  * asked for, the predictor's average over GPU types when it asked for
- * none), est_w its estimate on w's hardware, and wait the seconds since it
- * became ready.  Lowest first: shortest predicted runtime first, scaled by
- * how much faster (or slower) w runs this job than the typical worker, so
- * that a worker prefers the jobs that gain most from its hardware; and
- * each second of waiting forgives aging_rate seconds, so no job waits
- * forever.  The job's rank_key (est + aging_rate * the epoch at which it
- * became ready) orders the index that claims read, so that the aged order
- * needs no sort: rank_key - aging_rate * now is the score at est_w = est.
+ * none), est_w its estimate on w's hardware, and wait all the seconds it
+ * has waited.  Lowest first: lowest rank cost first, adjusted by how much
+ * faster (or slower) w runs this job than the typical worker, so that a
+ * worker prefers the jobs that gain most from its hardware; and each
+ * second of waiting forgives aging_rate seconds, so no job waits forever.
+ * The job's rank_key (cost + aging_rate * the epoch from which its waits
+ * add up) orders the index that claims read, so that the aged order needs
+ * no sort: rank_key - aging_rate * now is the score at est_w = est.
  *
  * Fairness.  Among the jobs of the best class that fit, a claim takes from
  * the tenant whose dominant share (the largest of its shares of the
@@ -38,18 +39,19 @@
  *
  * Attained service.  A runtime is not known, only its distribution: the
  * predictor's median and the spread of its 10-90% interval, read as a
- * log-normal.  The est of a job is its rank cost: the inverse of the
- * Gittins index of that distribution given the seconds of service the job
- * has already had (tinytemp_rank_cost), that is the least expected time
- * per unit of probability of finishing, over every horizon it could be
- * given.  With no service it is about the median; a job that has run past
- * most of its predicted range costs more and more, since it has shown
- * itself to be one of the long ones (Gittins 1989; Tiresias, NSDI 2019).
- * Given a runtime rather than a prediction it is the runtime left.  The
- * planner preempts a running job for a waiting one when the running job's
- * cost now exceeds twice the waiting one's plus the work a restart loses
- * (tinytemp_service_preempt_pays), and, for a job that has waited longer
- * than tinytemp.starvation_limit in all, a running job that waited less.
+ * log-normal.  A job's rank cost is the inverse of the Gittins index of
+ * that distribution given the seconds of service the job has already had
+ * (tinytemp_rank_cost), that is the least expected time per unit of
+ * probability of finishing, over every horizon it could be given.  With no
+ * service it is about the median; a job that has run past most of its
+ * predicted range costs more and more, since it has shown itself to be one
+ * of the long ones (Gittins 1989; Tiresias, NSDI 2019).  Given a runtime
+ * rather than a prediction it is the runtime left.  The planner preempts a
+ * running job for a waiting one when the running job's cost now exceeds
+ * SERVICE_GAIN times the waiting one's plus the work a restart loses
+ * (tinytemp_service_preempt_pays), and, for a job of more than one GPU (or
+ * CPU) that has waited longer than tinytemp.starvation_limit in all, a
+ * running job that waited less (planner.c).
  */
 #include "tinytemp.h"
 
@@ -64,10 +66,12 @@
 #define GITTINS_POINTS 64
 /* Spread under which a distribution counts as a point. */
 #define MIN_SPREAD 0.01
-/* How many times a waiting job's rank cost a running one's must be to preempt it. */
-#ifndef SERVICE_GAIN
+/*
+ * How many times a waiting job's rank cost a running one's must be for the
+ * planner to preempt it (2 preempted so often that the synthetic traces'
+ * average JCT grew by a tenth).
+ */
 #define SERVICE_GAIN 4.0
-#endif
 
 /* Whether req fits in avail. */
 bool
@@ -420,8 +424,8 @@ tinytemp_rank_cost(double median, double spread, double attained)
 /*
  * Whether a running job of rank cost victim_cost (at the service it has
  * had by now) should make way for a waiting job of rank cost `cost`: when
- * the waiting one is cheaper by over half, the work a restart loses
- * counted against it.  Aging plays no part: it orders the waiting jobs,
+ * it costs over SERVICE_GAIN times as much, the work a restart loses
+ * counted against stopping it.  Aging plays no part: it orders the waiting jobs,
  * and a job that waits too long preempts by tinytemp.starvation_limit.
  */
 bool

@@ -144,7 +144,7 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("tinytemp.service_preemption",
 							 "Whether the tinytemp policy preempts a running job of the same class for a waiting job that ranks far ahead of it.",
-							 "A running job's rank cost grows with the service it has had (the Gittins index of its predicted runtime distribution): a job that has run past most of its predicted range makes way for new jobs, and a job that has waited longer than tinytemp.starvation_limit for any job ranked after it.",
+							 "A running job's rank cost grows with the service it has had (the Gittins index of its predicted runtime distribution): a job that has run past most of its predicted range makes way for new jobs no larger than itself, and a large job that has waited longer than tinytemp.starvation_limit for jobs that waited less.",
 							 &tinytemp_service_preemption,
 							 true,
 							 PGC_SUSET, 0,
@@ -167,8 +167,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tinytemp.starvation_limit",
-							"Time waiting after which a job may preempt any running job of its class that ranks after it.",
-							"Counts all the time the job has waited, before each of its runs; 0 turns this off.",
+							"Time waiting after which a job of more than one GPU (or CPU) may preempt running jobs of its class that waited less.",
+							"Counts all the time the job has waited, before each of its runs; a job of one unit takes the next one free and needs no rescue; 0 turns this off.",
 							&tinytemp_starvation_limit_ms,
 							1800000, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS,
