@@ -329,6 +329,13 @@ step "Each job saw its own GPUs (CUDA_VISIBLE_DEVICES), recorded on the job; the
 FROM tinytemp.jobs WHERE job_type IN ('gpu-probe', 'memory-hog') ORDER BY id;"
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait "${pids[@]}" 2>/dev/null || true
+step "Ranking under uncertainty: each prediction is a distribution (median, spread); a job that has run past its range costs more than a fresh one (tinytemp.rank_cost, the inverse Gittins index)" \
+"SELECT id, job_type, coalesce(model, '-') AS model, round(predicted_runtime_s) AS median_s,
+       round(predicted_spread::numeric, 2) AS spread,
+       round(tinytemp.rank_cost(predicted_runtime_s, predicted_spread, 0)) AS cost_fresh,
+       round(tinytemp.rank_cost(predicted_runtime_s, predicted_spread, predicted_runtime_s)) AS cost_after_1x,
+       round(tinytemp.rank_cost(predicted_runtime_s, predicted_spread, 10 * predicted_runtime_s)) AS cost_after_10x
+FROM tinytemp.jobs WHERE predicted_spread IS NOT NULL AND model IS NOT NULL ORDER BY id LIMIT 5;"
 echo
 echo "What one worker logged (one line per event):"
 
