@@ -87,7 +87,6 @@ typedef struct PlanJob
 	double		run_s;			/* seconds of this run so far */
 	double		cost;			/* its rank cost at the service it has had by now */
 	double		waited_s;		/* all it waited before this run (aging credit / aging_rate) */
-	double		started_s;		/* when this run started, in seconds from the Unix epoch */
 } PlanJob;
 
 typedef struct PlanWorker
@@ -122,7 +121,6 @@ typedef struct PlanUnit
 	double		runtime_estimate_s;	/* -1: none */
 	double		cost;			/* its rank cost at the service it has had */
 	double		waited_s;		/* all it has waited (aging credit / aging_rate) */
-	double		ready_s;		/* from when its waits add up, in seconds from the Unix epoch */
 	bool		starving;		/* waited past tinytemp.starvation_limit in all */
 } PlanUnit;
 
@@ -320,9 +318,12 @@ plan_job_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : (x->id > y->id);
 }
 
-/* Load the active workers with what they hold, and their running jobs. */
+/*
+ * Load the active workers with what they hold, and their running jobs
+ * (with their rank costs on a 0.8 schema, v08).
+ */
 static PlanWorker *
-read_workers(int *nworkers, TimestampTz now)
+read_workers(int *nworkers, TimestampTz now, bool v08)
 {
 	static SPIPlanPtr worker_plan = NULL;
 	static SPIPlanPtr job_plans[2];
@@ -335,16 +336,14 @@ read_workers(int *nworkers, TimestampTz now)
 		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8)))," \
 		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL," \
 		"  gang_id IS NOT NULL, " TINYTEMP_RUN_S "," COSTS \
-		"  extract(epoch FROM coalesce(started_at, tinytemp.now()))::float8" \
 		" FROM tinytemp.jobs j WHERE state IN ('assigned', 'running')" \
 		" ORDER BY worker_id"
 	/* by whether the schema is 0.8's or later: the rank costs, at the service had by now and before */
 	static const char *const job_sql[2] = {
-		JOB_SQL("  0::float8, rank_key, 0::float8,"),
+		JOB_SQL("  0::float8, rank_key, 0::float8"),
 		JOB_SQL("  tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S "),"
-				"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s),")
+				"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)")
 	};
-	int			v08 = tinytemp_schema_has_service();
 	PlanWorker *workers;
 	int			n;
 	int			i;
@@ -413,9 +412,9 @@ read_workers(int *nworkers, TimestampTz now)
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));
 		j->run_s = tinytemp_get_float8(t, d, 12, 0);
 		j->cost = tinytemp_get_float8(t, d, 13, 0);
-		j->started_s = tinytemp_get_float8(t, d, 16, 0);
 		j->waited_s = waited_until(tinytemp_get_float8(t, d, 14, 0),
-								   tinytemp_get_float8(t, d, 15, 0), j->started_s);
+								   tinytemp_get_float8(t, d, 15, 0),
+								   (double) (j->started_at - SetEpochTimestamp()) / USECS_PER_SEC);
 		tinytemp_resources_sub(&w->free_now, &j->run.held);
 	}
 	for (i = 0; i < n; i++)
@@ -483,10 +482,11 @@ complete_gangs(PlanUnit *units, int n)
 
 /*
  * Load the ready jobs in the policy's order, a gang's pending members as
- * one unit (a gang is ready when none of its members holds a worker).
+ * one unit (a gang is ready when none of its members holds a worker), with
+ * their rank costs on a 0.8 schema (v08).
  */
 static PlanUnit *
-read_units(int *nunits)
+read_units(int *nunits, bool v08)
 {
 	static SPIPlanPtr plans[2][2];
 #define UNIT_COLUMNS(COST) \
@@ -518,7 +518,6 @@ read_units(int *nunits)
 		{UNITS_TINYTEMP(UNIT_COST_08), UNITS_FIFO(UNIT_COST_08)}
 	};
 	int			fifo = tinytemp_policy == TINYTEMP_POLICY_FIFO;
-	int			v08 = tinytemp_schema_has_service();
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(PLAN_WINDOW)};
 	PlanUnit   *units;
@@ -558,7 +557,6 @@ read_units(int *nunits)
 		u->req = tinytemp_spec_request(&u->spec);
 		u->cost = tinytemp_get_float8(t, d, 16, 0);
 		u->waited_s = waited_until(u->rank.rank_key, u->cost, now_s);
-		u->ready_s = now_s - u->waited_s;
 		u->starving = tinytemp_starvation_limit_ms > 0 &&
 			u->waited_s >= tinytemp_starvation_limit_ms / 1000.0 &&
 			(u->gang || u->req.gpus > 1 || (u->req.gpus == 0 && u->req.cpus > 1));
@@ -972,10 +970,11 @@ plan_placements(PassCounts *counts)
 	int			preemptors = 0;
 	int			service_tries = 0;
 	int32		lowest_running = PG_INT32_MAX;
+	bool		v08 = tinytemp_schema_has_service();	/* once for the pass */
 
 	take_reservations(&old_jobs, &old_since, &nold);
-	workers = read_workers(&nworkers, now);
-	units = read_units(&nunits);
+	workers = read_workers(&nworkers, now, v08);
+	units = read_units(&nunits, v08);
 	if (nworkers == 0 || nunits == 0)
 		return;
 	keys = palloc(sizeof(WorkerKey) * nworkers);
@@ -1027,7 +1026,7 @@ plan_placements(PassCounts *counts)
 			if (u->rank.priority > lowest_running)
 				asked = preempt_for(workers, nworkers, u, now, since, PREEMPT_PRIORITY);
 			if (asked < 0 && tinytemp_service_preemption &&
-				service_tries < MAX_SERVICE_PREEMPTION_TRIES && tinytemp_schema_has_service())
+				service_tries < MAX_SERVICE_PREEMPTION_TRIES && v08)
 			{
 				service_tries++;
 				asked = preempt_for(workers, nworkers, u, now, since,

@@ -60,12 +60,22 @@ tinytemp_raise_outdated_schema(void)
 /*
  * Whether the schema is 0.8's or later (jobs have attained_s): before
  * ALTER EXTENSION UPDATE the library ranks and requeues jobs as 0.7 did.
+ * An update never takes the column away, so a table once found with it is
+ * remembered and only looked up by name (a new CREATE EXTENSION makes a
+ * new table).
  */
 bool
 tinytemp_schema_has_service(void)
 {
-	return get_attnum(get_relname_relid("jobs", get_namespace_oid("tinytemp", false)),
-					  "attained_s") != InvalidAttrNumber;
+	static Oid	jobs_with_service = InvalidOid;
+	Oid			jobs = get_relname_relid("jobs", get_namespace_oid("tinytemp", false));
+
+	if (OidIsValid(jobs) && jobs == jobs_with_service)
+		return true;
+	if (get_attnum(jobs, "attained_s") == InvalidAttrNumber)
+		return false;
+	jobs_with_service = jobs;
+	return true;
 }
 
 /* Raise 22004 when a required argument is NULL. */
