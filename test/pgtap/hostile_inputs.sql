@@ -1,4 +1,4 @@
--- hostile_inputs.sql: the calls of 0.6 and 0.7 as a hostile role.  None is
+-- hostile_inputs.sql: the calls of 0.6, 0.7 and 0.8 as a hostile role.  None is
 -- SECURITY DEFINER; each checks its caller, then runs tinytemp's own
 -- statements as the extension's owner with every value bound as a
 -- parameter.  Nothing the caller supplies (a name, a uri, a metric key, a
@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(21);
 
 \ir scheduling_setup.psql
 :reset
@@ -62,6 +62,24 @@ SELECT is((SELECT uri FROM tinytemp.datasets WHERE name = 'hostile'),
 	$$'; ALTER ROLE tt_hostile SUPERUSER; --$$, 'the uri is stored as given');
 SELECT is((SELECT count(*)::int FROM tinytemp.datasets WHERE created_by_job = :j), 1,
 	'the job''s dataset is in tinytemp.datasets');
+-- 0.8: a preempted job's checkpoint ranks it again with tinytemp.rank_cost,
+-- run as the owner: a decoy of that name in pg_temp is never called.
+CREATE FUNCTION pg_temp.rank_cost(float8, float8, float8) RETURNS float8 LANGUAGE sql
+	AS $$ ALTER ROLE tt_hostile SUPERUSER; SELECT 0::float8 $$;
+RESET ROLE;
+UPDATE tinytemp.jobs SET preempt_requested_at = tinytemp.now(), preempt_notified_at = tinytemp.now()
+WHERE id = :j;
+SET LOCAL ROLE tt_hostile;
+SELECT lives_ok(format($$SELECT tinytemp_checkpoint(%s, %s, '{"x": "'');--"}')$$, :j, :w),
+	'the hostile worker answers a preemption with a checkpoint');
+SELECT results_eq(format('SELECT state, attained_s >= 0 FROM tinytemp.jobs WHERE id = %s', :j),
+	$$VALUES ('pending', true)$$, 'the job is pending again with its attained service');
+SELECT throws_ok(format('UPDATE tinytemp.jobs SET attained_s = 1e9, rank_key = 0 WHERE id = %s', :j),
+	'42501', NULL, 'the role cannot write a job''s service or rank itself');
+SELECT throws_ok($$SELECT tinytemp.rank_cost('NaN', 1, 0)$$, '22023', NULL,
+	'tinytemp.rank_cost refuses a NaN median from any caller');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'tt_hostile'), false,
+	'and the role is still no superuser');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 		   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'tinytemp' WHERE p.prosecdef), 0,
 	'no function of the extension is SECURITY DEFINER');
