@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
+#include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 #include "utils/timestamp.h"
 
@@ -288,6 +289,8 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	double		predicted = 0;
 	double		spread = -1;
 	char	   *tenant;
+	Jsonb	   *params;
+	TinytempJobIdentity who;
 	TinytempCaller caller;
 
 	/*
@@ -314,9 +317,20 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 
 	/* Sizes, resources and labels are checked by the jobs_validate trigger. */
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	params = PG_GETARG_JSONB_P(2);
+	tinytemp_enter(fcinfo, &caller);
+	tenant = job_tenant(&caller, PG_ARGISNULL(14) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(14)));
+	values[14] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
+	nulls[14] = tenant ? ' ' : 'n';
+
+	/* The prediction, which the history of requests of this tenant and queue corrects. */
+	who.tenant = tenant;
+	who.queue = queue;
+	who.params = VARDATA_ANY(params);
+	who.params_len = VARSIZE_ANY_EXHDR(params);
 	nulls[ENQUEUE_NARGS] = 'n';
 	values[ENQUEUE_NARGS] = (Datum) 0;
-	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &predicted, &spread))
+	if (tinytemp_predict(fcinfo, enqueue_predictor_args, false, &who, &predicted, &spread))
 	{
 		values[ENQUEUE_NARGS] = Float8GetDatum(predicted);
 		nulls[ENQUEUE_NARGS] = ' ';
@@ -330,11 +344,6 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 											   tinytemp_rank_cost(predicted, spread, 0) :
 											   tinytemp_rank_cost(PG_GETARG_FLOAT8(17), -1, 0));
 	nulls[ENQUEUE_NARGS + 3] = ' ';
-
-	tinytemp_enter(fcinfo, &caller);
-	tenant = job_tenant(&caller, PG_ARGISNULL(14) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(14)));
-	values[14] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
-	nulls[14] = tenant ? ' ' : 'n';
 
 	SPI_connect();
 	if (!PG_ARGISNULL(16))
@@ -422,6 +431,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	char	   *last_tenant = NULL;
 	char	   *own_tenant = NULL;
 	bool		own_known = false;
+	Jsonb	   *empty_params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 	tab = SPI_tuptable;
@@ -448,6 +458,8 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 		Datum		v;
 		Datum		timeout;
 		TinytempJobSpec spec;
+		TinytempJobIdentity who;
+		Jsonb	   *params;
 
 		if (DatumGetBool(SPI_getbinval(t, d, BULK_NOT_OBJECT, &isnull)))
 			ereport(ERROR,
@@ -514,8 +526,16 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 		spec.cpus = (double) tinytemp_get_int64(t, d, BULK_CPUS, 1);
 		spec.gpus = (double) tinytemp_get_int64(t, d, BULK_GPUS, 0);
 		spec.memory_mb = (double) tinytemp_get_int64(t, d, BULK_MEMORY_MB, 1024);
+		v = SPI_getbinval(t, d, BULK_PARAMS, &isnull);
+		params = isnull ? empty_params : DatumGetJsonbP(v);
+		who.tenant = tenant;
+		who.queue = SPI_getvalue(t, d, BULK_QUEUE);
+		if (who.queue == NULL)
+			who.queue = "default";
+		who.params = VARDATA_ANY(params);
+		who.params_len = VARSIZE_ANY_EXHDR(params);
 		if (spec.dataset_size < -1 || spec.epochs < -1 || spec.batch_size < -1 ||
-			!tinytemp_predict_spec_interval(&spec, &p10, &(*predicted)[i], &p90, &bounded))
+			!tinytemp_predict_spec_interval(&spec, &who, &p10, &(*predicted)[i], &p90, &bounded))
 		{
 			(*predicted)[i] = get_float8_nan();
 			spread = -1;

@@ -57,12 +57,13 @@ serialize_body(const Model *m, StringInfo buf)
 void
 serialize(const Model *m, StringInfo buf)
 {
-	uint32		format = m->weights ? MODEL_FORMAT :
+	uint32		format = m->has_history ? MODEL_FORMAT :
+		m->weights ? MODEL_FORMAT_LINEAR :
 		(m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT);
 	uint32		header[5] = {MODEL_MAGIC, format, (uint32) m->nfeatures, (uint32) m->ntrees,
 	(uint32) m->depth};
 
-	Assert(format != MODEL_FORMAT || m->interval_bins > 0);
+	Assert(format < MODEL_FORMAT_LINEAR || (m->interval_bins > 0 && m->weights));
 	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
 	serialize_body(m, buf);
 	if (m->interval_bins > 0)
@@ -77,7 +78,7 @@ serialize(const Model *m, StringInfo buf)
 			appendBinaryStringInfo(buf, (char *) &m->interval_hi[b], sizeof(float8));
 		}
 	}
-	if (format == MODEL_FORMAT)
+	if (format >= MODEL_FORMAT_LINEAR)
 	{
 		uint32		n = m->nparts;
 
@@ -93,6 +94,19 @@ serialize(const Model *m, StringInfo buf)
 			appendBinaryStringInfo(buf, (char *) &part_header[1], 2 * sizeof(uint32));
 			serialize_body(part, buf);
 		}
+	}
+	if (format == MODEL_FORMAT)
+	{
+		uint32		n = m->nhistory;
+
+		appendBinaryStringInfo(buf, (char *) m->history_shrink, sizeof(float8) * HISTORY_LEVELS);
+		appendBinaryStringInfo(buf, (char *) m->history_lo, sizeof(float8) * HISTORY_LEVELS);
+		appendBinaryStringInfo(buf, (char *) m->history_hi, sizeof(float8) * HISTORY_LEVELS);
+		appendBinaryStringInfo(buf, (char *) m->history_rows, sizeof(uint32) * HISTORY_LEVELS);
+		appendBinaryStringInfo(buf, (char *) &n, sizeof(uint32));
+		appendBinaryStringInfo(buf, (char *) m->history_key, sizeof(uint64) * n);
+		appendBinaryStringInfo(buf, (char *) m->history_mean, sizeof(float8) * n);
+		appendBinaryStringInfo(buf, (char *) m->history_count, sizeof(uint32) * n);
 	}
 }
 
@@ -298,6 +312,54 @@ read_parts(Reader *r, Model *m)
 	}
 }
 
+/* Read the history of requests of a model of format 5, or raise. */
+static void
+read_history(Reader *r, Model *m)
+{
+	uint32		n;
+	size_t		entry = sizeof(uint64) + sizeof(float8) + sizeof(uint32);
+
+	m->has_history = true;
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		m->history_shrink[l] = read_finite(r);
+		if (m->history_shrink[l] != -1 &&
+			!(m->history_shrink[l] >= 0 && m->history_shrink[l] <= MAX_HISTORY_SHRINK))
+			corrupt(r, "The model's history shrinkage is out of range.");
+	}
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		m->history_lo[l] = read_finite(r);
+		if (!(m->history_lo[l] <= 0 && m->history_lo[l] >= -MAX_LOG_SPREAD))
+			corrupt(r, "The model's history interval is out of range.");
+	}
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		m->history_hi[l] = read_finite(r);
+		if (!(m->history_hi[l] >= 0 && m->history_hi[l] <= MAX_LOG_SPREAD))
+			corrupt(r, "The model's history interval is out of range.");
+	}
+	read_bytes(r, m->history_rows, sizeof(uint32) * HISTORY_LEVELS);
+	read_bytes(r, &n, sizeof(n));
+	/* Before allocating them, so that a forged count allocates nothing. */
+	if (n > MAX_HISTORY_KEYS || n > (r->len - r->pos) / entry)
+		corrupt(r, "The model's count of history keys is out of range.");
+	m->nhistory = n;
+	m->history_key = palloc_extended(sizeof(uint64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	m->history_mean = palloc_extended(sizeof(float8) * Max(n, 1), MCXT_ALLOC_HUGE);
+	m->history_count = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	read_bytes(r, m->history_key, sizeof(uint64) * n);
+	read_bytes(r, m->history_mean, sizeof(float8) * n);
+	read_bytes(r, m->history_count, sizeof(uint32) * n);
+	for (uint32 i = 0; i < n; i++)
+	{
+		if (i > 0 && m->history_key[i] <= m->history_key[i - 1])
+			corrupt(r, "The model's history keys are not in strictly increasing order.");
+		if (!(fabs(m->history_mean[i]) <= MAX_LOG_SPREAD) || m->history_count[i] < 1)
+			corrupt(r, "A history key's mean or count is out of range.");
+	}
+}
+
 /*
  * Decode a stored model into memory of the current context, checking every
  * count, index and value, so that evaluation can never leave the arrays:
@@ -305,8 +367,8 @@ read_parts(Reader *r, Model *m)
  * features, no tree is deeper than MAX_DEPTH, the trees' bytes are there
  * before they are allocated, every weight is finite, an interval's edges
  * increase and its bounds lie on either side of the prediction, names are
- * in strictly increasing order, and the model ends exactly where its last
- * part does.  A model that decodes encodes back to the same bytes.
+ * and history keys in strictly increasing order, and the model ends
+ * exactly where its last part (or its history) does.  A model that decodes encodes back to the same bytes.
  */
 Model *
 deserialize(const char *data, size_t len, int64 version)
@@ -318,7 +380,7 @@ deserialize(const char *data, size_t len, int64 version)
 	m->version = version;
 	read_bytes(&r, header, sizeof(header));
 	if (header[0] != MODEL_MAGIC ||
-		!(header[1] == MODEL_FORMAT ? header[2] == NFEATURES :
+		!(header[1] == MODEL_FORMAT || header[1] == MODEL_FORMAT_LINEAR ? header[2] == NFEATURES :
 		  (header[1] == MODEL_FORMAT_INTERVAL || header[1] == MODEL_FORMAT_POINT) &&
 		  header[2] == NFEATURES_V3))
 		corrupt(&r, "The model's header is not that of this version of tinytemp.");
@@ -326,11 +388,13 @@ deserialize(const char *data, size_t len, int64 version)
 	m->nfeatures = header[2];
 	m->ntrees = header[3];
 	m->depth = header[4];
-	read_body(&r, m, header[1] == MODEL_FORMAT);
+	read_body(&r, m, header[1] >= MODEL_FORMAT_LINEAR);
 	if (header[1] != MODEL_FORMAT_POINT)
 		read_interval(&r, m);
-	if (header[1] == MODEL_FORMAT)
+	if (header[1] >= MODEL_FORMAT_LINEAR)
 		read_parts(&r, m);
+	if (header[1] == MODEL_FORMAT)
+		read_history(&r, m);
 	if (r.pos != r.len)
 		corrupt(&r, "The model's size does not match its contents.");
 	return m;

@@ -17,7 +17,8 @@
 #define NFEATURES_V3	13		/* features of a model of format 2 or 3 */
 #define NCATEGORICAL	3
 #define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	4		/* with a linear part under the trees */
+#define MODEL_FORMAT	5		/* format 4 and the history of requests */
+#define MODEL_FORMAT_LINEAR	4	/* before it: a linear part under the trees */
 #define MODEL_FORMAT_INTERVAL	3	/* before it: trees and the runtime interval */
 #define MODEL_FORMAT_POINT	2	/* before that: trees, point predictions only */
 #define MAX_TREES		10000
@@ -25,6 +26,9 @@
 #define MAX_CATEGORIES	100000
 #define MAX_INTERVAL_BINS	16
 #define MAX_LOG_SPREAD	30.0	/* a bound's distance from the prediction, in log seconds */
+#define HISTORY_LEVELS	2		/* a recurring request; its tenant, queue, job type and GPUs */
+#define MAX_HISTORY_KEYS	10000000
+#define MAX_HISTORY_SHRINK	1e6
 
 /* Category -> encoding, sorted by name for binary search. */
 typedef struct CategoryMap
@@ -84,7 +88,33 @@ typedef struct Model
 	char	  **part_names;
 	int		   *part_lengths;
 	struct Model *parts;		/* nparts */
+
+	/*
+	 * The history of requests (format 5; has_history false before): what
+	 * the model got wrong, on average of late, for jobs like a new one.
+	 * Level 0 is a recurring request (the same tenant, queue, job type,
+	 * model, params and GPU count), level 1 its tenant, queue, job type and
+	 * GPU count.  Each key (a hash of those, level included) has the recent
+	 * mean log residual of its jobs (actual - predicted, cross-validated)
+	 * and their count.  A job's correction is its level-1 mean shrunk
+	 * towards 0 by history_shrink[1] (n / (n + shrink); -1: the level is
+	 * not used), then its level-0 mean shrunk towards that.  A corrected
+	 * prediction's 10-90% interval is history_lo/hi of the deepest level it
+	 * used, when that level had history_rows of at least HISTORY_INTERVAL_ROWS
+	 * in training, else the model's own.  Keys are sorted, for binary search.
+	 */
+	bool		has_history;
+	float8		history_shrink[HISTORY_LEVELS];
+	float8		history_lo[HISTORY_LEVELS];
+	float8		history_hi[HISTORY_LEVELS];
+	uint32		history_rows[HISTORY_LEVELS];
+	int			nhistory;
+	uint64	   *history_key;	/* nhistory, strictly increasing */
+	float8	   *history_mean;	/* nhistory */
+	uint32	   *history_count;	/* nhistory, each at least 1 */
 } Model;
+
+#define HISTORY_INTERVAL_ROWS	100
 
 /* Order of two category names given with their lengths. */
 static inline int

@@ -43,12 +43,14 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -98,6 +100,8 @@ typedef struct JobFeatures
 	int			category_len[NCATEGORICAL];
 	bool		has[6];			/* dataset_size, epochs, batch_size, cpus, gpus, memory_mb */
 	double		value[6];
+	bool		has_identity;	/* then its keys in the history of requests */
+	uint64		history_key[HISTORY_LEVELS];
 } JobFeatures;
 
 enum
@@ -342,23 +346,126 @@ interval_bin(const Model *m, double pred)
 	return b;
 }
 
+/* ---------- the history of requests ---------- */
+
+/* Mix a string (NULL: none, apart from every string) into a key. */
+static inline uint64
+mix_string(uint64 h, const char *s, int len)
+{
+	if (s == NULL)
+		return hash_bytes_uint32_extended(0xffffffff, h);
+	return hash_bytes_extended((const unsigned char *) s, len, h + (uint64) len + 1);
+}
+
+/*
+ * The job's keys in the history of requests, from its inputs and who
+ * submitted it: level 1, its tenant, queue, job type and GPU count; level
+ * 0, those and its model and params, the same for a request that recurs.
+ */
+static void
+set_history_keys(JobFeatures *job, const TinytempJobIdentity *who)
+{
+	uint64		h = 0x7474686973746f72; /* "tthistor" */
+
+	job->has_identity = who != NULL;
+	if (who == NULL)
+		return;
+	h = mix_string(h, who->tenant, who->tenant ? (int) strlen(who->tenant) : 0);
+	h = mix_string(h, who->queue, who->queue ? (int) strlen(who->queue) : 0);
+	h = mix_string(h, job->category[0], job->category_len[0]);
+	h = hash_bytes_uint32_extended(job->has[IN_GPUS] ? (uint32) job->value[IN_GPUS] : 0xffffffff, h);
+	job->history_key[1] = hash_bytes_uint32_extended(1, h);
+	h = mix_string(h, job->category[1], job->category_len[1]);
+	h = mix_string(h, who->params, who->params_len);
+	job->history_key[0] = hash_bytes_uint32_extended(0, h);
+}
+
+/* The index of key in m's history, or -1. */
+static int
+history_find(const Model *m, uint64 key)
+{
+	int			lo = 0,
+				hi = m->nhistory - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (m->history_key[mid] == key)
+			return mid;
+		if (m->history_key[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * The history's correction of a log prediction from a level-1 mean and
+ * count (n1 0: none) and a level-0 mean and count, under the shrinkages
+ * k (see Model); *level is the deepest level used, or -1.
+ */
+static double
+history_blend(const double *k, double m1, double n1, double m0, double n0, int *level)
+{
+	double		c = 0;
+
+	*level = -1;
+	if (n1 > 0 && k[1] >= 0)
+	{
+		c = n1 / (n1 + k[1]) * m1;
+		*level = 1;
+	}
+	if (n0 > 0 && k[0] >= 0)
+	{
+		c = (n0 * m0 + k[0] * c) / (n0 + k[0]);
+		*level = 0;
+	}
+	return c;
+}
+
 /*
  * A job's predicted runtime under m in seconds, and, when m has an interval,
- * its 10th and 90th percentiles (then the return is true).
+ * its 10th and 90th percentiles (then the return is true).  A job whose
+ * submitter is known is corrected by m's history of requests.
  */
 static bool
 predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, double *p90)
 {
 	double		pred;
-	int			b;
+	double		lo,
+				hi;
+	int			level = -1;
 
 	pred = model_predict(m, job);
+	if (m->has_history && job->has_identity && m->nhistory > 0)
+	{
+		int			i1 = history_find(m, job->history_key[1]);
+		int			i0 = history_find(m, job->history_key[0]);
+
+		pred += history_blend(m->history_shrink,
+							  i1 >= 0 ? m->history_mean[i1] : 0, i1 >= 0 ? m->history_count[i1] : 0,
+							  i0 >= 0 ? m->history_mean[i0] : 0, i0 >= 0 ? m->history_count[i0] : 0,
+							  &level);
+	}
 	*p50 = exp(pred);
 	if (m->interval_bins == 0)
 		return false;
-	b = interval_bin(m, pred);
-	*p10 = exp(pred + m->interval_lo[b]);
-	*p90 = exp(pred + m->interval_hi[b]);
+	if (level >= 0 && m->history_rows[level] >= HISTORY_INTERVAL_ROWS)
+	{
+		lo = m->history_lo[level];
+		hi = m->history_hi[level];
+	}
+	else
+	{
+		int			b = interval_bin(m, pred);
+
+		lo = m->interval_lo[b];
+		hi = m->interval_hi[b];
+	}
+	*p10 = exp(pred + lo);
+	*p90 = exp(pred + hi);
 	return true;
 }
 
@@ -901,6 +1008,169 @@ fit_interval(Residual *r, int n, Model *m)
 	pfree(v);
 }
 
+/* ---------- fitting the history of requests ---------- */
+
+#define HISTORY_WINDOW	20		/* a key's mean weighs about its last this many jobs */
+
+typedef struct HistoryState
+{
+	uint64		key;			/* the hash key: first */
+	int			level;
+	uint32		count;
+	double		mean;
+} HistoryState;
+
+typedef struct HistoryEntryOut
+{
+	uint64		key;
+	double		mean;
+	uint32		count;
+} HistoryEntryOut;
+
+static int
+history_entry_cmp(const void *a, const void *b)
+{
+	uint64		ka = ((const HistoryEntryOut *) a)->key;
+	uint64		kb = ((const HistoryEntryOut *) b)->key;
+
+	return ka < kb ? -1 : ka > kb;
+}
+
+/*
+ * Give m its history of requests, from the training rows in the order
+ * they finished and their out-of-fold log residuals r.  Each row is first
+ * corrected by the history before it, as a new job would be, which is
+ * what the shrinkages are chosen on (the least mean absolute residual,
+ * level 1 first) and what each level's interval is made of; then the
+ * history of all the rows is kept.  *corrected gets each row's corrected
+ * residual.
+ */
+static void
+fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
+{
+	static const double grid[] = {-1, 0, 0.5, 1, 2, 4, 8, 16, 32, 64, 128};
+	HASHCTL		ctl;
+	HTAB	   *states;
+	double	   *prior_mean[HISTORY_LEVELS];
+	double	   *prior_n[HISTORY_LEVELS];
+	int		   *deepest = palloc(sizeof(int) * Max(ts->n, 1));
+	double	   *v = palloc(sizeof(double) * Max(ts->n, 1));
+	HASH_SEQ_STATUS seq;
+	HistoryState *st;
+	HistoryEntryOut *out;
+	int			nout = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(HistoryState);
+	ctl.hcxt = CurrentMemoryContext;
+	states = hash_create("tinytemp history of requests", Max(ts->n, 16), &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		prior_mean[l] = palloc0(sizeof(double) * Max(ts->n, 1));
+		prior_n[l] = palloc0(sizeof(double) * Max(ts->n, 1));
+	}
+
+	/* Each row's history before it, then the row added to its keys. */
+	for (int i = 0; i < ts->n; i++)
+	{
+		if (!ts->jobs[i].has_identity)
+			continue;
+		for (int l = 0; l < HISTORY_LEVELS; l++)
+		{
+			bool		found;
+
+			st = hash_search(states, &ts->jobs[i].history_key[l], HASH_ENTER, &found);
+			if (!found)
+			{
+				st->level = l;
+				st->count = 0;
+				st->mean = 0;
+			}
+			prior_mean[l][i] = st->mean;
+			prior_n[l][i] = st->count;
+			st->count++;
+			st->mean += (r[i] - st->mean) / Min(st->count, HISTORY_WINDOW);
+		}
+	}
+
+	/* The shrinkages, level 1 first with level 0 off, then level 0. */
+	m->history_shrink[0] = m->history_shrink[1] = -1;
+	for (int l = HISTORY_LEVELS - 1; l >= 0; l--)
+	{
+		double		best = -1;
+		double		best_loss = 0;
+
+		for (int g = 0; g < (int) lengthof(grid); g++)
+		{
+			double		loss = 0;
+
+			m->history_shrink[l] = grid[g];
+			for (int i = 0; i < ts->n; i++)
+			{
+				int			level;
+
+				loss += fabs(r[i] - history_blend(m->history_shrink,
+												  prior_mean[1][i], prior_n[1][i],
+												  prior_mean[0][i], prior_n[0][i], &level));
+			}
+			if (g == 0 || loss < best_loss - 1e-9 * ts->n)
+			{
+				best = grid[g];
+				best_loss = loss;
+			}
+		}
+		m->history_shrink[l] = best;
+	}
+
+	/* Each row corrected by the history before it, and each level's interval. */
+	for (int i = 0; i < ts->n; i++)
+		corrected[i] = r[i] - history_blend(m->history_shrink, prior_mean[1][i], prior_n[1][i],
+											prior_mean[0][i], prior_n[0][i], &deepest[i]);
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		int			k = 0;
+
+		for (int i = 0; i < ts->n; i++)
+			if (deepest[i] == l)
+				v[k++] = corrected[i];
+		m->history_rows[l] = k;
+		m->history_lo[l] = m->history_hi[l] = 0;
+		if (k >= HISTORY_INTERVAL_ROWS)
+		{
+			qsort(v, k, sizeof(double), double_cmp);
+			m->history_lo[l] = Max(Min(quantile_sorted(v, k, INTERVAL_LOW), 0), -MAX_LOG_SPREAD);
+			m->history_hi[l] = Min(Max(quantile_sorted(v, k, INTERVAL_HIGH), 0), MAX_LOG_SPREAD);
+		}
+	}
+
+	/* The history of all the rows, for the levels in use, sorted by key. */
+	out = palloc_extended(sizeof(HistoryEntryOut) * Max(hash_get_num_entries(states), 1),
+						  MCXT_ALLOC_HUGE);
+	hash_seq_init(&seq, states);
+	while ((st = hash_seq_search(&seq)) != NULL)
+		if (m->history_shrink[st->level] >= 0 && nout < MAX_HISTORY_KEYS)
+		{
+			out[nout].key = st->key;
+			out[nout].mean = Max(Min(st->mean, MAX_LOG_SPREAD), -MAX_LOG_SPREAD);
+			out[nout++].count = st->count;
+		}
+	qsort(out, nout, sizeof(HistoryEntryOut), history_entry_cmp);
+	m->has_history = true;
+	m->nhistory = nout;
+	m->history_key = palloc_extended(sizeof(uint64) * Max(nout, 1), MCXT_ALLOC_HUGE);
+	m->history_mean = palloc_extended(sizeof(float8) * Max(nout, 1), MCXT_ALLOC_HUGE);
+	m->history_count = palloc_extended(sizeof(uint32) * Max(nout, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < nout; i++)
+	{
+		m->history_key[i] = out[i].key;
+		m->history_mean[i] = out[i].mean;
+		m->history_count[i] = out[i].count;
+	}
+	hash_destroy(states);
+}
+
 /* Fit a model on the rows listed in `rows`: its linear part, then its trees. */
 static Model *
 fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
@@ -1233,6 +1503,7 @@ job_from_args(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, Jo
 	static const bool num_int8[6] = {true, false, false, false, false, true};
 	static const char *const num_names[6] = {"dataset_size", "epochs", "batch_size", "cpus", "gpus", "memory_mb"};
 
+	job->has_identity = false;
 	for (int c = 0; c < NCATEGORICAL; c++)
 	{
 		int			a = args[cat_index[c]];
@@ -1276,11 +1547,12 @@ job_from_args(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, Jo
  * exists or, with refuse_negative false, when a size is negative.  With
  * `spread` not NULL, also the spread of the log of the runtime that the
  * model's 10-90% interval implies, or -1 when the model has no interval.
- * tinytemp_enqueue calls it too, leaving bad sizes to its own checks.
+ * tinytemp_enqueue calls it too, leaving bad sizes to its own checks, with
+ * `who` (else NULL) for the model's history of requests.
  */
 bool
-tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative, double *seconds,
-				 double *spread)
+tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
+				 const TinytempJobIdentity *who, double *seconds, double *spread)
 {
 	JobFeatures job;
 	double		p10,
@@ -1289,6 +1561,7 @@ tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
 
 	if (!job_from_args(fcinfo, args, refuse_negative, &job))
 		return false;
+	set_history_keys(&job, who);
 	m = get_current_model();
 	if (m == NULL)
 		return false;
@@ -1310,17 +1583,18 @@ tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds)
 				p90;
 	bool		bounded;
 
-	return tinytemp_predict_spec_interval(spec, &p10, seconds, &p90, &bounded);
+	return tinytemp_predict_spec_interval(spec, NULL, &p10, seconds, &p90, &bounded);
 }
 
 /*
  * The same, with the 10th and 90th percentiles of the runtime in *p10 and
  * *p90 and *bounded true when the current model has an interval (a model
- * stored before intervals has none): false when no model exists.
+ * stored before intervals has none): false when no model exists.  With
+ * `who`, the model's history of requests corrects the prediction.
  */
 bool
-tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10, double *p50,
-							   double *p90, bool *bounded)
+tinytemp_predict_spec_interval(const TinytempJobSpec *spec, const TinytempJobIdentity *who,
+							   double *p10, double *p50, double *p90, bool *bounded)
 {
 	const char *names[NCATEGORICAL] = {spec->job_type, spec->model, spec->gpu_type};
 	const double values[6] = {spec->dataset_size, spec->epochs, spec->batch_size,
@@ -1340,6 +1614,7 @@ tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10, double 
 		job.has[i] = values[i] >= 0;
 		job.value[i] = job.has[i] ? values[i] : 0;
 	}
+	set_history_keys(&job, who);
 	*bounded = predict_job(m, &job, p10, p50, p90);
 	return true;
 }
@@ -1354,7 +1629,7 @@ tinytemp_predict_runtime(PG_FUNCTION_ARGS)
 	static const int args[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
 	double		seconds;
 
-	if (!tinytemp_predict(fcinfo, args, true, &seconds, NULL))
+	if (!tinytemp_predict(fcinfo, args, true, NULL, &seconds, NULL))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(seconds);
 }
@@ -1399,10 +1674,16 @@ tinytemp_predict_runtime_interval(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
-/* Read the training rows of a SELECT with the ten columns in order. */
+/*
+ * Read the training rows of a SELECT with the ten columns in order, then,
+ * with_identity, the job's tenant, queue and params (NULL params: '{}'),
+ * in the order the jobs finished.
+ */
 static void
-read_rows(const char *query, TrainSet *ts)
+read_rows(const char *query, bool with_identity, TrainSet *ts)
 {
+	Jsonb	   *empty_params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+
 	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the training rows");
 	ts->n = 0;
@@ -1434,6 +1715,28 @@ read_rows(const char *query, TrainSet *ts)
 			job->has[i] = v != NULL;
 			job->value[i] = v ? Max(strtod(v, NULL), 0) : 0;
 		}
+		if (with_identity)
+		{
+			TinytempJobIdentity who = {SPI_getvalue(tuple, desc, 11), SPI_getvalue(tuple, desc, 12),
+			NULL, 0};
+			Datum		params = SPI_getbinval(tuple, desc, 13, &isnull);
+
+			if (!isnull)
+			{
+				Jsonb	   *p = DatumGetJsonbP(params);
+
+				who.params = VARDATA_ANY(p);
+				who.params_len = VARSIZE_ANY_EXHDR(p);
+			}
+			else
+			{
+				who.params = VARDATA_ANY(empty_params);
+				who.params_len = VARSIZE_ANY_EXHDR(empty_params);
+			}
+			set_history_keys(job, &who);
+		}
+		else
+			job->has_identity = false;
 		ts->y[ts->n++] = log(DatumGetFloat8(runtime));
 	}
 }
@@ -1483,6 +1786,12 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	int			ntrees;
 	int			nparts;
 	int			interval_bins;
+	bool		with_identity;
+	double	   *corrected;
+	double		mdape_history;
+	int			nhistory;
+	uint32		history_rows[HISTORY_LEVELS];
+	double		history_shrink[HISTORY_LEVELS];
 	bool		isnull;
 	Oid			argtypes[7] = {TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, JSONBOID, BYTEAOID};
 	Datum		values[7];
@@ -1500,19 +1809,38 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		appendStringInfo(&query,
 						 "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
 						 " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
-						 " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8%s"
+						 " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8%s,"
+						 " j.tenant, j.queue, j.params"
 						 " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
 						 " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL"
-						 " ORDER BY j.id",	/* the same model from the same jobs, wherever the rows lie */
+						 /* the same model from the same jobs, wherever the rows lie */
+						 " ORDER BY j.finished_at, j.id",
 						 tinytemp_schema_has_service() ? " + j.attained_s" : "");
+		with_identity = true;
 	}
 	else
 	{
+		Oid			relid = PG_GETARG_OID(0);
+		bool		has_tenant = get_attnum(relid, "tenant") != InvalidAttrNumber;
+		bool		has_queue = get_attnum(relid, "queue") != InvalidAttrNumber;
+		bool		has_params = get_attnum(relid, "params") != InvalidAttrNumber;
+		bool		has_finished = get_attnum(relid, "finished_at") != InvalidAttrNumber;
+
+		/*
+		 * A source that says who submitted its jobs (tenant, queue, params:
+		 * any of them) gets a history of requests too, in the order of its
+		 * finished_at when it has one.
+		 */
 		source_name = DatumGetCString(DirectFunctionCall1(regclassout, PG_GETARG_DATUM(0)));
+		with_identity = has_tenant || has_queue || has_params;
 		appendStringInfo(&query,
 						 "SELECT job_type::text, model::text, dataset_size::bigint, epochs::int,"
 						 " batch_size::int, cpus::int, gpus::int, gpu_type::text, memory_mb::bigint,"
-						 " runtime_s::float8 FROM %s", source_name);
+						 " runtime_s::float8, %s, %s, %s FROM %s%s",
+						 has_tenant ? "tenant::text" : "NULL::text",
+						 has_queue ? "coalesce(queue::text, 'default')" : "'default'::text",
+						 has_params ? "params::jsonb" : "NULL::jsonb",
+						 source_name, has_finished ? " ORDER BY finished_at" : "");
 	}
 
 	/*
@@ -1524,7 +1852,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		tinytemp_enter(fcinfo, &who);
 	SPI_connect();
-	read_rows(query.data, &ts);
+	read_rows(query.data, with_identity, &ts);
 	if (!PG_ARGISNULL(0))
 		tinytemp_enter(fcinfo, &who);
 	if (ts.n < MIN_TRAIN_ROWS)
@@ -1627,6 +1955,18 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	}
 	m = fit_predictor(&ts, all_rows, ts.n, &default_params);
 	fit_interval(resid, ts.n, m);
+
+	/* The history of requests, on the out-of-fold residuals in the order the jobs finished. */
+	corrected = palloc(sizeof(double) * ts.n);
+	for (int i = 0; i < ts.n; i++)
+		ape[i] = ts.y[i] - fold_pred[i];
+	fit_history(&ts, ape, m, corrected);
+	for (int i = 0; i < ts.n; i++)
+		ape[i] = fabs(exp(-corrected[i]) - 1);
+	mdape_history = median(ape, ts.n);
+	nhistory = m->nhistory;
+	memcpy(history_rows, m->history_rows, sizeof(history_rows));
+	memcpy(history_shrink, m->history_shrink, sizeof(history_shrink));
 	initStringInfo(&model_bytes);
 	serialize(m, &model_bytes);
 	INSTR_TIME_SET_CURRENT(elapsed);
@@ -1673,9 +2013,14 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 					 ", \"rows\": %d, \"cv_folds\": %d, \"cv_mdape\": %.6f, \"cv_r2_log\": %.6f,"
 					 " \"cv_interval_coverage\": %.6f, \"interval_bins\": %d,"
 					 " \"train_seconds\": %.3f, \"trees\": %d, \"depth\": %d,"
-					 " \"job_type_models\": %d}",
+					 " \"job_type_models\": %d, \"history_keys\": %d,"
+					 " \"history_rows\": {\"recurring\": %u, \"tenant_queue\": %u},"
+					 " \"history_shrink\": {\"recurring\": %g, \"tenant_queue\": %g},"
+					 " \"cv_mdape_history\": %.6f}",
 					 ts.n, CV_FOLDS, mdape, r2, coverage, interval_bins,
-					 INSTR_TIME_GET_DOUBLE(elapsed), ntrees, default_params.depth, nparts);
+					 INSTR_TIME_GET_DOUBLE(elapsed), ntrees, default_params.depth, nparts,
+					 nhistory, history_rows[0], history_rows[1], history_shrink[0],
+					 history_shrink[1], mdape_history);
 	MemoryContextSwitchTo(caller);
 	{
 		Datum		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data));
@@ -1700,12 +2045,12 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 	appendStringInfo(&report,
 					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
 					 " \"gpu_types\": %d, \"interval_bins\": %d, \"format\": %d,"
-					 " \"job_type_models\": %d}",
+					 " \"job_type_models\": %d, \"history_keys\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
 					 m->categories[2].n, m->interval_bins,
-					 m->weights ? MODEL_FORMAT :
+					 m->has_history ? MODEL_FORMAT : m->weights ? MODEL_FORMAT_LINEAR :
 					 (m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT),
-					 m->nparts);
+					 m->nparts, m->nhistory);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }
 

@@ -280,14 +280,27 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 	" + tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S ")" \
 	" - tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 
-/* predictor.c */
+/*
+ * predictor.c.  Who submits a job and how, which the predictor's history
+ * of requests looks up (see Model in model_codec.h): its tenant (NULL:
+ * none), queue, and params (the jsonb's bytes).
+ */
+typedef struct TinytempJobIdentity
+{
+	const char *tenant;
+	const char *queue;
+	const char *params;
+	int			params_len;
+} TinytempJobIdentity;
+
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
-extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
+extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec,
+										   const TinytempJobIdentity *who, double *p10,
 										   double *p50, double *p90, bool *bounded);
 extern uint64 tinytemp_model_generation(void);
 extern int	tinytemp_retrain_from_history(void);
 extern bool tinytemp_predict(FunctionCallInfo fcinfo, const int *args, bool refuse_negative,
-							 double *seconds, double *spread);
+							 const TinytempJobIdentity *who, double *seconds, double *spread);
 
 /* shmem.c: what backends and the background worker share when preloaded */
 typedef struct TinytempShared
