@@ -120,6 +120,61 @@ SQL
 )
 TT_PER_S=$(awk -v ms="$TT_THROUGHPUT" -v n="$THROUGHPUT_ROWS" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
 
+tt_log "history of requests: tenants and recurring requests with effects their requests do not show"
+# 40 tenants, each with a hidden speed factor exp(0.5 u), u uniform in
+# [-1, 1] (its code, which no request field shows), and requests with a
+# hidden factor of their own, exp(0.5 u).  2,000 recurring requests
+# (seed 4) run 5 times each, within 15% of each other; 10,000 one-off
+# requests (seed 5).  Training: the first 4 runs of each recurring request
+# and the one-off ones, in the order they finished.  Held out: the 5th run
+# of each recurring request, and 2,000 new one-off requests (seed 6) of the
+# same tenants.  Scored without the history (tinytemp_predict_runtime) and
+# with it (the prediction tinytemp_enqueue_many stores for the tenant).
+HIST_SCORE=$(psql_q -F' ' <<'SQL'
+CREATE FUNCTION pg_temp.hz(t text) RETURNS float8 LANGUAGE sql IMMUTABLE
+AS $$ SELECT ((abs(hashtext(t)) % 10007) / 10007.0 - 0.5) * 2 $$;
+CREATE TABLE hist_req AS
+SELECT s.*, 'tenant-' || (s.n % 40) AS tenant,
+	   jsonb_build_object('script', s.kind || '-' || s.n) AS params
+FROM (SELECT 'recurring' AS kind, row_number() OVER () AS n, * FROM tinytemp_synthetic_jobs(2000, 4)
+	  UNION ALL
+	  SELECT 'once', 100000 + row_number() OVER (), * FROM tinytemp_synthetic_jobs(10000, 5)
+	  UNION ALL
+	  SELECT 'new', 200000 + row_number() OVER (), * FROM tinytemp_synthetic_jobs(2000, 6)) s;
+UPDATE hist_req SET runtime_s = runtime_s * exp(0.5 * pg_temp.hz(tenant)) * exp(0.5 * pg_temp.hz(params::text));
+CREATE TABLE hist_runs AS
+SELECT r.*, run, r.runtime_s * exp(0.15 * pg_temp.hz(r.n || '/' || run)) AS run_s,
+	   CASE WHEN r.kind = 'recurring' THEN run * 3000 + r.n % 3000 ELSE r.n % 12000 END AS finished_at
+FROM hist_req r, generate_series(0, 4) run
+WHERE run = 0 OR r.kind = 'recurring';
+CREATE TABLE hist_train AS
+SELECT job_type, model, dataset_size, epochs, batch_size, cpus, gpus, gpu_type, memory_mb,
+	   run_s AS runtime_s, tenant, params, finished_at
+FROM hist_runs WHERE kind = 'once' OR (kind = 'recurring' AND run < 4);
+CREATE TABLE hist_test AS
+SELECT * FROM hist_runs WHERE kind = 'new' OR (kind = 'recurring' AND run = 4);
+SELECT tinytemp_train_predictor('hist_train') \g /dev/null
+SELECT count(*) FROM tinytemp_enqueue_many((
+	SELECT jsonb_agg(jsonb_build_object('job_type', job_type, 'model', model, 'dataset_size', dataset_size,
+		'epochs', epochs, 'batch_size', batch_size, 'cpus', cpus, 'gpus', gpus, 'gpu_type', gpu_type,
+		'memory_mb', memory_mb, 'tenant', tenant, 'params', params)) FROM hist_test)) \g /dev/null
+WITH p AS (
+	SELECT t.kind, t.run_s AS y,
+		   tinytemp_predict_runtime(t.job_type, t.model, t.dataset_size, t.epochs, t.batch_size,
+									t.cpus, t.gpus, t.gpu_type, t.memory_mb) AS plain,
+		   j.predicted_runtime_s AS hist, j.predicted_spread AS spread
+	FROM hist_test t JOIN tinytemp.jobs j ON j.params = t.params AND j.tenant = t.tenant
+)
+SELECT kind,
+	   percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(plain - y) / y),
+	   percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(hist - y) / y),
+	   avg((y BETWEEN hist * exp(-1.2816 * spread) AND hist * exp(1.2816 * spread))::int),
+	   count(*)
+FROM p GROUP BY kind ORDER BY kind DESC;
+SQL
+)
+echo "$HIST_SCORE"
+
 SK_MDAPE=nan SK_R2=nan SK_RHO=nan SK_TRAIN_S=nan
 if [ "$SKLEARN" = 1 ]; then
 	tt_log "training the scikit-learn pipeline (RandomizedSearchCV, n_iter 10, cv 3, 2 jobs)"
@@ -157,3 +212,7 @@ awk -v tm="$TT_MDAPE" -v tc="$TT_COVERAGE" -v tr="$TT_R2" -v th="$TT_RHO" -v tt=
 	printf "10-90%% interval, held-out coverage:   %.1f%%  (target 75-85%%: %s)\n", 100 * tc,
 		   (tc >= 0.75 && tc <= 0.85 ? "met" : "NOT met")
 }'
+echo
+echo "history of requests (hidden tenant and request effects; MdAPE without -> with the history):"
+echo "$HIST_SCORE" | awk '{ printf "  %-10s %5d jobs: MdAPE %5.1f%% -> %5.1f%%, 10-90%% coverage with it %5.1f%%\n", $1, $5, 100 * $2, 100 * $3, 100 * $4 }'
+

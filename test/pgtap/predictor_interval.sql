@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(18);
+SELECT plan(21);
 
 CREATE TEMP TABLE interval_train AS SELECT * FROM tinytemp_synthetic_jobs(6000, 31);
 CREATE TEMP TABLE interval_test AS SELECT * FROM tinytemp_synthetic_jobs(3000, 32);
@@ -62,7 +62,7 @@ SELECT ok(NOT has_function_privilege('public',
 -- (that of the current model's header).  Format 3 adds the interval (bin
 -- count, no edges for one bin, low and high bound) to format 2.
 SELECT model AS new_model FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1 \gset
-CREATE TEMP TABLE byte_order AS SELECT get_byte(:'new_model'::bytea, 4) = 4 AS little_endian;
+CREATE TEMP TABLE byte_order AS SELECT get_byte(:'new_model'::bytea, 4) <> 0 AS little_endian;
 CREATE FUNCTION pg_temp.native(b bytea) RETURNS bytea LANGUAGE sql AS $$
 	SELECT CASE WHEN (SELECT little_endian FROM byte_order) THEN
 		(SELECT string_agg(substring(b FROM i FOR 1), ''::bytea ORDER BY i DESC) FROM generate_series(1, length(b)) i)
@@ -82,7 +82,21 @@ SELECT is(tinytemp_predictor_check(pg_temp.old_model(2)) ->> 'interval_bins', '0
 	'a model of format 2 still loads, with no interval');
 SELECT throws_ok(format('SELECT tinytemp_predictor_check(%L::bytea)',
 						substring(:'new_model'::bytea FROM 1 FOR length(:'new_model'::bytea) - 8)),
-	'XX001', NULL, 'a model cut short in its last job type''s trees is corrupt');
+	'XX001', NULL, 'a model cut short in its history of requests is corrupt');
+
+-- Format 4 is format 5 without the history of requests: from a source with
+-- no tenants, queues or params, 60 bytes (three pairs of float8s, two uint32
+-- row counts, a key count of 0).
+SELECT is(tinytemp_predictor_check(:'new_model'::bytea) ->> 'history_keys', '0',
+	'a source without tenants, queues or params gives an empty history');
+CREATE TEMP TABLE format4 AS
+SELECT overlay(substring(m FROM 1 FOR length(m) - 60) PLACING pg_temp.u32(4) FROM 5 FOR 4) AS model
+FROM (SELECT :'new_model'::bytea AS m) s;
+SELECT is(tinytemp_predictor_check(model) ->> 'format', '4', 'cut so, the model is one of format 4')
+FROM format4;
+SELECT is(tinytemp_predictor_check(model) - 'format', tinytemp_predictor_check(:'new_model'::bytea) - 'format',
+	'which still loads: the same model without its history')
+FROM format4;
 
 INSERT INTO tinytemp.predictor_models (source, rows_used, train_seconds, params, model)
 VALUES ('format 3', 1, 0, '{}', pg_temp.old_model(3));
