@@ -534,8 +534,9 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 			who.queue = "default";
 		who.params = VARDATA_ANY(params);
 		who.params_len = VARSIZE_ANY_EXHDR(params);
+		spec.who = &who;
 		if (spec.dataset_size < -1 || spec.epochs < -1 || spec.batch_size < -1 ||
-			!tinytemp_predict_spec_interval(&spec, &who, &p10, &(*predicted)[i], &p90, &bounded))
+			!tinytemp_predict_spec_interval(&spec, &p10, &(*predicted)[i], &p90, &bounded))
 		{
 			(*predicted)[i] = get_float8_nan();
 			spread = -1;

@@ -481,6 +481,26 @@ complete_gangs(PlanUnit *units, int n)
 }
 
 /*
+ * Who submitted the job whose tenant, queue and params are the columns
+ * from `first` of the tuple: its estimates on each worker are the
+ * predictor's for it, history of requests included, as at enqueue.
+ */
+static const TinytempJobIdentity *
+read_identity(HeapTuple t, TupleDesc d, int first)
+{
+	TinytempJobIdentity *who = palloc(sizeof(TinytempJobIdentity));
+	bool		isnull;
+	Datum		params = SPI_getbinval(t, d, first + 2, &isnull);
+	Jsonb	   *p = isnull ? NULL : DatumGetJsonbP(params);
+
+	who->tenant = SPI_getvalue(t, d, first);
+	who->queue = SPI_getvalue(t, d, first + 1);
+	who->params = p ? VARDATA_ANY(p) : NULL;
+	who->params_len = p ? VARSIZE_ANY_EXHDR(p) : 0;
+	return who;
+}
+
+/*
  * Load the ready jobs in the policy's order, a gang's pending members as
  * one unit (a gang is ready when none of its members holds a worker), with
  * their rank costs on a 0.8 schema (v08).
@@ -492,7 +512,7 @@ read_units(int *nunits, bool v08)
 #define UNIT_COLUMNS(COST) \
 	"j.id, j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size, j.cpus," \
 	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key," \
-	" j.gang_size, " COST
+	" j.gang_size, " COST ", j.tenant, j.queue, j.params"
 /* the rank cost, at the service a job has had: from 0.8 */
 #define UNIT_COST_08 "tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 #define UNIT_CONDITION \
@@ -551,6 +571,7 @@ read_units(int *nunits, bool v08)
 		u->size = 1;
 		u->gang = gang_id != 0;
 		tinytemp_get_spec(t, d, 2, &u->spec);
+		u->spec.who = read_identity(t, d, 17);
 		u->rank.priority = (int32) tinytemp_get_int64(t, d, 11, 0);
 		u->rank.rank_key = tinytemp_get_float8(t, d, 14, 0);
 		u->runtime_estimate_s = tinytemp_get_float8(t, d, 12, -1);

@@ -288,8 +288,9 @@ tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
  * A job's estimated runtime in seconds on a worker with this GPU type and
  * speed: its runtime_estimate_s (given for a worker of speed 1.0) divided
  * by the speed when the submitter gave one (a negative value: none), else
- * the predictor's estimate, on that GPU type for a GPU job, divided by the
- * speed for a CPU job; -1 when there is neither.
+ * the predictor's estimate (with its history of requests when the spec
+ * says who submitted the job), on that GPU type for a GPU job, divided by
+ * the speed for a CPU job; -1 when there is neither.
  */
 double
 tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,

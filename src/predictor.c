@@ -1583,18 +1583,19 @@ tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds)
 				p90;
 	bool		bounded;
 
-	return tinytemp_predict_spec_interval(spec, NULL, &p10, seconds, &p90, &bounded);
+	return tinytemp_predict_spec_interval(spec, &p10, seconds, &p90, &bounded);
 }
 
 /*
  * The same, with the 10th and 90th percentiles of the runtime in *p10 and
  * *p90 and *bounded true when the current model has an interval (a model
- * stored before intervals has none): false when no model exists.  With
- * `who`, the model's history of requests corrects the prediction.
+ * stored before intervals has none): false when no model exists.  When
+ * the spec says who submitted the job, the model's history of requests
+ * corrects the prediction.
  */
 bool
-tinytemp_predict_spec_interval(const TinytempJobSpec *spec, const TinytempJobIdentity *who,
-							   double *p10, double *p50, double *p90, bool *bounded)
+tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10, double *p50,
+							   double *p90, bool *bounded)
 {
 	const char *names[NCATEGORICAL] = {spec->job_type, spec->model, spec->gpu_type};
 	const double values[6] = {spec->dataset_size, spec->epochs, spec->batch_size,
@@ -1614,7 +1615,7 @@ tinytemp_predict_spec_interval(const TinytempJobSpec *spec, const TinytempJobIde
 		job.has[i] = values[i] >= 0;
 		job.value[i] = job.has[i] ? values[i] : 0;
 	}
-	set_history_keys(&job, who);
+	set_history_keys(&job, spec->who);
 	*bounded = predict_job(m, &job, p10, p50, p90);
 	return true;
 }

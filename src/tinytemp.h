@@ -141,6 +141,19 @@ extern int	tinytemp_schedule_step(TinytempPassStep step);
 
 
 /* A stored job as the predictor sees it: NULL strings, negative numbers for NULL. */
+/*
+ * Who submits a job and how, which the predictor's history
+ * of requests looks up (see Model in model_codec.h): its tenant (NULL:
+ * none), queue, and params (the jsonb's bytes).
+ */
+typedef struct TinytempJobIdentity
+{
+	const char *tenant;
+	const char *queue;
+	const char *params;
+	int			params_len;
+} TinytempJobIdentity;
+
 typedef struct TinytempJobSpec
 {
 	const char *job_type;
@@ -152,6 +165,7 @@ typedef struct TinytempJobSpec
 	double		cpus;
 	double		gpus;
 	double		memory_mb;
+	const TinytempJobIdentity *who; /* NULL: not known (the model alone predicts) */
 } TinytempJobSpec;
 
 /* util.c, on the struct above */
@@ -280,22 +294,9 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 	" + tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S ")" \
 	" - tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
 
-/*
- * predictor.c.  Who submits a job and how, which the predictor's history
- * of requests looks up (see Model in model_codec.h): its tenant (NULL:
- * none), queue, and params (the jsonb's bytes).
- */
-typedef struct TinytempJobIdentity
-{
-	const char *tenant;
-	const char *queue;
-	const char *params;
-	int			params_len;
-} TinytempJobIdentity;
-
+/* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);
-extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec,
-										   const TinytempJobIdentity *who, double *p10,
+extern bool tinytemp_predict_spec_interval(const TinytempJobSpec *spec, double *p10,
 										   double *p50, double *p90, bool *bounded);
 extern uint64 tinytemp_model_generation(void);
 extern int	tinytemp_retrain_from_history(void);

@@ -178,6 +178,7 @@ tinytemp_get_spec(HeapTuple tuple, TupleDesc desc, int first, TinytempJobSpec *s
 	spec->gpus = (double) tinytemp_get_int64(tuple, desc, first + 6, -1);
 	spec->gpu_type = SPI_getvalue(tuple, desc, first + 7);
 	spec->memory_mb = (double) tinytemp_get_int64(tuple, desc, first + 8, -1);
+	spec->who = NULL;
 }
 
 /* A bigint[] of n values, for an SPI parameter. */
