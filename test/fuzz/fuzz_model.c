@@ -7,13 +7,18 @@
  * (XX001, "predictor model ... is corrupt"); anything else, a sanitizer
  * report or an ERROR of another kind, is a crash.  An input that decodes
  * must encode back to exactly the same bytes: the format has one way to
- * write a model, and the loader must take nothing more than that.
+ * write a model, and the loader must take nothing more than that.  It
+ * must also hold, checked from outside the loader, what evaluation relies
+ * on (check_model): its trees' shape and splits, its names' order, and in
+ * format 5 its history of requests (keys in order, counts, means,
+ * shrinkages, interval), which formats 2 to 4 and job types' models lack.
  *
  * FUZZ_MODEL_TRACE=1 prints what became of each input, e.g. of the seeds:
  *	  FUZZ_MODEL_TRACE=1 ./fuzz_model -runs=0 corpus/model
  */
 #include "postgres.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -51,19 +56,64 @@ check_trees(const Model *m)
 	}
 }
 
-/* The same for a whole model: its trees, its interval, its job types' models. */
+/*
+ * The history of requests of a model of format 5, which evaluation
+ * searches by key and blends by shrinkage, mean and count (see Model).
+ */
+static void
+check_history(const Model *m)
+{
+	if (!m->has_history)
+	{
+		if (m->nhistory != 0)
+			fail("history keys in a model without a history");
+		return;
+	}
+	if (!m->weights)
+		fail("a history in a model of format 2 or 3");
+	if (m->nhistory < 0 || m->nhistory > MAX_HISTORY_KEYS)
+		fail("history key count out of range");
+	if (m->nhistory > 0 && (!m->history_key || !m->history_mean || !m->history_count))
+		fail("history keys without their arrays");
+	for (int l = 0; l < HISTORY_LEVELS; l++)
+	{
+		if (m->history_shrink[l] != -1 &&
+			!(m->history_shrink[l] >= 0 && m->history_shrink[l] <= MAX_HISTORY_SHRINK))
+			fail("history shrinkage out of range");
+		if (!(m->history_lo[l] <= 0 && m->history_lo[l] >= -MAX_LOG_SPREAD &&
+			  m->history_hi[l] >= 0 && m->history_hi[l] <= MAX_LOG_SPREAD))
+			fail("history interval out of range");
+	}
+	for (int i = 0; i < m->nhistory; i++)
+	{
+		if (i > 0 && m->history_key[i] <= m->history_key[i - 1])
+			fail("history keys out of order");
+		if (m->history_count[i] < 1)
+			fail("a history key with a count of 0");
+		if (!isfinite(m->history_mean[i]) || fabs(m->history_mean[i]) > MAX_LOG_SPREAD)
+			fail("a history key's mean out of range");
+	}
+}
+
+/*
+ * The same for a whole model: its trees, its interval, its job types'
+ * models, its history of requests.
+ */
 static void
 check_model(const Model *m)
 {
 	check_trees(m);
 	if (m->weights && m->interval_bins < 1)
-		fail("a model of format 4 without an interval");
+		fail("a model of format 4 or 5 without an interval");
 	if (m->nparts > 0 && !m->weights)
 		fail("job types with models of their own in a model of format 2 or 3");
+	check_history(m);
 	for (int p = 0; p < m->nparts; p++)
 	{
 		if (!m->parts[p].weights || m->parts[p].nparts != 0 || m->parts[p].interval_bins != 0)
 			fail("a job type's model that is not a plain model of format 4");
+		if (m->parts[p].has_history || m->parts[p].nhistory != 0)
+			fail("a job type's model with a history of requests");
 		check_trees(&m->parts[p]);
 		if (p > 0 && name_cmp(m->part_names[p - 1], m->part_lengths[p - 1],
 							  m->part_names[p], m->part_lengths[p]) >= 0)

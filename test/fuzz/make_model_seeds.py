@@ -6,15 +6,22 @@
     test/fuzz/make_model_seeds.py /tmp/bootstrap.model corpus/model
 
 Reads the model (the layout of serialize() in src/model_codec.c, native
-byte order: a format-4 model's codes of unseen categories, linear weights,
-interval and job types' models, a format-3 model's interval) and writes smaller valid models cut from
-it, which the fuzzer mutates much faster than the original (hundreds of KB in
-format 4), and truncated ones.
+byte order: a format-5 model's history of requests after what format 4 has,
+a format-4 model's codes of unseen categories, linear weights, interval and
+job types' models, a format-3 model's interval) and writes smaller valid
+models cut from it, which the fuzzer mutates much faster than the original
+(hundreds of KB in formats 4 and 5), and truncated ones, each named after
+its format (format5_one_tree.model...).  From a model of format 5 it also
+writes the same cuts in format 4, without the history (format4_*), and the
+format-5 cuts keep only a few of its history keys (the first ones, so still
+in increasing order).  Seeds of the same name in the output directory are
+overwritten: to add only some, write to a scratch directory and copy them.
 """
 import struct
 import sys
 
-NLINEAR = 17  # NFEATURES - 1 in src/model_codec.h: the weights of format 4
+NLINEAR = 17  # NFEATURES - 1 in src/model_codec.h: the weights of formats 4 and 5
+HISTORY_LEVELS = 2  # src/model_codec.h
 
 
 def parse_body(data, pos, ntrees, depth, linear):
@@ -25,7 +32,7 @@ def parse_body(data, pos, ntrees, depth, linear):
     for _ in range(3):
         n, fallback = struct.unpack_from("=Id", data, pos)
         pos += 12
-        if linear:  # format 4: the code of unseen categories after that of NULL
+        if linear:  # formats 4, 5: the code of unseen categories after that of NULL
             fallback = data[pos - 8:pos + 8]
             pos += 8
         else:
@@ -57,7 +64,7 @@ def parse_body(data, pos, ntrees, depth, linear):
 
 def parse(data):
     magic, fmt, nfeatures, ntrees, depth = struct.unpack_from("=5I", data, 0)
-    body, pos = parse_body(data, 20, ntrees, depth, fmt == 4)
+    body, pos = parse_body(data, 20, ntrees, depth, fmt >= 4)
     interval = b""
     if fmt >= 3:
         (n,) = struct.unpack_from("=I", data, pos)
@@ -65,7 +72,7 @@ def parse(data):
         interval = data[pos:end]
         pos = end
     parts = []
-    if fmt == 4:
+    if fmt >= 4:
         (nparts,) = struct.unpack_from("=I", data, pos)
         pos += 4
         for _ in range(nparts):
@@ -75,8 +82,24 @@ def parse(data):
             ptrees, pdepth = struct.unpack_from("=2I", data, pos)
             part, pos = parse_body(data, pos + 8, ptrees, pdepth, True)
             parts.append((name, part))
+    history = None
+    if fmt == 5:
+        # Per level its shrinkage, then its low and high bounds (float8), then
+        # its training rows (uint32); then n, n keys, n means, n counts.
+        levels = data[pos:pos + HISTORY_LEVELS * (3 * 8 + 4)]
+        pos += len(levels)
+        (n,) = struct.unpack_from("=I", data, pos)
+        pos += 4
+        keys = list(struct.unpack_from("=%dQ" % n, data, pos))
+        pos += 8 * n
+        means = list(struct.unpack_from("=%dd" % n, data, pos))
+        pos += 8 * n
+        counts = list(struct.unpack_from("=%dI" % n, data, pos))
+        pos += 4 * n
+        history = dict(levels=levels, keys=keys, means=means, counts=counts)
     assert pos == len(data), "trailing bytes"
-    return dict(header=(magic, fmt, nfeatures), body=body, interval=interval, parts=parts)
+    return dict(header=(magic, fmt, nfeatures), body=body, interval=interval, parts=parts,
+                history=history)
 
 
 def build_body(b, ntrees, depth, maps):
@@ -97,22 +120,57 @@ def build_body(b, ntrees, depth, maps):
             + struct.pack("=%df" % len(leaves), *leaves))
 
 
-def build(m, ntrees, depth, cut_maps, nparts):
+def build(m, ntrees, depth, cut_maps, nparts, nhistory=None, fmt=None):
     """m with at most ntrees trees of at most depth levels in each body, its
-    maps cut by cut_maps, and its first nparts job types' models."""
-    fmt = m["header"][1]
+    maps cut by cut_maps, its first nparts job types' models and, in format
+    5, its first nhistory history keys (None: all); in format fmt (None: m's),
+    4 for a model of format 5 dropping its history."""
+    magic, own, nfeatures = m["header"]
+    fmt = own if fmt is None else fmt
+    assert fmt == own or (own, fmt) == (5, 4), "can only drop the history"
     b = m["body"]
     t, d = min(ntrees, b["ntrees"]), min(depth, b["depth"])
-    out = struct.pack("=5I", *m["header"], t, d) + build_body(b, t, d, cut_maps(b["maps"]))
+    out = struct.pack("=5I", magic, fmt, nfeatures, t, d) + build_body(b, t, d, cut_maps(b["maps"]))
     out += m["interval"]
-    if fmt == 4:
+    if fmt >= 4:
         parts = m["parts"][:nparts]
         out += struct.pack("=I", len(parts))
         for name, p in parts:
             t, d = min(ntrees, p["ntrees"]), min(depth, p["depth"])
             out += struct.pack("=I", len(name)) + name + struct.pack("=2I", t, d)
             out += build_body(p, t, d, cut_maps(p["maps"]))
+    if fmt == 5:
+        h = m["history"]
+        n = len(h["keys"]) if nhistory is None else min(nhistory, len(h["keys"]))
+        out += h["levels"] + struct.pack("=I", n)
+        out += struct.pack("=%dQ" % n, *h["keys"][:n]) + struct.pack("=%dd" % n, *h["means"][:n])
+        out += struct.pack("=%dI" % n, *h["counts"][:n])
     return out
+
+
+def seeds_of(m, data, fmt):
+    """The seeds of m in format fmt (m's own, or 4 for a model of format 5),
+    data being m in that format, uncut."""
+    deepest = max([m["body"]["depth"]] + [p["depth"] for _, p in m["parts"]])
+    keep = lambda maps: maps
+    few = lambda maps: [(fallback, entries[:2]) for fallback, entries in maps]
+    none = lambda maps: [(fallback, []) for fallback, _ in maps]
+    cut = lambda *args, nhistory=None: build(m, *args, nhistory=nhistory, fmt=fmt)
+    seeds = {
+        "one_tree.model": cut(1, deepest, keep, len(m["parts"]), nhistory=4),
+        "two_trees_few_categories.model": cut(2, 3, few, 2, nhistory=3),
+        "stump_no_categories.model": cut(1, 1, none, 0, nhistory=0),
+        "stumps_one_job_type.model": cut(1, 1, none, 1, nhistory=1),
+    }
+    seeds["truncated_header.model"] = data[:20]
+    seeds["truncated_categories.model"] = data[:100]
+    if fmt == 5:
+        # A history of a few keys, and one cut in its last count.
+        seeds["stump_history_keys.model"] = cut(1, 1, none, 0, nhistory=8)
+        seeds["truncated_history.model"] = seeds["one_tree.model"][:-3]
+    else:
+        seeds["truncated_last_leaf.model"] = seeds["one_tree.model"][:-3]
+    return seeds
 
 
 def main():
@@ -121,24 +179,18 @@ def main():
     m = parse(data)
     deepest = max([m["body"]["depth"]] + [p["depth"] for _, p in m["parts"]])
     most = max([m["body"]["ntrees"]] + [p["ntrees"] for _, p in m["parts"]])
-    assert build(m, most, deepest, lambda maps: maps, len(m["parts"])) == data, "does not rebuild"
     keep = lambda maps: maps
-    few = lambda maps: [(fallback, entries[:2]) for fallback, entries in maps]
-    none = lambda maps: [(fallback, []) for fallback, _ in maps]
-    prefix = "format%d_" % m["header"][1]
-    seeds = {
-        "one_tree.model": build(m, 1, deepest, keep, len(m["parts"])),
-        "two_trees_few_categories.model": build(m, 2, 3, few, 2),
-        "stump_no_categories.model": build(m, 1, 1, none, 0),
-        "stumps_one_job_type.model": build(m, 1, 1, none, 1),
-    }
-    seeds["truncated_header.model"] = data[:20]
-    seeds["truncated_categories.model"] = data[:100]
-    seeds["truncated_last_leaf.model"] = seeds["one_tree.model"][:-3]
-    for name, blob in seeds.items():
-        with open("%s/%s%s" % (outdir, prefix, name), "wb") as f:
-            f.write(blob)
-        print(prefix + name, len(blob))
+    assert build(m, most, deepest, keep, len(m["parts"])) == data, "does not rebuild"
+    own = m["header"][1]
+    for fmt in ([5, 4] if own == 5 else [own]):
+        whole = build(m, most, deepest, keep, len(m["parts"]), fmt=fmt)
+        if fmt == 4 and own == 5:
+            assert parse(whole)["header"][1] == 4, "the format-4 form does not parse"
+        prefix = "format%d_" % fmt
+        for name, blob in seeds_of(m, whole, fmt).items():
+            with open("%s/%s%s" % (outdir, prefix, name), "wb") as f:
+                f.write(blob)
+            print(prefix + name, len(blob))
 
 
 if __name__ == "__main__":
