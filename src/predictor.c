@@ -439,7 +439,7 @@ predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, do
 	int			level = -1;
 
 	pred = model_predict(m, job);
-	if (m->has_history && job->has_identity && m->nhistory > 0)
+	if (m->has_history && job->has_identity && m->nhistory > 0 && tinytemp_predictor_history)
 	{
 		int			i1 = history_find(m, job->history_key[1]);
 		int			i0 = history_find(m, job->history_key[0]);
@@ -477,6 +477,7 @@ typedef struct TrainSet
 	int			n;
 	JobFeatures *jobs;
 	double	   *y;				/* log runtime */
+	int64	   *finished;		/* the order in which the jobs finished (with identities) */
 } TrainSet;
 
 typedef struct CategoryStat
@@ -1027,6 +1028,25 @@ typedef struct HistoryEntryOut
 	uint32		count;
 } HistoryEntryOut;
 
+/* The training set whose rows finished_cmp orders (qsort has no argument for it). */
+static const TrainSet *finished_order;
+
+/* qsort comparator of row indexes by when the jobs finished, then by index. */
+static int
+finished_cmp(const void *a, const void *b)
+{
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	bool		ha = finished_order->jobs[ia].has_identity;
+	bool		hb = finished_order->jobs[ib].has_identity;
+	int64		fa = ha ? finished_order->finished[ia] : 0;
+	int64		fb = hb ? finished_order->finished[ib] : 0;
+
+	if (fa != fb)
+		return fa < fb ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
 static int
 history_entry_cmp(const void *a, const void *b)
 {
@@ -1037,8 +1057,8 @@ history_entry_cmp(const void *a, const void *b)
 }
 
 /*
- * Give m its history of requests, from the training rows in the order
- * they finished and their out-of-fold log residuals r.  Each row is first
+ * Give m its history of requests, from the training rows, taken in the
+ * order they finished, and their out-of-fold log residuals r.  Each row is first
  * corrected by the history before it, as a new job would be, which is
  * what the shrinkages are chosen on (the least mean absolute residual,
  * level 1 first) and what each level's interval is made of; then the
@@ -1059,6 +1079,7 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 	HistoryState *st;
 	HistoryEntryOut *out;
 	int			nout = 0;
+	int		   *order = palloc(sizeof(int) * Max(ts->n, 1));
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);
@@ -1066,15 +1087,21 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 	ctl.hcxt = CurrentMemoryContext;
 	states = hash_create("tinytemp history of requests", Max(ts->n, 16), &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < ts->n; i++)
+		order[i] = i;
+	finished_order = ts;
+	qsort(order, ts->n, sizeof(int), finished_cmp);
 	for (int l = 0; l < HISTORY_LEVELS; l++)
 	{
 		prior_mean[l] = palloc0(sizeof(double) * Max(ts->n, 1));
 		prior_n[l] = palloc0(sizeof(double) * Max(ts->n, 1));
 	}
 
-	/* Each row's history before it, then the row added to its keys. */
-	for (int i = 0; i < ts->n; i++)
+	/* Each row's history before it, then the row added to its keys, in the order they finished. */
+	for (int o = 0; o < ts->n; o++)
 	{
+		int			i = order[o];
+
 		if (!ts->jobs[i].has_identity)
 			continue;
 		for (int l = 0; l < HISTORY_LEVELS; l++)
@@ -1677,8 +1704,8 @@ tinytemp_predict_runtime_interval(PG_FUNCTION_ARGS)
 
 /*
  * Read the training rows of a SELECT with the ten columns in order, then,
- * with_identity, the job's tenant, queue and params (NULL params: '{}'),
- * in the order the jobs finished.
+ * with_identity, the job's tenant, queue and params (NULL params: '{}')
+ * and the rank of its finish (bigint; NULL: the order of the rows).
  */
 static void
 read_rows(const char *query, bool with_identity, TrainSet *ts)
@@ -1690,6 +1717,7 @@ read_rows(const char *query, bool with_identity, TrainSet *ts)
 	ts->n = 0;
 	ts->jobs = palloc_extended(sizeof(JobFeatures) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
 	ts->y = palloc_extended(sizeof(double) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
+	ts->finished = palloc_extended(sizeof(int64) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[r];
@@ -1735,6 +1763,10 @@ read_rows(const char *query, bool with_identity, TrainSet *ts)
 				who.params_len = VARSIZE_ANY_EXHDR(empty_params);
 			}
 			set_history_keys(job, &who);
+			/* The jobs finished in this order; a source without finished_at, in the order read. */
+			ts->finished[ts->n] = DatumGetInt64(SPI_getbinval(tuple, desc, 14, &isnull));
+			if (isnull)
+				ts->finished[ts->n] = (int64) r;
 		}
 		else
 			job->has_identity = false;
@@ -1811,11 +1843,11 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 						 "SELECT j.job_type, j.model, j.dataset_size, j.epochs, j.batch_size,"
 						 " j.cpus, j.gpus, CASE WHEN j.gpus > 0 THEN coalesce(w.gpu_type, j.gpu_type) END,"
 						 " j.memory_mb, extract(epoch FROM j.finished_at - j.started_at)::float8%s,"
-						 " j.tenant, j.queue, j.params"
+						 " j.tenant, j.queue, j.params, row_number() OVER (ORDER BY j.finished_at, j.id)"
 						 " FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id"
 						 " WHERE j.state = 'succeeded' AND j.started_at IS NOT NULL"
 						 /* the same model from the same jobs, wherever the rows lie */
-						 " ORDER BY j.finished_at, j.id",
+						 " ORDER BY j.id",
 						 tinytemp_schema_has_service() ? " + j.attained_s" : "");
 		with_identity = true;
 	}
@@ -1837,11 +1869,12 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		appendStringInfo(&query,
 						 "SELECT job_type::text, model::text, dataset_size::bigint, epochs::int,"
 						 " batch_size::int, cpus::int, gpus::int, gpu_type::text, memory_mb::bigint,"
-						 " runtime_s::float8, %s, %s, %s FROM %s%s",
+						 " runtime_s::float8, %s, %s, %s, %s FROM %s",
 						 has_tenant ? "tenant::text" : "NULL::text",
 						 has_queue ? "coalesce(queue::text, 'default')" : "'default'::text",
 						 has_params ? "params::jsonb" : "NULL::jsonb",
-						 source_name, has_finished ? " ORDER BY finished_at" : "");
+						 has_finished ? "row_number() OVER (ORDER BY finished_at)" : "NULL::bigint",
+						 source_name);
 	}
 
 	/*

@@ -24,6 +24,7 @@ int			tinytemp_max_preemptions = 3;
 int			tinytemp_placement_timeout_ms = 900000;
 int			tinytemp_reservation_horizon_ms = 3600000;
 bool		tinytemp_service_preemption = true;
+bool		tinytemp_predictor_history = true;
 int			tinytemp_preemption_cost_ms = 60000;
 int			tinytemp_preemption_min_run_ms = 300000;
 int			tinytemp_starvation_limit_ms = 1800000;
@@ -146,6 +147,14 @@ _PG_init(void)
 							 "Whether the tinytemp policy preempts a running job of the same class for a waiting job that ranks far ahead of it.",
 							 "A running job's rank cost grows with the service it has had (the Gittins index of its predicted runtime distribution): a job that has run past most of its predicted range makes way for new jobs no larger than itself, and a large job that has waited longer than tinytemp.starvation_limit for jobs that waited less.",
 							 &tinytemp_service_preemption,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tinytemp.predictor_history",
+							 "Whether predictions of jobs whose submitter is known are corrected by the model's history of requests.",
+							 "The model keeps what it got wrong of late for a recurring request and for a tenant's jobs of a queue, job type and GPU count; off, the model alone predicts.",
+							 &tinytemp_predictor_history,
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
