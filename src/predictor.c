@@ -1012,6 +1012,8 @@ fit_interval(Residual *r, int n, Model *m)
 /* ---------- fitting the history of requests ---------- */
 
 #define HISTORY_WINDOW	20		/* a key's mean weighs about its last this many jobs */
+#define HISTORY_MIN_GAIN	0.02	/* a level's least relative gain in mean absolute log residual */
+#define HISTORY_BLOCK	500		/* jobs between two trainings when the background worker never retrains */
 
 typedef struct HistoryState
 {
@@ -1080,6 +1082,7 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 	HistoryEntryOut *out;
 	int			nout = 0;
 	int		   *order = palloc(sizeof(int) * Max(ts->n, 1));
+	int			block;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(uint64);
@@ -1097,37 +1100,63 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 		prior_n[l] = palloc0(sizeof(double) * Max(ts->n, 1));
 	}
 
-	/* Each row's history before it, then the row added to its keys, in the order they finished. */
-	for (int o = 0; o < ts->n; o++)
+	/*
+	 * Each row's history before it, in the order the jobs finished: as the
+	 * model is used, it knows the jobs of its training and none of those
+	 * that finished since, up to tinytemp.retrain_after of them.  So the
+	 * rows go in blocks of that many (half the rows at most, so that a
+	 * first training has history to learn from): a row sees the history of
+	 * the blocks before its own, and its block is added after it.
+	 */
+	block = Max(1, Min(tinytemp_retrain_after > 0 ? tinytemp_retrain_after : HISTORY_BLOCK,
+					   ts->n / 2));
+	for (int start = 0; start < ts->n; start += block)
 	{
-		int			i = order[o];
+		int			end = Min(start + block, ts->n);
 
-		if (!ts->jobs[i].has_identity)
-			continue;
-		for (int l = 0; l < HISTORY_LEVELS; l++)
-		{
-			bool		found;
-
-			st = hash_search(states, &ts->jobs[i].history_key[l], HASH_ENTER, &found);
-			if (!found)
+		for (int pass = 0; pass < 2; pass++)
+			for (int o = start; o < end; o++)
 			{
-				st->level = l;
-				st->count = 0;
-				st->mean = 0;
+				int			i = order[o];
+
+				if (!ts->jobs[i].has_identity)
+					continue;
+				for (int l = 0; l < HISTORY_LEVELS; l++)
+				{
+					bool		found;
+
+					st = hash_search(states, &ts->jobs[i].history_key[l], HASH_ENTER, &found);
+					if (!found)
+					{
+						st->level = l;
+						st->count = 0;
+						st->mean = 0;
+					}
+					if (pass == 0)
+					{
+						prior_mean[l][i] = st->mean;
+						prior_n[l][i] = st->count;
+						continue;
+					}
+					st->count++;
+					st->mean += (r[i] - st->mean) / Min(st->count, HISTORY_WINDOW);
+				}
 			}
-			prior_mean[l][i] = st->mean;
-			prior_n[l][i] = st->count;
-			st->count++;
-			st->mean += (r[i] - st->mean) / Min(st->count, HISTORY_WINDOW);
-		}
 	}
 
-	/* The shrinkages, level 1 first with level 0 off, then level 0. */
+	/*
+	 * The shrinkages, level 1 first with level 0 off, then level 0.  A
+	 * level is used only when it lowers the mean absolute residual of the
+	 * rows it applies to (those with history at that level) by
+	 * HISTORY_MIN_GAIN at least: a history that only follows noise would
+	 * move predictions for nothing.
+	 */
 	m->history_shrink[0] = m->history_shrink[1] = -1;
 	for (int l = HISTORY_LEVELS - 1; l >= 0; l--)
 	{
 		double		best = -1;
 		double		best_loss = 0;
+		double		off_loss = 0;
 
 		for (int g = 0; g < (int) lengthof(grid); g++)
 		{
@@ -1138,17 +1167,21 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 			{
 				int			level;
 
+				if (prior_n[l][i] == 0)
+					continue;	/* the level cannot change this row */
 				loss += fabs(r[i] - history_blend(m->history_shrink,
 												  prior_mean[1][i], prior_n[1][i],
 												  prior_mean[0][i], prior_n[0][i], &level));
 			}
+			if (g == 0)
+				off_loss = loss;
 			if (g == 0 || loss < best_loss - 1e-9 * ts->n)
 			{
 				best = grid[g];
 				best_loss = loss;
 			}
 		}
-		m->history_shrink[l] = best;
+		m->history_shrink[l] = best_loss < (1 - HISTORY_MIN_GAIN) * off_loss ? best : -1;
 	}
 
 	/* Each row corrected by the history before it, and each level's interval. */
