@@ -428,7 +428,7 @@ register_one(DatasetSpec *spec, Datum job_id, bool no_job, Datum attempt, Datum 
 		" SELECT DISTINCT queue FROM u WHERE due"
 		static const char *const resolve_sql[2] = {
 			RESOLVE_SQL("coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0)"),
-			RESOLVE_SQL("tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)")
+			RESOLVE_SQL(TINYTEMP_JOB_COST_SQL("j.attained_s"))
 		};
 		int			v08 = tinytemp_schema_has_service();
 

@@ -339,10 +339,15 @@ tinytemp_enqueue(PG_FUNCTION_ARGS)
 	nulls[ENQUEUE_NARGS + 1] = ' ';
 	values[ENQUEUE_NARGS + 2] = Float8GetDatum(spread);
 	nulls[ENQUEUE_NARGS + 2] = spread >= 0 ? ' ' : 'n';
-	/* The rank cost at no service: a runtime given is taken as the runtime. */
-	values[ENQUEUE_NARGS + 3] = Float8GetDatum(PG_ARGISNULL(17) ?
-											   tinytemp_rank_cost(predicted, spread, 0) :
-											   tinytemp_rank_cost(PG_GETARG_FLOAT8(17), -1, 0));
+	/*
+	 * The rank cost at no service: a runtime given is taken as the runtime;
+	 * a gang, never preempted, costs its expected runtime.
+	 */
+	values[ENQUEUE_NARGS + 3] = Float8GetDatum(!PG_ARGISNULL(17) ?
+											   tinytemp_rank_cost(PG_GETARG_FLOAT8(17), -1, 0) :
+											   PG_GETARG_INT32(11) > 1 ?
+											   tinytemp_gang_cost(predicted, spread) :
+											   tinytemp_rank_cost(predicted, spread, 0));
 	nulls[ENQUEUE_NARGS + 3] = ' ';
 
 	SPI_connect();

@@ -9,7 +9,10 @@
  *	  low and high log residual.  Format 4 ends with the models of their own
  *	  of some job types: their count, then for each, in increasing order of
  *	  the job type, its name, tree count and depth, and the same body (base,
- *	  maps, weights, trees).  Format 3, one model with the NFEATURES_V3
+ *	  maps, weights, trees).  Format 5 adds the history of requests, and
+ *	  format 6 then, for the model and each part in turn, whether it knows
+ *	  bare requests' runtimes (a uint32, 0 or 1) and if so their three log
+ *	  quantiles.  Format 3, one model with the NFEATURES_V3
  *	  features of its time and no linear part, still loads, and so does
  *	  format 2, format 3 without the interval, as a model without one.
  *
@@ -57,13 +60,15 @@ serialize_body(const Model *m, StringInfo buf)
 void
 serialize(const Model *m, StringInfo buf)
 {
-	uint32		format = m->has_history ? MODEL_FORMAT :
+	uint32		format = m->has_bare_section ? MODEL_FORMAT :
+		m->has_history ? MODEL_FORMAT_HISTORY :
 		m->weights ? MODEL_FORMAT_LINEAR :
 		(m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT);
 	uint32		header[5] = {MODEL_MAGIC, format, (uint32) m->nfeatures, (uint32) m->ntrees,
 	(uint32) m->depth};
 
 	Assert(format < MODEL_FORMAT_LINEAR || (m->interval_bins > 0 && m->weights));
+	Assert(!m->has_bare_section || m->has_history);
 	appendBinaryStringInfo(buf, (char *) header, sizeof(header));
 	serialize_body(m, buf);
 	if (m->interval_bins > 0)
@@ -95,7 +100,7 @@ serialize(const Model *m, StringInfo buf)
 			serialize_body(part, buf);
 		}
 	}
-	if (format == MODEL_FORMAT)
+	if (format >= MODEL_FORMAT_HISTORY)
 	{
 		uint32		n = m->nhistory;
 
@@ -108,6 +113,16 @@ serialize(const Model *m, StringInfo buf)
 		appendBinaryStringInfo(buf, (char *) m->history_mean, sizeof(float8) * n);
 		appendBinaryStringInfo(buf, (char *) m->history_count, sizeof(uint32) * n);
 	}
+	if (format == MODEL_FORMAT)
+		for (int p = -1; p < m->nparts; p++)
+		{
+			const Model *part = p < 0 ? m : &m->parts[p];
+			uint32		known = part->bare_known ? 1 : 0;
+
+			appendBinaryStringInfo(buf, (char *) &known, sizeof(uint32));
+			if (known)
+				appendBinaryStringInfo(buf, (char *) part->bare_log, sizeof(float8) * 3);
+		}
 }
 
 /* Bounds-checked reading of a stored model. */
@@ -360,6 +375,32 @@ read_history(Reader *r, Model *m)
 	}
 }
 
+/* Read the bare requests' runtimes of a model of format 6 and its parts, or raise. */
+static void
+read_bare(Reader *r, Model *m)
+{
+	m->has_bare_section = true;
+	for (int p = -1; p < m->nparts; p++)
+	{
+		Model	   *part = p < 0 ? m : &m->parts[p];
+		uint32		known;
+
+		read_bytes(r, &known, sizeof(known));
+		if (known > 1)
+			corrupt(r, "The model's flag of bare requests is neither 0 nor 1.");
+		part->bare_known = known == 1;
+		if (!part->bare_known)
+			continue;
+		for (int q = 0; q < 3; q++)
+		{
+			part->bare_log[q] = read_finite(r);
+			if (!(fabs(part->bare_log[q]) <= MAX_LOG_RUNTIME) ||
+				(q > 0 && !(part->bare_log[q] >= part->bare_log[q - 1])))
+				corrupt(r, "The model's runtimes of bare requests are out of range or out of order.");
+		}
+	}
+}
+
 /*
  * Decode a stored model into memory of the current context, checking every
  * count, index and value, so that evaluation can never leave the arrays:
@@ -367,8 +408,9 @@ read_history(Reader *r, Model *m)
  * features, no tree is deeper than MAX_DEPTH, the trees' bytes are there
  * before they are allocated, every weight is finite, an interval's edges
  * increase and its bounds lie on either side of the prediction, names are
- * and history keys in strictly increasing order, and the model ends
- * exactly where its last part (or its history) does.  A model that decodes encodes back to the same bytes.
+ * and history keys in strictly increasing order, bare requests' quantiles
+ * are finite and in order, and the model ends exactly where its last
+ * section does.  A model that decodes encodes back to the same bytes.
  */
 Model *
 deserialize(const char *data, size_t len, int64 version)
@@ -380,7 +422,8 @@ deserialize(const char *data, size_t len, int64 version)
 	m->version = version;
 	read_bytes(&r, header, sizeof(header));
 	if (header[0] != MODEL_MAGIC ||
-		!(header[1] == MODEL_FORMAT || header[1] == MODEL_FORMAT_LINEAR ? header[2] == NFEATURES :
+		!(header[1] == MODEL_FORMAT || header[1] == MODEL_FORMAT_HISTORY ||
+		  header[1] == MODEL_FORMAT_LINEAR ? header[2] == NFEATURES :
 		  (header[1] == MODEL_FORMAT_INTERVAL || header[1] == MODEL_FORMAT_POINT) &&
 		  header[2] == NFEATURES_V3))
 		corrupt(&r, "The model's header is not that of this version of tinytemp.");
@@ -393,8 +436,10 @@ deserialize(const char *data, size_t len, int64 version)
 		read_interval(&r, m);
 	if (header[1] >= MODEL_FORMAT_LINEAR)
 		read_parts(&r, m);
-	if (header[1] == MODEL_FORMAT)
+	if (header[1] >= MODEL_FORMAT_HISTORY)
 		read_history(&r, m);
+	if (header[1] == MODEL_FORMAT)
+		read_bare(&r, m);
 	if (r.pos != r.len)
 		corrupt(&r, "The model's size does not match its contents.");
 	return m;

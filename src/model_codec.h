@@ -17,8 +17,9 @@
 #define NFEATURES_V3	13		/* features of a model of format 2 or 3 */
 #define NCATEGORICAL	3
 #define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	5		/* format 4 and the history of requests */
-#define MODEL_FORMAT_LINEAR	4	/* before it: a linear part under the trees */
+#define MODEL_FORMAT	6		/* format 5 and the runtimes of bare requests */
+#define MODEL_FORMAT_HISTORY	5	/* before it: format 4 and the history of requests */
+#define MODEL_FORMAT_LINEAR	4	/* before that: a linear part under the trees */
 #define MODEL_FORMAT_INTERVAL	3	/* before it: trees and the runtime interval */
 #define MODEL_FORMAT_POINT	2	/* before that: trees, point predictions only */
 #define MAX_TREES		10000
@@ -29,6 +30,7 @@
 #define HISTORY_LEVELS	2		/* a recurring request; its tenant, queue, job type and GPUs */
 #define MAX_HISTORY_KEYS	10000000
 #define MAX_HISTORY_SHRINK	1e6
+#define MAX_LOG_RUNTIME	40.0	/* a bare request's runtime quantiles, in log seconds, at most */
 
 /* Category -> encoding, sorted by name for binary search. */
 typedef struct CategoryMap
@@ -112,7 +114,24 @@ typedef struct Model
 	uint64	   *history_key;	/* nhistory, strictly increasing */
 	float8	   *history_mean;	/* nhistory */
 	uint32	   *history_count;	/* nhistory, each at least 1 */
+
+	/*
+	 * Bare requests (format 6; has_bare_section false before): a request
+	 * that names no model and gives no dataset_size, epochs or batch_size
+	 * describes no work, and trees that never saw one would answer it from
+	 * the nearest rows they know, confidently and wrongly.  A model (or a
+	 * job type's) whose training rows held fewer than BARE_MIN_ROWS of them
+	 * has bare_known, and predicts such a request by the 10th, 50th and
+	 * 90th percentiles of the log runtimes of all its rows (bare_log, in
+	 * increasing order): what a job of that type runs when nothing else is
+	 * known.  The section is in the model and then in each part's order.
+	 */
+	bool		has_bare_section;
+	bool		bare_known;
+	float8		bare_log[3];
 } Model;
+
+#define BARE_MIN_ROWS	30
 
 #define HISTORY_INTERVAL_ROWS	100
 

@@ -341,8 +341,8 @@ read_workers(int *nworkers, TimestampTz now, bool v08)
 	/* by whether the schema is 0.8's or later: the rank costs, at the service had by now and before */
 	static const char *const job_sql[2] = {
 		JOB_SQL("  0::float8, rank_key, 0::float8"),
-		JOB_SQL("  tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S "),"
-				"  rank_key, tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)")
+		JOB_SQL("  " TINYTEMP_JOB_COST_SQL("j.attained_s + " TINYTEMP_RUN_S) ","
+				"  rank_key, " TINYTEMP_JOB_COST_SQL("j.attained_s"))
 	};
 	PlanWorker *workers;
 	int			n;
@@ -514,7 +514,7 @@ read_units(int *nunits, bool v08)
 	" j.gpus, j.gpu_type, j.memory_mb, j.priority, j.runtime_estimate_s, j.gang_id, j.rank_key," \
 	" j.gang_size, " COST ", j.tenant, j.queue, j.params"
 /* the rank cost, at the service a job has had: from 0.8 */
-#define UNIT_COST_08 "tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
+#define UNIT_COST_08 TINYTEMP_JOB_COST_SQL("j.attained_s")
 #define UNIT_CONDITION \
 	TINYTEMP_READY_CONDITION \
 	" AND (j.gang_id IS NULL OR NOT EXISTS (SELECT FROM tinytemp.jobs m" \

@@ -65,7 +65,7 @@
 /* Points of the horizon grid over which the Gittins index is maximized. */
 #define GITTINS_POINTS 64
 /* Spread under which a distribution counts as a point. */
-#define MIN_SPREAD 0.01
+#define MIN_SPREAD TINYTEMP_MIN_SPREAD
 /*
  * How many times a waiting job's rank cost a running one's must be for the
  * planner to preempt it (2 preempted so often that the synthetic traces'
@@ -332,8 +332,8 @@ tinytemp_spread_from_interval(double p10, double p90)
  * spreads over WIDE_SPREAD at least.  Without that share, a job that ran
  * far past a narrow interval would look ever closer to its end.
  */
-#define MISPREDICTED 0.05
-#define WIDE_SPREAD 2.0
+#define MISPREDICTED TINYTEMP_MISPREDICTED
+#define WIDE_SPREAD TINYTEMP_WIDE_SPREAD
 
 static double
 survival(double t, double spread)
@@ -407,7 +407,7 @@ tinytemp_rank_cost(double median, double spread, double attained)
 	attained = Max(attained, 0);
 	if (!(spread >= MIN_SPREAD))
 		return Max(median - attained, 0);
-	spread = Min(spread, 10);
+	spread = Min(spread, TINYTEMP_MAX_SPREAD);
 	if (attained > 0)
 		return median * gittins_cost(attained / median, spread);
 	for (int i = 0; i < ncached; i++)
@@ -420,6 +420,29 @@ tinytemp_rank_cost(double median, double spread, double attained)
 	if (ncached < (int) lengthof(cache))
 		ncached++;
 	return median * factor;
+}
+
+/*
+ * The rank cost of a gang's member: gangs are never preempted, so the
+ * Gittins index, which stops a job at the horizon that pays best, does not
+ * apply to them, and the cost is what starting one commits the cluster to,
+ * its expected runtime: the mean of the same distribution as
+ * tinytemp_rank_cost's, or the runtime given (a negative spread).
+ * TINYTEMP_GANG_COST_SQL computes the same in SQL.
+ */
+double
+tinytemp_gang_cost(double median, double spread)
+{
+	double		wide;
+
+	if (!(median > 0))
+		return 0;
+	if (!(spread >= MIN_SPREAD))
+		return median;
+	spread = Min(spread, TINYTEMP_MAX_SPREAD);
+	wide = Max(spread, WIDE_SPREAD);
+	return median * ((1 - MISPREDICTED) * exp(spread * spread / 2) +
+					 MISPREDICTED * exp(wide * wide / 2));
 }
 
 /*

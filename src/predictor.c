@@ -288,23 +288,13 @@ model_eval_float4(const Model *m, const float4 *x)
 	return sum;
 }
 
-/*
- * The predicted log runtime of a job under m: under a model of format 4,
- * that of the job type's own model when it has one, from the category
- * codes, the work features and, last, the linear part, which the
- * prediction adds to the trees; under an older model, from the features of
- * its format, by the trees alone.
- */
-static double
-model_predict(const Model *m, const JobFeatures *in)
+/* The model that predicts a job under m: its job type's own, if it has one. */
+static const Model *
+job_model(const Model *m, const JobFeatures *in)
 {
-	double		x[NFEATURES];
-	float4		xf[NFEATURES];
-	double		linear = 0;
 	int			lo = 0,
 				hi = m->nparts - 1;
 
-	/* A job type with a model of its own goes to it. */
 	while (lo <= hi && in->category[0] != NULL)
 	{
 		int			mid = (lo + hi) / 2;
@@ -312,15 +302,44 @@ model_predict(const Model *m, const JobFeatures *in)
 								   m->part_names[mid], m->part_lengths[mid]);
 
 		if (cmp == 0)
-		{
-			m = &m->parts[mid];
-			break;
-		}
+			return &m->parts[mid];
 		if (cmp < 0)
 			hi = mid - 1;
 		else
 			lo = mid + 1;
 	}
+	return m;
+}
+
+/*
+ * Whether a request describes no work: no model, dataset_size, epochs or
+ * batch_size (see Model).
+ */
+static inline bool
+job_is_bare(const JobFeatures *in)
+{
+	return in->category[1] == NULL && !in->has[IN_DATASET] && !in->has[IN_EPOCHS] &&
+		!in->has[IN_BATCH];
+}
+
+/*
+ * The predicted log runtime of a job under m: under a model of format 4,
+ * that of the job type's own model when it has one, from the category
+ * codes, the work features and, last, the linear part, which the
+ * prediction adds to the trees; under an older model, from the features of
+ * its format, by the trees alone.  A bare request under a model that knows
+ * bare requests' runtimes gets their median.
+ */
+static double
+model_predict(const Model *m, const JobFeatures *in)
+{
+	double		x[NFEATURES];
+	float4		xf[NFEATURES];
+	double		linear = 0;
+
+	m = job_model(m, in);
+	if (m->bare_known && job_is_bare(in))
+		return m->bare_log[1];
 	if (m->weights == NULL)
 	{
 		job_vector_v3(m->categories, in, x);
@@ -437,7 +456,16 @@ predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, do
 	double		lo,
 				hi;
 	int			level = -1;
+	const Model *own = job_model(m, job);
 
+	/* A bare request that the trees never learnt: what a job of its type runs. */
+	if (own->bare_known && job_is_bare(job))
+	{
+		*p10 = exp(own->bare_log[0]);
+		*p50 = exp(own->bare_log[1]);
+		*p90 = exp(own->bare_log[2]);
+		return true;
+	}
 	pred = model_predict(m, job);
 	if (m->has_history && job->has_identity && m->nhistory > 0 && tinytemp_predictor_history)
 	{
@@ -1356,6 +1384,32 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 }
 
 /*
+ * Whether model m, trained on these rows, knows bare requests: when fewer
+ * than BARE_MIN_ROWS of its rows were bare, it keeps the 10th, 50th and
+ * 90th percentiles of the log runtimes of all of them for bare requests.
+ */
+static void
+fit_bare(const TrainSet *ts, const int *rows, int nrows, Model *m)
+{
+	int			nbare = 0;
+	double	   *y;
+
+	for (int i = 0; i < nrows && nbare < BARE_MIN_ROWS; i++)
+		nbare += job_is_bare(&ts->jobs[rows[i]]);
+	m->bare_known = nbare < BARE_MIN_ROWS && nrows > 0;
+	if (!m->bare_known)
+		return;
+	y = palloc(sizeof(double) * nrows);
+	for (int i = 0; i < nrows; i++)
+		y[i] = ts->y[rows[i]];
+	qsort(y, nrows, sizeof(double), double_cmp);
+	m->bare_log[0] = Max(Min(quantile_sorted(y, nrows, INTERVAL_LOW), MAX_LOG_RUNTIME), -MAX_LOG_RUNTIME);
+	m->bare_log[1] = Max(Min(quantile_sorted(y, nrows, 0.5), MAX_LOG_RUNTIME), m->bare_log[0]);
+	m->bare_log[2] = Max(Min(quantile_sorted(y, nrows, INTERVAL_HIGH), MAX_LOG_RUNTIME), m->bare_log[1]);
+	pfree(y);
+}
+
+/*
  * Fit the predictor on the rows listed in `rows`: a model on all of them,
  * and a model of its own (a part) for each job type with at least
  * PART_MIN_ROWS of them, since job types tend to follow laws of their own
@@ -1384,6 +1438,7 @@ fit_predictor(const TrainSet *ts, const int *rows, int nrows, const TrainParams 
 	if (covered)
 		global.trees = Max(params->trees / 4, 1);
 	m = fit(ts, rows, nrows, &global);
+	fit_bare(ts, rows, nrows, m);
 
 	m->part_names = palloc(sizeof(char *) * Max(types.n, 1));
 	m->part_lengths = palloc(sizeof(int) * Max(types.n, 1));
@@ -1399,6 +1454,7 @@ fit_predictor(const TrainSet *ts, const int *rows, int nrows, const TrainParams 
 			if (type_of[i] == k)
 				part_rows[n++] = rows[i];
 		part = fit(ts, part_rows, n, params);
+		fit_bare(ts, part_rows, n, part);
 		m->parts[m->nparts] = *part;
 		m->part_names[m->nparts] = types.names[k];
 		m->part_lengths[m->nparts] = types.lengths[k];
@@ -2028,6 +2084,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 	for (int i = 0; i < ts.n; i++)
 		ape[i] = ts.y[i] - fold_pred[i];
 	fit_history(&ts, ape, m, corrected);
+	m->has_bare_section = true;
 	for (int i = 0; i < ts.n; i++)
 		ape[i] = fabs(exp(-corrected[i]) - 1);
 	mdape_history = median(ape, ts.n);
@@ -2107,17 +2164,23 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
 	Model	   *m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), 0);
 	StringInfoData report;
+	int			bare = m->bare_known;
+
+	for (int p = 0; p < m->nparts; p++)
+		bare += m->parts[p].bare_known;
 
 	initStringInfo(&report);
 	appendStringInfo(&report,
 					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
 					 " \"gpu_types\": %d, \"interval_bins\": %d, \"format\": %d,"
-					 " \"job_type_models\": %d, \"history_keys\": %d}",
+					 " \"job_type_models\": %d, \"history_keys\": %d,"
+					 " \"bare_request_models\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
 					 m->categories[2].n, m->interval_bins,
-					 m->has_history ? MODEL_FORMAT : m->weights ? MODEL_FORMAT_LINEAR :
+					 m->has_bare_section ? MODEL_FORMAT : m->has_history ? MODEL_FORMAT_HISTORY :
+					 m->weights ? MODEL_FORMAT_LINEAR :
 					 (m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT),
-					 m->nparts, m->nhistory);
+					 m->nparts, m->nhistory, bare);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }
 

@@ -249,6 +249,7 @@ extern double tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_e
 								  const char *worker_gpu_type, double worker_speed);
 extern double tinytemp_spread_from_interval(double p10, double p90);
 extern double tinytemp_rank_cost(double median, double spread, double attained);
+extern double tinytemp_gang_cost(double median, double spread);
 extern bool tinytemp_service_preempt_pays(double victim_cost, double cost,
 										  double restart_cost_s);
 extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
@@ -292,8 +293,33 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 #define TINYTEMP_REQUEUED_ATTAINED "j.attained_s + " TINYTEMP_RUN_S
 #define TINYTEMP_REQUEUED_RANK_KEY(AGING) \
 	"j.rank_key + " AGING " * " TINYTEMP_RUN_S \
-	" + tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s + " TINYTEMP_RUN_S ")" \
-	" - tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", j.attained_s)"
+	" + " TINYTEMP_JOB_COST_SQL("j.attained_s + " TINYTEMP_RUN_S) \
+	" - " TINYTEMP_JOB_COST_SQL("j.attained_s")
+
+/*
+ * The distribution of a predicted runtime (policy.c): a log-normal around
+ * the median, but for a share TINYTEMP_MISPREDICTED of jobs whose log
+ * spreads over TINYTEMP_WIDE_SPREAD at least; under TINYTEMP_MIN_SPREAD
+ * it is a point, and spreads over TINYTEMP_MAX_SPREAD count as that.
+ */
+#define TINYTEMP_MISPREDICTED 0.05
+#define TINYTEMP_WIDE_SPREAD 2.0
+#define TINYTEMP_MIN_SPREAD 0.01
+#define TINYTEMP_MAX_SPREAD 10.0
+
+/*
+ * The rank cost of job j (of tinytemp.jobs j) at ATTAINED seconds of
+ * service, in SQL: tinytemp.rank_cost, or for a gang's member with a
+ * predicted runtime, tinytemp_gang_cost (its expected runtime).
+ */
+#define TINYTEMP_GANG_SPREAD "least(j.predicted_spread, " CppAsString2(TINYTEMP_MAX_SPREAD) ")"
+#define TINYTEMP_JOB_COST_SQL(ATTAINED) \
+	"(CASE WHEN j.gang_size > 1 AND j.runtime_estimate_s IS NULL AND j.predicted_runtime_s > 0" \
+	" AND j.predicted_spread >= " CppAsString2(TINYTEMP_MIN_SPREAD) \
+	" THEN j.predicted_runtime_s * ((1 - " CppAsString2(TINYTEMP_MISPREDICTED) ")" \
+	" * exp(" TINYTEMP_GANG_SPREAD " ^ 2 / 2) + " CppAsString2(TINYTEMP_MISPREDICTED) \
+	" * exp(greatest(" TINYTEMP_GANG_SPREAD ", " CppAsString2(TINYTEMP_WIDE_SPREAD) ") ^ 2 / 2))" \
+	" ELSE tinytemp.rank_cost(" TINYTEMP_COST_ARGS ", " ATTAINED ") END)"
 
 /* predictor.c */
 extern bool tinytemp_predict_spec(const TinytempJobSpec *spec, double *seconds);

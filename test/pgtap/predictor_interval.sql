@@ -82,20 +82,24 @@ SELECT is(tinytemp_predictor_check(pg_temp.old_model(2)) ->> 'interval_bins', '0
 	'a model of format 2 still loads, with no interval');
 SELECT throws_ok(format('SELECT tinytemp_predictor_check(%L::bytea)',
 						substring(:'new_model'::bytea FROM 1 FOR length(:'new_model'::bytea) - 8)),
-	'XX001', NULL, 'a model cut short in its history of requests is corrupt');
+	'XX001', NULL, 'a model cut short in its last section is corrupt');
 
--- Format 4 is format 5 without the history of requests: from a source with
--- no tenants, queues or params, 60 bytes (three pairs of float8s, two uint32
--- row counts, a key count of 0).
+-- Format 4 is format 6 without the bare requests' section (a uint32 flag
+-- for the model and each job type's, three float8s for each known) and the
+-- history of requests: from a source with no tenants, queues or params, 60
+-- bytes (three pairs of float8s, two uint32 row counts, a key count of 0).
 SELECT is(tinytemp_predictor_check(:'new_model'::bytea) ->> 'history_keys', '0',
 	'a source without tenants, queues or params gives an empty history');
 CREATE TEMP TABLE format4 AS
-SELECT overlay(substring(m FROM 1 FOR length(m) - 60) PLACING pg_temp.u32(4) FROM 5 FOR 4) AS model
-FROM (SELECT :'new_model'::bytea AS m) s;
+SELECT overlay(substring(m FROM 1 FOR length(m) - 60 - 4 * (1 + (c ->> 'job_type_models')::int)
+						 - 24 * (c ->> 'bare_request_models')::int)
+			   PLACING pg_temp.u32(4) FROM 5 FOR 4) AS model
+FROM (SELECT :'new_model'::bytea AS m, tinytemp_predictor_check(:'new_model'::bytea) AS c) s;
 SELECT is(tinytemp_predictor_check(model) ->> 'format', '4', 'cut so, the model is one of format 4')
 FROM format4;
-SELECT is(tinytemp_predictor_check(model) - 'format', tinytemp_predictor_check(:'new_model'::bytea) - 'format',
-	'which still loads: the same model without its history')
+SELECT is(tinytemp_predictor_check(model) - 'format' - 'bare_request_models',
+		  tinytemp_predictor_check(:'new_model'::bytea) - 'format' - 'bare_request_models',
+	'which still loads: the same model without its history and bare requests')
 FROM format4;
 
 INSERT INTO tinytemp.predictor_models (source, rows_used, train_seconds, params, model)
