@@ -9,9 +9,13 @@
  * must encode back to exactly the same bytes: the format has one way to
  * write a model, and the loader must take nothing more than that.  It
  * must also hold, checked from outside the loader, what evaluation relies
- * on (check_model): its trees' shape and splits, its names' order, and in
- * format 5 its history of requests (keys in order, counts, means,
- * shrinkages, interval), which formats 2 to 4 and job types' models lack.
+ * on (check_model): its trees' shape and splits, its names' order, in
+ * formats 5 and 6 its history of requests (keys in order, counts, means,
+ * shrinkages, interval), which formats 2 to 4 and job types' models lack,
+ * and in format 6 its section of bare requests (check_bare): on the model
+ * only, never on a part, and the three log-runtime quantiles of the model
+ * and of each part that knows them finite, at most MAX_LOG_RUNTIME and in
+ * order; a model of formats 2 to 5 knows them nowhere.
  *
  * FUZZ_MODEL_TRACE=1 prints what became of each input, e.g. of the seeds:
  *	  FUZZ_MODEL_TRACE=1 ./fuzz_model -runs=0 corpus/model
@@ -96,24 +100,51 @@ check_history(const Model *m)
 }
 
 /*
+ * The runtimes of bare requests of a model or part, in a model of format 6
+ * (section) or of an earlier one: known only in format 6, and then three
+ * finite log quantiles, at most MAX_LOG_RUNTIME, in increasing order.
+ */
+static void
+check_bare(const Model *m, bool section)
+{
+	if (!m->bare_known)
+		return;
+	if (!section)
+		fail("runtimes of bare requests in a model without their section");
+	for (int q = 0; q < 3; q++)
+	{
+		if (!isfinite(m->bare_log[q]) || fabs(m->bare_log[q]) > MAX_LOG_RUNTIME)
+			fail("a runtime of bare requests out of range");
+		if (q > 0 && !(m->bare_log[q] >= m->bare_log[q - 1]))
+			fail("runtimes of bare requests out of order");
+	}
+}
+
+/*
  * The same for a whole model: its trees, its interval, its job types'
- * models, its history of requests.
+ * models, its history of requests, its runtimes of bare requests.
  */
 static void
 check_model(const Model *m)
 {
 	check_trees(m);
 	if (m->weights && m->interval_bins < 1)
-		fail("a model of format 4 or 5 without an interval");
+		fail("a model of format 4 to 6 without an interval");
 	if (m->nparts > 0 && !m->weights)
 		fail("job types with models of their own in a model of format 2 or 3");
 	check_history(m);
+	if (m->has_bare_section && (!m->weights || !m->has_history))
+		fail("a section of bare requests in a model of format 2 to 5");
+	check_bare(m, m->has_bare_section);
 	for (int p = 0; p < m->nparts; p++)
 	{
 		if (!m->parts[p].weights || m->parts[p].nparts != 0 || m->parts[p].interval_bins != 0)
 			fail("a job type's model that is not a plain model of format 4");
 		if (m->parts[p].has_history || m->parts[p].nhistory != 0)
 			fail("a job type's model with a history of requests");
+		if (m->parts[p].has_bare_section)
+			fail("a job type's model with a section of bare requests of its own");
+		check_bare(&m->parts[p], m->has_bare_section);
 		check_trees(&m->parts[p]);
 		if (p > 0 && name_cmp(m->part_names[p - 1], m->part_lengths[p - 1],
 							  m->part_names[p], m->part_lengths[p]) >= 0)

@@ -6,21 +6,27 @@
     test/fuzz/make_model_seeds.py /tmp/bootstrap.model corpus/model
 
 Reads the model (the layout of serialize() in src/model_codec.c, native
-byte order: a format-5 model's history of requests after what format 4 has,
-a format-4 model's codes of unseen categories, linear weights, interval and
-job types' models, a format-3 model's interval) and writes smaller valid
-models cut from it, which the fuzzer mutates much faster than the original
-(hundreds of KB in formats 4 and 5), and truncated ones, each named after
-its format (format5_one_tree.model...).  From a model of format 5 it also
-writes the same cuts in format 4, without the history (format4_*), and the
-format-5 cuts keep only a few of its history keys (the first ones, so still
-in increasing order).  Seeds of the same name in the output directory are
+byte order: a format-6 model's runtimes of bare requests after what format
+5 has, for the model and then each job type's model in order a uint32 flag
+and, when it is 1, three float8 log quantiles; a format-5 model's history of
+requests after what format 4 has; a format-4 model's codes of unseen
+categories, linear weights, interval and job types' models; a format-3
+model's interval) and writes smaller valid models cut from it, which the
+fuzzer mutates much faster than the original (hundreds of KB in formats 4
+to 6), and truncated ones, each named after its format
+(format6_one_tree.model...).  From a model of format 6 it also writes the
+same cuts in format 5, without the section of bare requests (format5_*),
+and from one of format 5 or 6 in format 4, without the history either
+(format4_*).  The cuts keep only a few of its history keys (the first
+ones, so still in increasing order), and in format 6 the flags of the model
+and of the job types' models they keep, in order; format6_*_bare_unknown
+has every flag 0.  Seeds of the same name in the output directory are
 overwritten: to add only some, write to a scratch directory and copy them.
 """
 import struct
 import sys
 
-NLINEAR = 17  # NFEATURES - 1 in src/model_codec.h: the weights of formats 4 and 5
+NLINEAR = 17  # NFEATURES - 1 in src/model_codec.h: the weights of formats 4 to 6
 HISTORY_LEVELS = 2  # src/model_codec.h
 
 
@@ -32,7 +38,7 @@ def parse_body(data, pos, ntrees, depth, linear):
     for _ in range(3):
         n, fallback = struct.unpack_from("=Id", data, pos)
         pos += 12
-        if linear:  # formats 4, 5: the code of unseen categories after that of NULL
+        if linear:  # formats 4 to 6: the code of unseen categories after that of NULL
             fallback = data[pos - 8:pos + 8]
             pos += 8
         else:
@@ -83,7 +89,7 @@ def parse(data):
             part, pos = parse_body(data, pos + 8, ptrees, pdepth, True)
             parts.append((name, part))
     history = None
-    if fmt == 5:
+    if fmt >= 5:
         # Per level its shrinkage, then its low and high bounds (float8), then
         # its training rows (uint32); then n, n keys, n means, n counts.
         levels = data[pos:pos + HISTORY_LEVELS * (3 * 8 + 4)]
@@ -97,9 +103,23 @@ def parse(data):
         counts = list(struct.unpack_from("=%dI" % n, data, pos))
         pos += 4 * n
         history = dict(levels=levels, keys=keys, means=means, counts=counts)
+    bare = None
+    if fmt == 6:
+        # For the model, then each job type's model: a flag (uint32, 0 or 1)
+        # and, when it is 1, three log quantiles (float8); None when 0.
+        bare = []
+        for _ in range(1 + len(parts)):
+            (known,) = struct.unpack_from("=I", data, pos)
+            pos += 4
+            assert known in (0, 1), "a flag of bare requests that is neither 0 nor 1"
+            if known:
+                bare.append(struct.unpack_from("=3d", data, pos))
+                pos += 24
+            else:
+                bare.append(None)
     assert pos == len(data), "trailing bytes"
     return dict(header=(magic, fmt, nfeatures), body=body, interval=interval, parts=parts,
-                history=history)
+                history=history, bare=bare)
 
 
 def build_body(b, ntrees, depth, maps):
@@ -120,14 +140,17 @@ def build_body(b, ntrees, depth, maps):
             + struct.pack("=%df" % len(leaves), *leaves))
 
 
-def build(m, ntrees, depth, cut_maps, nparts, nhistory=None, fmt=None):
+def build(m, ntrees, depth, cut_maps, nparts, nhistory=None, fmt=None, bare_known=True):
     """m with at most ntrees trees of at most depth levels in each body, its
-    maps cut by cut_maps, its first nparts job types' models and, in format
-    5, its first nhistory history keys (None: all); in format fmt (None: m's),
-    4 for a model of format 5 dropping its history."""
+    maps cut by cut_maps, its first nparts job types' models, in formats 5
+    and 6 its first nhistory history keys (None: all) and in format 6 the
+    runtimes of bare requests of the model and of those job types' models
+    (every flag 0 unless bare_known); in format fmt (None: m's), 5 for a
+    model of format 6 dropping its bare requests, 4 for one of format 5 or 6
+    dropping its history as well."""
     magic, own, nfeatures = m["header"]
     fmt = own if fmt is None else fmt
-    assert fmt == own or (own, fmt) == (5, 4), "can only drop the history"
+    assert fmt == own or (own >= 5 and 4 <= fmt < own), "can only drop the last sections"
     b = m["body"]
     t, d = min(ntrees, b["ntrees"]), min(depth, b["depth"])
     out = struct.pack("=5I", magic, fmt, nfeatures, t, d) + build_body(b, t, d, cut_maps(b["maps"]))
@@ -139,23 +162,30 @@ def build(m, ntrees, depth, cut_maps, nparts, nhistory=None, fmt=None):
             t, d = min(ntrees, p["ntrees"]), min(depth, p["depth"])
             out += struct.pack("=I", len(name)) + name + struct.pack("=2I", t, d)
             out += build_body(p, t, d, cut_maps(p["maps"]))
-    if fmt == 5:
+    if fmt >= 5:
         h = m["history"]
         n = len(h["keys"]) if nhistory is None else min(nhistory, len(h["keys"]))
         out += h["levels"] + struct.pack("=I", n)
         out += struct.pack("=%dQ" % n, *h["keys"][:n]) + struct.pack("=%dd" % n, *h["means"][:n])
         out += struct.pack("=%dI" % n, *h["counts"][:n])
+    if fmt == 6:
+        for q in m["bare"][:1 + len(parts)]:
+            if q is None or not bare_known:
+                out += struct.pack("=I", 0)
+            else:
+                out += struct.pack("=I3d", 1, *q)
     return out
 
 
 def seeds_of(m, data, fmt):
-    """The seeds of m in format fmt (m's own, or 4 for a model of format 5),
-    data being m in that format, uncut."""
+    """The seeds of m in format fmt (m's own, or an earlier one from 4 for a
+    model of format 5 or 6), data being m in that format, uncut."""
     deepest = max([m["body"]["depth"]] + [p["depth"] for _, p in m["parts"]])
     keep = lambda maps: maps
     few = lambda maps: [(fallback, entries[:2]) for fallback, entries in maps]
     none = lambda maps: [(fallback, []) for fallback, _ in maps]
-    cut = lambda *args, nhistory=None: build(m, *args, nhistory=nhistory, fmt=fmt)
+    cut = lambda *args, nhistory=None, bare_known=True: build(
+        m, *args, nhistory=nhistory, fmt=fmt, bare_known=bare_known)
     seeds = {
         "one_tree.model": cut(1, deepest, keep, len(m["parts"]), nhistory=4),
         "two_trees_few_categories.model": cut(2, 3, few, 2, nhistory=3),
@@ -164,11 +194,17 @@ def seeds_of(m, data, fmt):
     }
     seeds["truncated_header.model"] = data[:20]
     seeds["truncated_categories.model"] = data[:100]
-    if fmt == 5:
+    if fmt >= 5:
         # A history of a few keys, and one cut in its last count.
         seeds["stump_history_keys.model"] = cut(1, 1, none, 0, nhistory=8)
-        seeds["truncated_history.model"] = seeds["one_tree.model"][:-3]
-    else:
+        one = seeds["one_tree.model"]
+        history_end = len(build(m, 1, deepest, keep, len(m["parts"]), nhistory=4, fmt=5))
+        seeds["truncated_history.model"] = one[:history_end - 3]
+    if fmt == 6:
+        # Every flag 0, and a cut in the last quantile (or flag) of the last part.
+        seeds["stumps_bare_unknown.model"] = cut(1, 1, none, 1, nhistory=1, bare_known=False)
+        seeds["truncated_bare.model"] = seeds["one_tree.model"][:-3]
+    if fmt < 5:
         seeds["truncated_last_leaf.model"] = seeds["one_tree.model"][:-3]
     return seeds
 
@@ -182,10 +218,10 @@ def main():
     keep = lambda maps: maps
     assert build(m, most, deepest, keep, len(m["parts"])) == data, "does not rebuild"
     own = m["header"][1]
-    for fmt in ([5, 4] if own == 5 else [own]):
+    for fmt in (list(range(own, 3, -1)) if own >= 5 else [own]):
         whole = build(m, most, deepest, keep, len(m["parts"]), fmt=fmt)
-        if fmt == 4 and own == 5:
-            assert parse(whole)["header"][1] == 4, "the format-4 form does not parse"
+        if fmt != own:
+            assert parse(whole)["header"][1] == fmt, "the format-%d form does not parse" % fmt
         prefix = "format%d_" % fmt
         for name, blob in seeds_of(m, whole, fmt).items():
             with open("%s/%s%s" % (outdir, prefix, name), "wb") as f:
