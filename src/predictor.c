@@ -323,21 +323,21 @@ job_is_bare(const JobFeatures *in)
 }
 
 /*
- * The predicted log runtime of a job under m: under a model of format 4,
- * that of the job type's own model when it has one, from the category
+ * The predicted log runtime of a job under m, the model that predicts its
+ * job type (job_model; model_predict finds it first): under a model of
+ * format 4, from the category
  * codes, the work features and, last, the linear part, which the
  * prediction adds to the trees; under an older model, from the features of
  * its format, by the trees alone.  A bare request under a model that knows
  * bare requests' runtimes gets their median.
  */
 static double
-model_predict(const Model *m, const JobFeatures *in)
+own_model_predict(const Model *m, const JobFeatures *in)
 {
 	double		x[NFEATURES];
 	float4		xf[NFEATURES];
 	double		linear = 0;
 
-	m = job_model(m, in);
 	if (m->bare_known && job_is_bare(in))
 		return m->bare_log[1];
 	if (m->weights == NULL)
@@ -352,6 +352,12 @@ model_predict(const Model *m, const JobFeatures *in)
 	for (int f = 0; f < NFEATURES; f++)
 		xf[f] = (float4) x[f];
 	return model_eval_float4(m, xf) + linear;
+}
+
+static inline double
+model_predict(const Model *m, const JobFeatures *in)
+{
+	return own_model_predict(job_model(m, in), in);
 }
 
 /* The interval bin of a predicted log runtime under m, which has an interval. */
@@ -466,7 +472,7 @@ predict_job(const Model *m, const JobFeatures *job, double *p10, double *p50, do
 		*p90 = exp(own->bare_log[2]);
 		return true;
 	}
-	pred = model_predict(m, job);
+	pred = own_model_predict(own, job);
 	if (m->has_history && job->has_identity && m->nhistory > 0 && tinytemp_predictor_history)
 	{
 		int			i1 = history_find(m, job->history_key[1]);
