@@ -428,7 +428,7 @@ tinytemp_rank_cost(double median, double spread, double attained)
  * apply to them, and the cost is what starting one commits the cluster to,
  * its expected runtime: the mean of the same distribution as
  * tinytemp_rank_cost's, or the runtime given (a negative spread).
- * TINYTEMP_GANG_COST_SQL computes the same in SQL.
+ * TINYTEMP_JOB_COST_SQL (tinytemp.h) computes the same in SQL.
  */
 double
 tinytemp_gang_cost(double median, double spread)

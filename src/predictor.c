@@ -325,11 +325,11 @@ job_is_bare(const JobFeatures *in)
 /*
  * The predicted log runtime of a job under m, the model that predicts its
  * job type (job_model; model_predict finds it first): under a model of
- * format 4, from the category
- * codes, the work features and, last, the linear part, which the
- * prediction adds to the trees; under an older model, from the features of
- * its format, by the trees alone.  A bare request under a model that knows
- * bare requests' runtimes gets their median.
+ * format 4, from the category codes, the work features and, last, the
+ * linear part, which the prediction adds to the trees; under an older
+ * model, from the features of its format, by the trees alone.  A bare
+ * request under a model that knows bare requests' runtimes gets their
+ * median.
  */
 static double
 own_model_predict(const Model *m, const JobFeatures *in)
