@@ -500,13 +500,21 @@ read_shares(TinytempTenant *tenants, int ntenants, TinytempResources *total)
 	}
 }
 
-/* The free room, GPU type and speed of every other active worker. */
+/*
+ * The free room, GPU type and speed of every other active worker, and,
+ * read once a job needs them (read_held), the jobs each one holds, with
+ * the seconds each is expected to run still.
+ */
 typedef struct OtherWorkers
 {
 	int			n;
 	TinytempResources *avail;
 	char	  **gpu_type;
 	double	   *speed;
+	int64	   *id;				/* by id */
+	bool		held_read;
+	int		   *first_held;		/* n + 1: worker k's held jobs are [first_held[k], first_held[k + 1]) */
+	TinytempRunning *held;		/* each worker's by expected end */
 } OtherWorkers;
 
 static void
@@ -514,10 +522,10 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed"
+		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed, w.id"
 		WORKERS_WITH_HELD
 		" WHERE w.state = 'active' AND w.id <> $1"
-		" GROUP BY w.id";
+		" GROUP BY w.id ORDER BY w.id";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(w->id)};
 
@@ -526,6 +534,8 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 	o->avail = palloc(sizeof(TinytempResources) * Max(o->n, 1));
 	o->gpu_type = palloc(sizeof(char *) * Max(o->n, 1));
 	o->speed = palloc(sizeof(double) * Max(o->n, 1));
+	o->id = palloc(sizeof(int64) * Max(o->n, 1));
+	o->held_read = false;
 	for (int k = 0; k < o->n; k++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[k];
@@ -536,27 +546,112 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 		o->avail[k].gpus = tinytemp_get_int64(t, d, 3, 0);
 		o->gpu_type[k] = SPI_getvalue(t, d, 4);
 		o->speed[k] = tinytemp_get_float8(t, d, 5, 1.0);
+		o->id[k] = tinytemp_get_int64(t, d, 6, 0);
 	}
 }
 
 /*
- * Whether another worker with room for the job now would run it much
- * faster than this one (see tinytemp_much_faster): then this worker leaves
- * it to that one, so that long jobs do not land on slow hardware while
- * fast hardware idles.
+ * The jobs the other workers hold, each worker's in the order they are
+ * expected to end (tinytemp_expected_end).
+ */
+static void
+read_held(const ClaimWorker *w, OtherWorkers *o, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *sql =
+		"SELECT j.worker_id, j.cpus, j.memory_mb, j.gpus, " TINYTEMP_EXPECTED_END_SQL ","
+		" coalesce(j.started_at, tinytemp.now())"
+		" FROM tinytemp.jobs j"
+		" WHERE j.state IN ('assigned', 'running') AND j.worker_id <> $1"
+		" ORDER BY j.worker_id";
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(w->id)};
+	int			k = 0;
+	int			n = 0;
+
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
+	o->first_held = palloc0(sizeof(int) * (o->n + 1));
+	o->held = palloc(sizeof(TinytempRunning) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		worker_id = tinytemp_get_int64(t, d, 1, 0);
+		TinytempRunning *h;
+
+		while (k < o->n && o->id[k] < worker_id)
+			o->first_held[++k] = n;
+		if (k == o->n || o->id[k] != worker_id)
+			continue;			/* a worker no longer active */
+		h = &o->held[n++];
+		h->held.cpus = tinytemp_get_int64(t, d, 2, 0);
+		h->held.memory_mb = tinytemp_get_int64(t, d, 3, 0);
+		h->held.gpus = tinytemp_get_int64(t, d, 4, 0);
+		h->end_at = tinytemp_expected_end(tinytemp_get_timestamptz(t, d, 5, now),
+										  tinytemp_get_timestamptz(t, d, 6, now), now);
+	}
+	while (k < o->n)
+		o->first_held[++k] = n;
+	for (k = 0; k < o->n; k++)
+		qsort(&o->held[o->first_held[k]], o->first_held[k + 1] - o->first_held[k],
+			  sizeof(TinytempRunning), tinytemp_running_end_cmp);
+	o->held_read = true;
+}
+
+/* Seconds job id has waited: since it was enqueued, or became due. */
+static double
+waited_s(int64 id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT greatest(extract(epoch FROM tinytemp.now()"
+									   " - greatest(j.created_at, j.run_after))::float8, 0)"
+									   " FROM tinytemp.jobs j WHERE j.id = $1",
+									   1, argtypes),
+						 values, NULL, SPI_OK_SELECT);
+	return SPI_processed == 1 ? tinytemp_get_float8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													1, 0) : 0;
+}
+
+/*
+ * Whether another worker would run the job much faster than this one (see
+ * tinytemp_much_faster) and has room for it now, or will have room soon
+ * enough that the job, counted from when it began to wait, would still end
+ * much sooner there than by starting here now: then this worker leaves it
+ * (policy.c, "Slow hardware").
  */
 static bool
-faster_elsewhere(const TinytempJobSpec *spec, const TinytempCandidate *c,
-				 double runtime_estimate_s, const OtherWorkers *o)
+faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const TinytempCandidate *c,
+				 double runtime_estimate_s, OtherWorkers *o)
 {
+	TimestampTz now = tinytemp_now();
+	double		waited = -1;
+
 	for (int k = 0; k < o->n; k++)
 	{
-		if (!tinytemp_fits(&c->req, &o->avail[k]) ||
-			!tinytemp_gpu_type_matches(c->req.gpus, spec->gpu_type, o->gpu_type[k]))
+		double		there;
+		TimestampTz room_at;
+
+		if (!tinytemp_gpu_type_matches(c->req.gpus, spec->gpu_type, o->gpu_type[k]))
 			continue;
-		if (tinytemp_much_faster(tinytemp_estimate_on(spec, runtime_estimate_s, o->gpu_type[k],
-													  o->speed[k]),
-								 c->est_here))
+		there = tinytemp_estimate_on(spec, runtime_estimate_s, o->gpu_type[k], o->speed[k]);
+		if (!tinytemp_much_faster(there, c->est_here))
+			continue;
+		if (tinytemp_fits(&c->req, &o->avail[k]))
+			return true;
+		if (!o->held_read)
+			read_held(w, o, now);
+		room_at = tinytemp_earliest_fit(&c->req, o->avail[k], &o->held[o->first_held[k]],
+										o->first_held[k + 1] - o->first_held[k], now);
+		if (room_at == DT_NOEND)
+			continue;
+		if (waited < 0)
+			waited = waited_s(c->id);
+		if (tinytemp_much_faster(waited + (double) (room_at - now) / USECS_PER_SEC + there,
+								 waited + c->est_here))
 			return true;
 	}
 	return false;
@@ -802,12 +897,16 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 									  w->speed);
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
-		/* Much slower here than on a typical worker: is faster room free? */
-		if (est > 0 && tinytemp_much_faster(est, c[i].est_here))
+		/*
+		 * Slower here than on a typical worker (for a job that takes any
+		 * GPU, the average over GPU types, which counts this one): is
+		 * much faster room free, or soon?
+		 */
+		if (est > 0 && c[i].est_here > est)
 		{
 			if (others->avail == NULL)
 				read_other_workers(w, others);
-			c[i].declined = faster_elsewhere(&spec, &c[i], estimate, others);
+			c[i].declined = faster_elsewhere(w, &spec, &c[i], estimate, others);
 		}
 	}
 	*cands = c;
@@ -971,7 +1070,7 @@ choose_among(ClaimWorker *w, PendingTenant *pt, int npending, int max_jobs, int6
 	TinytempTenant *tenants;
 	TinytempResources total = {0, 0, 0};
 	TinytempResources avail = w->avail;
-	OtherWorkers others = {0, NULL, NULL, NULL};
+	OtherWorkers others = {0};
 	char	  **names;
 	int		   *idx;
 	int			group = npending;
@@ -1062,7 +1161,7 @@ choose_fifo(ClaimWorker *w, int max_jobs, int64 *ids, double *ests, ReturnSetInf
 	Datum		values[2];
 	SPITupleTable *jobs;
 	uint64		njobs;
-	OtherWorkers others = {0, NULL, NULL, NULL};
+	OtherWorkers others = {0};
 	TinytempResources avail = w->avail;
 	int			chosen = 0;
 

@@ -332,8 +332,7 @@ read_workers(int *nworkers, TimestampTz now, bool v08)
 		" WHERE state = 'active' ORDER BY id";
 #define JOB_SQL(COSTS) \
 		"SELECT worker_id, id, priority, cpus, memory_mb, gpus," \
-		"  coalesce(predicted_end_at, tinytemp.now()" \
-		"    + make_interval(secs => least(coalesce(runtime_estimate_s, predicted_runtime_s, 0), 1e8)))," \
+		"  " TINYTEMP_EXPECTED_END_SQL "," \
 		"  coalesce(started_at, tinytemp.now()), preemptions, preempt_requested_at IS NOT NULL," \
 		"  gang_id IS NOT NULL, " TINYTEMP_RUN_S "," COSTS \
 		" FROM tinytemp.jobs j WHERE state IN ('assigned', 'running')" \
@@ -399,14 +398,8 @@ read_workers(int *nworkers, TimestampTz now, bool v08)
 		j->run.held.memory_mb = tinytemp_get_int64(t, d, 5, 0);
 		j->run.held.gpus = tinytemp_get_int64(t, d, 6, 0);
 		j->started_at = tinytemp_get_timestamptz(t, d, 8, now);
-		j->run.end_at = tinytemp_get_timestamptz(t, d, 7, now);
-		/*
-		 * A job running past its predicted end was underestimated; expect
-		 * it to run as long again as it has run, rather than to end now,
-		 * or every reservation would wait on it.
-		 */
-		if (j->run.end_at <= now)
-			j->run.end_at = now + Max(now - j->started_at, USECS_PER_SEC);
+		j->run.end_at = tinytemp_expected_end(tinytemp_get_timestamptz(t, d, 7, now),
+											  j->started_at, now);
 		j->preemptions = (int) tinytemp_get_int64(t, d, 9, 0);
 		j->preempt_requested = DatumGetBool(SPI_getbinval(t, d, 10, &(bool){false}));
 		j->in_gang = DatumGetBool(SPI_getbinval(t, d, 11, &(bool){false}));

@@ -30,7 +30,13 @@
  *
  * Slow hardware.  A worker passes over a job that another worker with room
  * for it now would run over SLOW_FACTOR times faster: long jobs should not
- * land on slow hardware while fast hardware idles.
+ * land on slow hardware while fast hardware idles.  It also passes over a
+ * job that would end over SLOW_FACTOR times sooner, counted from when the
+ * job began to wait, by waiting for the room such a worker is expected to
+ * free (its held jobs' expected ends): a two-day job should not run ten
+ * days on a slow GPU because a fast one frees in an hour.  Counting the
+ * wait bounds it: a job never waits for faster hardware longer than half
+ * of what it would run here.
  *
  * Reservations.  Resources reserved on a worker for a job may be used by a
  * job ranked after it only if that job is predicted to finish before the
@@ -179,6 +185,30 @@ bool
 tinytemp_much_faster(double est_there, double est_here)
 {
 	return est_there >= 0 && est_here >= 0 && est_there * SLOW_FACTOR < est_here;
+}
+
+/*
+ * When a held job started at started_at and predicted to end at end_at is
+ * expected to end, seen at now: one past its predicted end was
+ * underestimated and is expected to run as long again as it has run,
+ * rather than to end now, or every wait for it would end at once.
+ */
+TimestampTz
+tinytemp_expected_end(TimestampTz end_at, TimestampTz started_at, TimestampTz now)
+{
+	if (end_at > now)
+		return end_at;
+	return now + Max(now - started_at, USECS_PER_SEC);
+}
+
+/* qsort comparator for TinytempRunning by expected end. */
+int
+tinytemp_running_end_cmp(const void *a, const void *b)
+{
+	TimestampTz x = ((const TinytempRunning *) a)->end_at;
+	TimestampTz y = ((const TinytempRunning *) b)->end_at;
+
+	return x < y ? -1 : (x > y);
 }
 
 /* A tenant's dominant share of the cluster's resources. */

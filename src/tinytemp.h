@@ -239,6 +239,7 @@ extern bool tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
 extern TinytempResources tinytemp_spec_request(const TinytempJobSpec *spec);
 extern double tinytemp_score(double rank_key, double est, double est_here);
 extern bool tinytemp_much_faster(double est_there, double est_here);
+
 extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
 extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 							const TinytempReservation *res, int nres,
@@ -252,6 +253,8 @@ extern double tinytemp_rank_cost(double median, double spread, double attained);
 extern double tinytemp_gang_cost(double median, double spread);
 extern bool tinytemp_service_preempt_pays(double victim_cost, double cost,
 										  double restart_cost_s);
+extern TimestampTz tinytemp_expected_end(TimestampTz end_at, TimestampTz started_at, TimestampTz now);
+extern int	tinytemp_running_end_cmp(const void *a, const void *b);
 extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempResources avail,
 										 const TinytempRunning *running, int nrunning,
 										 TimestampTz now);
@@ -287,6 +290,16 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
  */
 #define TINYTEMP_RUN_S \
 	"greatest(extract(epoch FROM tinytemp.now() - j.started_at)::float8, 0)"
+
+/*
+ * When a held job j (assigned or running) is expected to end: at its
+ * predicted end, or, before it has one, after its estimate from now.  One
+ * that has run past it is expected to run as long again as it has run
+ * (tinytemp_expected_end), rather than to end now.
+ */
+#define TINYTEMP_EXPECTED_END_SQL \
+	"coalesce(j.predicted_end_at, tinytemp.now()" \
+	" + make_interval(secs => least(coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0), 1e8)))"
 #define TINYTEMP_COST_ARGS \
 	"coalesce(j.runtime_estimate_s, j.predicted_runtime_s, 0)," \
 	" CASE WHEN j.runtime_estimate_s IS NULL THEN j.predicted_spread END"

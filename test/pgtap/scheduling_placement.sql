@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(39);
 
 \ir scheduling_setup.psql
 :reset
@@ -183,8 +183,11 @@ SELECT is((SELECT id FROM tinytemp_claim(:w)), :b_long::bigint,
 	'a tenant with nothing running goes before one holding half the cluster, however short its job');
 
 -- SLOW HARDWARE: a worker passes over a job that a worker with room now
--- would run over twice as fast; with no faster room free, it takes it.
+-- would run over twice as fast, or that would end over twice as soon,
+-- counted from when it began to wait, by waiting for the room a faster
+-- worker is expected to free; otherwise it takes it.
 :reset
+SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';
 SELECT tinytemp_register_worker('slow', 8, 16384, labels => '{"speed": 0.2}') AS slow \gset
 SELECT tinytemp_register_worker('fast', 8, 16384, labels => '{"speed": 1.0}') AS fast \gset
 SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 3600) AS long_job \gset
@@ -192,8 +195,46 @@ SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
 	'a worker 5x slower leaves the job while a faster worker has room for it');
 SELECT is((SELECT id FROM tinytemp_claim(:fast)), :long_job::bigint, 'the fast worker takes it');
 SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 3600) AS next_job \gset
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
+	'with the fast worker full for an hour, the slow worker leaves the next one (2 h there, 5 h here)');
+SET LOCAL tinytemp.clock = '2026-01-01 02:00:00+00';
 SELECT is((SELECT id FROM tinytemp_claim(:slow)), :next_job::bigint,
-	'with the fast worker full, the slow worker takes the next one');
+	'two hours on, the fast job overran: 2 h waited + 2 h more + 1 h is no longer twice as soon as 2 h + 5 h, so the slow worker takes it');
+
+-- Room a faster worker frees only in 30 hours is not worth waiting for with
+-- a job of 5 hours here; nor is a faster worker that can never hold it.
+:reset
+SELECT tinytemp_register_worker('slow', 8, 16384, labels => '{"speed": 0.2}') AS slow \gset
+SELECT tinytemp_register_worker('fast', 8, 16384, labels => '{"speed": 1.0}') AS fast \gset
+SELECT tinytemp_register_worker('fast-small', 2, 4096, labels => '{"speed": 1.0}') AS fast_small \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 108000) AS day_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:fast)), :day_job::bigint, 'the fast worker takes a 30-hour job');
+SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 3600) AS hour_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:slow)), :hour_job::bigint,
+	'the slow worker takes a one-hour job rather than leave it for 30 hours to the fast one or to one too small for it');
+
+-- With the predictor: a job that takes any GPU is estimated on a typical
+-- GPU, which averages over the slow ones too.  Here "mixed" jobs ran 100 s
+-- on fast GPUs, 1000 s on slow ones and 600 s where the type was not
+-- recorded: a slow GPU is not twice as slow as typical, but the idle fast
+-- GPU would still run the job ten times faster.
+CREATE TEMP TABLE tt_mixed AS
+SELECT 'mixed' AS job_type, NULL::text AS model, NULL::bigint AS dataset_size, NULL::int AS epochs,
+	   NULL::int AS batch_size, 4 AS cpus, 1 AS gpus, g AS gpu_type, 8192::bigint AS memory_mb,
+	   CASE g WHEN 'fast' THEN 100 WHEN 'slow' THEN 1000 ELSE 600 END * (1 + 0.01 * (i % 3))::float8 AS runtime_s
+FROM unnest(ARRAY['fast', 'slow', NULL]) g, generate_series(1, 100) i;
+SELECT tinytemp_train_predictor('tt_mixed') AS model_report \gset
+:reset
+SELECT tinytemp_register_worker('gpu-slow', 8, 16384, 1, 'slow') AS w_gslow \gset
+SELECT tinytemp_register_worker('gpu-fast', 8, 16384, 1, 'fast') AS w_gfast \gset
+SELECT tinytemp_enqueue('mixed', cpus => 4, memory_mb => 8192, gpus => 1) AS mixed \gset
+SELECT ok((SELECT predicted_runtime_s FROM tinytemp.jobs WHERE id = :mixed)
+		  BETWEEN tinytemp_predict_runtime('mixed', NULL, NULL, NULL, NULL, 4, 1, 'slow', 8192) / 2
+		  AND tinytemp_predict_runtime('mixed', NULL, NULL, NULL, NULL, 4, 1, 'slow', 8192),
+	'(its estimate without a GPU type is over half the slow GPU''s)');
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :w_gslow),
+	'the slow-GPU worker leaves it to the idle fast GPU, ten times faster');
+SELECT is((SELECT id FROM tinytemp_claim(:w_gfast)), :mixed::bigint, 'the fast-GPU worker takes it');
 
 SELECT * FROM finish();
 ROLLBACK;
