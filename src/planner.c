@@ -611,6 +611,7 @@ typedef struct WorkerKey
 {
 	int			index;
 	double		key;
+	TimestampTz start;			/* earliest_start's: when a member fits there */
 } WorkerKey;
 
 static int
@@ -766,12 +767,49 @@ reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, Timesta
 }
 
 /*
+ * A unit's estimates on the kinds of hardware (GPU type and speed) of the
+ * workers: a cluster has few kinds and many workers, and each estimate may
+ * cost a prediction.
+ */
+#define ESTIMATE_KINDS 8
+typedef struct KindEstimates
+{
+	int			n;
+	const char *gpu_type[ESTIMATE_KINDS];
+	double		speed[ESTIMATE_KINDS];
+	double		est[ESTIMATE_KINDS];
+} KindEstimates;
+
+static double
+unit_estimate_on(const PlanUnit *u, const PlanWorker *w, KindEstimates *kinds)
+{
+	double		est;
+
+	for (int k = 0; k < kinds->n; k++)
+		if (kinds->speed[k] == w->speed &&
+			(kinds->gpu_type[k] == NULL ? w->gpu_type == NULL :
+			 w->gpu_type != NULL && strcmp(kinds->gpu_type[k], w->gpu_type) == 0))
+			return kinds->est[k];
+	est = tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
+	if (kinds->n < ESTIMATE_KINDS)
+	{
+		kinds->gpu_type[kinds->n] = w->gpu_type;
+		kinds->speed[kinds->n] = w->speed;
+		kinds->est[kinds->n++] = est;
+	}
+	return est;
+}
+
+/*
  * When u, which cannot start now, is predicted to: the workers where a
- * member fits soonest (a worker frees resources as its running jobs, and
- * those this pass placed, reach their predicted ends), in `keys`, and the
- * latest of their times; with skip_reserved, among the workers that hold
- * no reservation of this pass yet.  DT_NOEND when fewer workers than u
- * needs could ever run it.
+ * member is expected to finish soonest, in `keys` (it fits there when the
+ * worker frees resources as its running jobs, and those this pass placed,
+ * reach their predicted ends, then runs its estimate on that hardware), and
+ * the latest of their start times; with skip_reserved, among the workers
+ * that hold no reservation of this pass yet.  On workers that all run it
+ * as fast, that is where it fits soonest; a slow worker that frees first
+ * does not get a job that a faster one, free a little later, would end
+ * sooner.  DT_NOEND when fewer workers than u needs could ever run it.
  */
 static TimestampTz
 earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz now,
@@ -779,10 +817,12 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 {
 	int			n = 0;
 	TimestampTz start_at = now;
+	KindEstimates kinds = {0};
 
 	for (int i = 0; i < nworkers; i++)
 	{
 		TimestampTz t;
+		double		est;
 
 		if (!capable(&workers[i], u) || (skip_reserved && workers[i].nres > 0))
 			continue;
@@ -790,15 +830,17 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 								  workers[i].nrunning, now);
 		if (t == DT_NOEND)
 			continue;
+		est = unit_estimate_on(u, &workers[i], &kinds);
 		keys[n].index = i;
-		keys[n].key = (double) (t - now);
+		keys[n].start = t;
+		keys[n].key = (double) (t - now) / USECS_PER_SEC + Max(est, 0);
 		n++;
 	}
 	if (n < u->size)
 		return DT_NOEND;
 	qsort(keys, n, sizeof(WorkerKey), worker_key_cmp);
 	for (int k = 0; k < u->size; k++)
-		start_at = Max(start_at, now + (TimestampTz) keys[k].key);
+		start_at = Max(start_at, keys[k].start);
 	return start_at;
 }
 
@@ -873,18 +915,34 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	WorkerKey  *keys = palloc(sizeof(WorkerKey) * Max(nworkers, 1));
 	int		  **victims = palloc0(sizeof(int *) * Max(nworkers, 1));
 	int		   *nvictims = palloc0(sizeof(int) * Max(nworkers, 1));
+	double	   *est = palloc(sizeof(double) * Max(nworkers, 1));
+	double		fastest = -1;
+	KindEstimates kinds = {0};
 	int64	   *ids;
 	int			nids = 0;
 	int			n = 0;
 
+	/*
+	 * A single job, not on hardware much slower (tinytemp_much_faster) than the
+	 * fastest that could run it: rather than stop work there, it waits for
+	 * the room where it ends soonest (earliest_start).  A gang, placed on
+	 * the fastest workers first anyway, takes what it can get.
+	 */
+	for (int i = 0; i < nworkers; i++)
+	{
+		est[i] = capable(&workers[i], u) && !u->gang ? unit_estimate_on(u, &workers[i], &kinds) : -1;
+		if (est[i] >= 0 && (fastest < 0 || est[i] < fastest))
+			fastest = est[i];
+	}
 	for (int i = 0; i < nworkers; i++)
 	{
 		PlanWorker *w = &workers[i];
 		TinytempResources room = w->free_now;
-		bool		*used = palloc0(sizeof(bool) * Max(w->njobs, 1));
+		bool	   *used;
 
-		if (!capable(w, u))
+		if (!capable(w, u) || (!u->gang && tinytemp_much_faster(fastest, est[i])))
 			continue;
+		used = palloc0(sizeof(bool) * Max(w->njobs, 1));
 		for (int k = 0; k < w->njobs; k++)
 			if (w->jobs[k].preempt_requested)
 				tinytemp_resources_add(&room, &w->jobs[k].run.held);

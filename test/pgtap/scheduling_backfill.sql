@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(36);
 
 \ir scheduling_setup.psql
 :reset
@@ -131,6 +131,24 @@ SELECT is((SELECT count(DISTINCT worker_id) || ' ' || count(DISTINCT job_id) FRO
 	'2 2', 'on two distinct workers, one each');
 SELECT is((SELECT start_at FROM tinytemp.reservations WHERE job_id = :whole1),
 	'2026-01-03 00:01:40+00'::timestamptz, 'the first where room frees first (the 100 s job''s end)');
+
+-- On workers of different speeds the reservation goes where the job is
+-- expected to end soonest, not where room frees first: a slow worker (speed
+-- 0.2) frees in 100 s, a fast one in 1000 s; the 1000 s job would end at
+-- 100 + 5000 s on the first and 1000 + 1000 s on the second.
+:reset
+SET LOCAL tinytemp.policy = 'tinytemp';
+SELECT tinytemp_register_worker('slow', 8, 16384, labels => '{"speed": 0.2}') AS slow \gset
+SELECT tinytemp_register_worker('fast', 8, 16384) AS fast \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1000) AS on_fast \gset
+SELECT is((SELECT id FROM tinytemp_claim(:fast)), :on_fast::bigint, 'the fast worker runs a job until 1000 s on');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 20) AS on_slow \gset
+SELECT is((SELECT id FROM tinytemp_claim(:slow)), :on_slow::bigint, 'the slow one a job until 100 s on');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1000) AS waiting \gset
+SELECT is(tinytemp_schedule()->'reservations', '1'::jsonb, 'the pass reserves for the waiting job');
+SELECT results_eq('SELECT job_id, worker_id, start_at FROM tinytemp.reservations',
+	format($$VALUES (%s::bigint, %s::bigint, '2026-01-03 00:16:40+00'::timestamptz)$$, :waiting, :fast),
+	'on the fast worker, from its job''s end: 2000 s there against 5100 s on the slow one');
 
 -- Policy 'fifo': no reservations.
 :reset

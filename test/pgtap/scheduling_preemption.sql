@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(40);
 
 \ir scheduling_setup.psql
 :reset
@@ -132,6 +132,23 @@ SELECT is((SELECT count(*) FROM tinytemp.jobs WHERE gang_id = :g AND state = 'ru
 SELECT tinytemp_enqueue('inference', priority => 5, cpus => 2, runtime_estimate_s => 1) AS urgent \gset
 SELECT is(tinytemp_schedule()->'preemptions_requested', '0'::jsonb, 'a priority-5 job does not preempt a gang member');
 SELECT is_empty('SELECT id FROM tinytemp.jobs WHERE preempt_requested_at IS NOT NULL', 'no member is asked to stop');
+
+-- A single job is not started by preemption on hardware much slower than
+-- the fastest that could run it: a slow worker (speed 0.2, the first
+-- registered) and a fast one each run a priority-0 job; the priority-5 job
+-- has the fast one's stopped.
+:reset
+SET LOCAL tinytemp.policy = 'tinytemp';
+SELECT tinytemp_register_worker('slow', 2, 8192, labels => '{"speed": 0.2}') AS slow \gset
+SELECT tinytemp_register_worker('fast', 2, 8192) AS fast \gset
+SELECT tinytemp_enqueue('training', cpus => 2, runtime_estimate_s => 1000) AS low_fast \gset
+SELECT is((SELECT id FROM tinytemp_claim(:fast)), :low_fast::bigint, 'a priority-0 job runs on the fast worker');
+SELECT tinytemp_enqueue('training', cpus => 2, runtime_estimate_s => 100) AS low_slow \gset
+SELECT is((SELECT id FROM tinytemp_claim(:slow)), :low_slow::bigint, 'and one on the slow worker');
+SELECT tinytemp_enqueue('inference', priority => 5, cpus => 2, runtime_estimate_s => 600) AS urgent_job \gset
+SELECT is(tinytemp_schedule()->'preemptions_requested', '1'::jsonb, 'the priority-5 job has one job stopped');
+SELECT is((SELECT array_agg(id) FROM tinytemp.jobs WHERE preempt_requested_at IS NOT NULL), ARRAY[:low_fast::bigint],
+	'the fast worker''s: 600 s there against 3000 s on the slow one');
 
 -- Policy 'fifo' never preempts.
 :reset
