@@ -129,7 +129,19 @@ typedef struct Model
 	bool		has_bare_section;
 	bool		bare_known;
 	float8		bare_log[3];
+
+	/*
+	 * Not stored: the splits of the first TREE_BLOCK * (ntrees / TREE_BLOCK)
+	 * trees again, block by block and level by level (block b's level l
+	 * holds its trees' features, then their values, at (b * depth + l) *
+	 * TREE_BLOCK), so that one vector instruction compares a level of
+	 * TREE_BLOCK trees; set by the loader for trees of depth 6 (NULL else).
+	 */
+	int32	   *block_feature;
+	float4	   *block_value;
 } Model;
+
+#define TREE_BLOCK		8
 
 #define BARE_MIN_ROWS	30
 

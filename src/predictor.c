@@ -28,6 +28,12 @@
  * backend to reload it.  The loader trusts nothing it reads: a corrupt
  * model raises an error, never a crash.
  *
+ * Evaluating the trees is nearly all of a prediction's cost.  Where the
+ * processor has AVX2, the loader also lays out each model's splits eight
+ * trees by eight, level by level (build_tree_blocks), and a prediction
+ * compares a level of eight trees at once (tree_blocks_avx2), adding their
+ * leaves in the same order as one tree at a time: the same sum to the bit.
+ *
  * A prediction comes with a 10-90% interval: the trained model keeps the
  * 10th and 90th percentiles of the log residuals of cross-validation, by
  * bins of the predicted runtime, so that the bounds are those of errors on
@@ -255,17 +261,15 @@ model_eval(const Model *m, const double *x)
  * rounded to float4 as x is: comparing in float4 gives the same splits and
  * costs less.  Trees of the usual depth are evaluated four at a time with
  * their levels unrolled, which lets the processor work on the four leaf
- * indexes at once.
+ * indexes at once; from tree t on, with sum so far.
  */
 static double
-model_eval_float4(const Model *m, const float4 *x)
+trees_eval_float4(const Model *m, const float4 *x, int t, double sum)
 {
-	double		sum = m->base;
-	const int32 *feature = m->split_feature;
-	const float4 *value = m->split_value;
-	const float4 *leaf = m->leaf;
+	const int32 *feature = m->split_feature + (size_t) t * m->depth;
+	const float4 *value = m->split_value + (size_t) t * m->depth;
+	const float4 *leaf = m->leaf + ((size_t) t << m->depth);
 	int			depth = m->depth;
-	int			t = 0;
 
 #define LEVEL(o, l) ((x[feature[(o) + (l)]] > value[(o) + (l)]) << (5 - (l)))
 #define TREE(o) (LEVEL(o, 0) | LEVEL(o, 1) | LEVEL(o, 2) | LEVEL(o, 3) | LEVEL(o, 4) | LEVEL(o, 5))
@@ -286,6 +290,123 @@ model_eval_float4(const Model *m, const float4 *x)
 #undef LEVEL
 	ADD_TREES(m, x, t, sum, feature, value, leaf);
 	return sum;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_TREE_BLOCKS_AVX2 1
+
+/*
+ * The trees of m's blocks (see Model) for x, with AVX2: the features, at
+ * most 24, sit in three vector registers, and each level of a block's
+ * TREE_BLOCK trees is three permutes that pick each tree's feature (one
+ * per register, then two blends by its number), one compare and one OR
+ * into their leaf indexes; no gather, which costs as much as all of that
+ * on some processors.  The leaves are added in the order trees_eval_float4
+ * adds them, so that the sum is the same to the bit.
+ */
+__attribute__((target("avx2")))
+static double
+tree_blocks_avx2(const Model *m, const float4 *x, double sum)
+{
+	const float4 *leaf = m->leaf;
+	int			nblocks = m->ntrees / TREE_BLOCK;
+	float4		padded[3 * 8] = {0};
+	__m256		x0,
+				x1,
+				x2;
+
+	memcpy(padded, x, sizeof(float4) * m->nfeatures);
+	x0 = _mm256_loadu_ps(padded);
+	x1 = _mm256_loadu_ps(padded + 8);
+	x2 = _mm256_loadu_ps(padded + 16);
+	for (int b = 0; b < nblocks; b++)
+	{
+		const int32 *feature = m->block_feature + (size_t) b * 6 * TREE_BLOCK;
+		const float4 *value = m->block_value + (size_t) b * 6 * TREE_BLOCK;
+		__m256i		idx = _mm256_setzero_si256();
+		int32		k[TREE_BLOCK];
+
+		for (int l = 0; l < 6; l++)
+		{
+			__m256i		f = _mm256_loadu_si256((const __m256i *) (feature + l * TREE_BLOCK));
+			__m256		xv = _mm256_permutevar8x32_ps(x0, f);
+			__m256		gt;
+
+			xv = _mm256_blendv_ps(xv, _mm256_permutevar8x32_ps(x1, f),
+								  _mm256_castsi256_ps(_mm256_cmpgt_epi32(f, _mm256_set1_epi32(7))));
+			xv = _mm256_blendv_ps(xv, _mm256_permutevar8x32_ps(x2, f),
+								  _mm256_castsi256_ps(_mm256_cmpgt_epi32(f, _mm256_set1_epi32(15))));
+			gt = _mm256_cmp_ps(xv, _mm256_loadu_ps(value + l * TREE_BLOCK), _CMP_GT_OQ);
+			idx = _mm256_or_si256(idx, _mm256_and_si256(_mm256_castps_si256(gt),
+														_mm256_set1_epi32(1 << (5 - l))));
+		}
+		_mm256_storeu_si256((__m256i *) k, idx);
+		sum += ((double) leaf[k[0]] + leaf[64 + k[1]]) + ((double) leaf[128 + k[2]] + leaf[192 + k[3]]);
+		sum += ((double) leaf[256 + k[4]] + leaf[320 + k[5]]) +
+			((double) leaf[384 + k[6]] + leaf[448 + k[7]]);
+		leaf += 64 * TREE_BLOCK;
+	}
+	return sum;
+}
+#endif
+
+/* Whether this processor runs tree_blocks_avx2. */
+static bool
+use_tree_blocks(void)
+{
+#ifdef HAVE_TREE_BLOCKS_AVX2
+	static int	avx2 = -1;
+
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return avx2 == 1;
+#else
+	return false;
+#endif
+}
+
+/* All the trees of m for x, plus the model's base (see trees_eval_float4). */
+static double
+model_eval_float4(const Model *m, const float4 *x)
+{
+#ifdef HAVE_TREE_BLOCKS_AVX2
+	if (m->block_feature != NULL && tinytemp_predictor_vector && use_tree_blocks())
+		return trees_eval_float4(m, x, m->ntrees / TREE_BLOCK * TREE_BLOCK,
+								 tree_blocks_avx2(m, x, m->base));
+#endif
+	return trees_eval_float4(m, x, 0, m->base);
+}
+
+/*
+ * Lay out the splits of m and of its parts block by block (see Model), in
+ * the current memory context, when the processor can use them.
+ */
+static void
+build_tree_blocks(Model *m)
+{
+	if (!use_tree_blocks())
+		return;
+	for (int p = -1; p < m->nparts; p++)
+	{
+		Model	   *part = p < 0 ? m : &m->parts[p];
+		int			nblocks = part->ntrees / TREE_BLOCK;
+
+		if (part->depth != 6 || part->weights == NULL || part->nfeatures > 24 || nblocks == 0)
+			continue;
+		part->block_feature = palloc(sizeof(int32) * nblocks * 6 * TREE_BLOCK);
+		part->block_value = palloc(sizeof(float4) * nblocks * 6 * TREE_BLOCK);
+		for (int b = 0; b < nblocks; b++)
+			for (int l = 0; l < 6; l++)
+				for (int k = 0; k < TREE_BLOCK; k++)
+				{
+					int			t = b * TREE_BLOCK + k;
+					size_t		o = ((size_t) b * 6 + l) * TREE_BLOCK + k;
+
+					part->block_feature[o] = part->split_feature[t * 6 + l];
+					part->block_value[o] = part->split_value[t * 6 + l];
+				}
+	}
 }
 
 /* The model that predicts a job under m: its job type's own, if it has one. */
@@ -1511,6 +1632,7 @@ load_model(bytea *raw, int64 version)
 	{
 		MemoryContextSwitchTo(model_context);
 		m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
+		build_tree_blocks(m);
 		MemoryContextSwitchTo(cxt);
 		return m;
 	}
@@ -1520,6 +1642,7 @@ load_model(bytea *raw, int64 version)
 	{
 		MemoryContextSwitchTo(model_context);
 		m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), version);
+		build_tree_blocks(m);
 		MemoryContextSwitchTo(cxt);
 		ReleaseCurrentSubTransaction();
 	}

@@ -25,6 +25,7 @@ int			tinytemp_placement_timeout_ms = 900000;
 int			tinytemp_reservation_horizon_ms = 3600000;
 bool		tinytemp_service_preemption = true;
 bool		tinytemp_predictor_history = true;
+bool		tinytemp_predictor_vector = true;
 int			tinytemp_preemption_cost_ms = 60000;
 int			tinytemp_preemption_min_run_ms = 300000;
 int			tinytemp_starvation_limit_ms = 1800000;
@@ -157,6 +158,14 @@ _PG_init(void)
 							 &tinytemp_predictor_history,
 							 true,
 							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("tinytemp.predictor_vector",
+							 "Whether the predictor evaluates its trees with the processor's vector instructions (AVX2) where it has them.",
+							 "Eight trees a level at a time; the predictions are the same to the bit either way.",
+							 &tinytemp_predictor_vector,
+							 true,
+							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("tinytemp.preemption_cost",

@@ -54,6 +54,7 @@ extern int	tinytemp_placement_timeout_ms;
 extern int	tinytemp_reservation_horizon_ms;
 extern bool tinytemp_service_preemption;
 extern bool tinytemp_predictor_history;
+extern bool tinytemp_predictor_vector;
 extern int	tinytemp_preemption_cost_ms;
 extern int	tinytemp_preemption_min_run_ms;
 extern int	tinytemp_starvation_limit_ms;
