@@ -503,7 +503,7 @@ read_shares(TinytempTenant *tenants, int ntenants, TinytempResources *total)
 /*
  * The free room, GPU type and speed of every other active worker, and,
  * read once a job needs them (read_held), the jobs each one holds, with
- * the seconds each is expected to run still.
+ * when each is expected to end.
  */
 typedef struct OtherWorkers
 {
