@@ -430,14 +430,44 @@ static bool capacity_valid = false;
 static Oid	workers_relid = InvalidOid;
 static bool capacity_callback = false;
 
+/*
+ * The kinds of hardware (GPU type and speed) of the active workers, kept
+ * as the capacity is: a job slower on a worker than typical is checked
+ * against the other workers only when some kind would run it much faster
+ * (much_faster_kind), so that a cluster of one kind of worker, whatever
+ * its speed, never pays for the check.  n is -1 for more than MAX_KINDS.
+ */
+#define MAX_KINDS 16
+static struct
+{
+	int			n;
+	char	   *gpu_type[MAX_KINDS];
+	double		speed[MAX_KINDS];
+}			kinds;
+static bool kinds_valid = false;
+static MemoryContext kinds_cxt = NULL;
+
 static void
 invalidate_capacity(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == workers_relid || workers_relid == InvalidOid)
 	{
 		capacity_valid = false;
+		kinds_valid = false;
 		workers_relid = InvalidOid;
 	}
+}
+
+/* Have changes to tinytemp.workers empty the caches above. */
+static void
+watch_workers(void)
+{
+	if (!capacity_callback)
+	{
+		CacheRegisterRelcacheCallback(invalidate_capacity, (Datum) 0);
+		capacity_callback = true;
+	}
+	workers_relid = get_relname_relid("workers", get_namespace_oid("tinytemp", true));
 }
 
 static TinytempResources
@@ -447,12 +477,7 @@ cluster_capacity(void)
 
 	if (capacity_valid)
 		return capacity;
-	if (!capacity_callback)
-	{
-		CacheRegisterRelcacheCallback(invalidate_capacity, (Datum) 0);
-		capacity_callback = true;
-	}
-	workers_relid = get_relname_relid("workers", get_namespace_oid("tinytemp", true));
+	watch_workers();
 	tinytemp_spi_execute(tinytemp_plan(&plan,
 									   "SELECT sum(cpus)::bigint, sum(memory_mb)::bigint, sum(gpus)::bigint,"
 									   "  to_regproc('tinytemp.workers_changed') IS NOT NULL"
@@ -466,6 +491,60 @@ cluster_capacity(void)
 	capacity_valid = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4,
 												&(bool) {false}));
 	return capacity;
+}
+
+/* Read the kinds of the active workers, unless kept from an earlier claim. */
+static void
+read_kinds(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		trigger = false;
+
+	if (kinds_valid)
+		return;
+	watch_workers();
+	if (kinds_cxt == NULL)
+		kinds_cxt = AllocSetContextCreate(TopMemoryContext, "tinytemp worker kinds",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(kinds_cxt);
+	tinytemp_spi_execute(tinytemp_plan(&plan,
+									   "SELECT gpu_type, speed, to_regproc('tinytemp.workers_changed') IS NOT NULL"
+									   " FROM (SELECT DISTINCT gpu_type, speed FROM tinytemp.workers"
+									   "       WHERE state = 'active') k"
+									   " LIMIT " CppAsString2(MAX_KINDS) " + 1",
+									   0, NULL),
+						 NULL, NULL, SPI_OK_SELECT);
+	kinds.n = SPI_processed > MAX_KINDS ? -1 : (int) SPI_processed;
+	for (int k = 0; k < kinds.n; k++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[k];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *gpu_type = SPI_getvalue(t, d, 1);
+
+		kinds.gpu_type[k] = gpu_type ? MemoryContextStrdup(kinds_cxt, gpu_type) : NULL;
+		kinds.speed[k] = tinytemp_get_float8(t, d, 2, 1.0);
+	}
+	if (SPI_processed > 0)
+		trigger = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
+											 &(bool) {false}));
+	/* Before 0.5 no trigger tells of changes: read them every time there. */
+	kinds_valid = trigger;
+}
+
+/* Whether some kind of active worker would run the job much faster than est_here. */
+static bool
+much_faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
+				 double runtime_estimate_s, double est_here)
+{
+	read_kinds();
+	if (kinds.n < 0)
+		return true;
+	for (int k = 0; k < kinds.n; k++)
+		if (tinytemp_gpu_type_matches(req->gpus, spec->gpu_type, kinds.gpu_type[k]) &&
+			tinytemp_much_faster(tinytemp_estimate_on(spec, runtime_estimate_s, kinds.gpu_type[k],
+													  kinds.speed[k]), est_here))
+			return true;
+	return false;
 }
 
 /*
@@ -899,10 +978,11 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 
 		/*
 		 * Slower here than on a typical worker (for a job that takes any
-		 * GPU, the average over GPU types, which counts this one): is
-		 * much faster room free, or soon?
+		 * GPU, the average over GPU types, which counts this one), and
+		 * some kind of worker much faster: is such room free, or soon?
 		 */
-		if (est > 0 && c[i].est_here > est)
+		if (est > 0 && c[i].est_here > est &&
+			much_faster_kind(&spec, &c[i].req, estimate, c[i].est_here))
 		{
 			if (others->avail == NULL)
 				read_other_workers(w, others);

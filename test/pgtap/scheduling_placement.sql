@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(41);
 
 \ir scheduling_setup.psql
 :reset
@@ -212,6 +212,21 @@ SELECT is((SELECT id FROM tinytemp_claim(:fast)), :day_job::bigint, 'the fast wo
 SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 3600) AS hour_job \gset
 SELECT is((SELECT id FROM tinytemp_claim(:slow)), :hour_job::bigint,
 	'the slow worker takes a one-hour job rather than leave it for 30 hours to the fast one or to one too small for it');
+
+-- The kinds of worker a claim compares with are kept between claims, and a
+-- new worker renews them: alone, a slow worker of GPU type x1 takes a long
+-- job for an x1; once a fast x1 worker registers, the slow one leaves the
+-- next to it.
+:reset
+SELECT tinytemp_register_worker('slow-x1', 8, 16384, 1, 'x1', labels => '{"speed": 0.2}') AS slow \gset
+SELECT tinytemp_enqueue('training', cpus => 4, gpus => 1, gpu_type => 'x1', runtime_estimate_s => 3600) AS alone_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:slow)), :alone_job::bigint,
+	'a slow worker alone takes a long job: no kind of worker runs it faster');
+SELECT tinytemp_register_worker('fast-x1', 8, 16384, 1, 'x1', labels => '{"speed": 1.0}') AS fast \gset
+SELECT tinytemp_enqueue('training', cpus => 4, gpus => 1, gpu_type => 'x1', runtime_estimate_s => 3600) AS second_job \gset
+SELECT tinytemp_ack(:alone_job, :slow);
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
+	'once a fast worker has registered, the slow one leaves the next long job to it');
 
 -- With the predictor: a job that takes any GPU is estimated on a typical
 -- GPU, which averages over the slow ones too.  Here "mixed" jobs ran 100 s
