@@ -531,18 +531,23 @@ read_kinds(void)
 	kinds_valid = trigger;
 }
 
-/* Whether some kind of active worker would run the job much faster than est_here. */
+/*
+ * Whether some kind of active worker would run the job much faster than
+ * est_here; its estimates on each kind are kept in ests for
+ * faster_elsewhere.
+ */
 static bool
 much_faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
-				 double runtime_estimate_s, double est_here)
+				 double runtime_estimate_s, double est_here, TinytempKindEstimates *ests)
 {
 	read_kinds();
 	if (kinds.n < 0)
 		return true;
 	for (int k = 0; k < kinds.n; k++)
 		if (tinytemp_gpu_type_matches(req->gpus, spec->gpu_type, kinds.gpu_type[k]) &&
-			tinytemp_much_faster(tinytemp_estimate_on(spec, runtime_estimate_s, kinds.gpu_type[k],
-													  kinds.speed[k]), est_here))
+			tinytemp_much_faster(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
+														   kinds.gpu_type[k], kinds.speed[k]),
+								 est_here))
 			return true;
 	return false;
 }
@@ -704,7 +709,7 @@ waited_s(int64 id)
  */
 static bool
 faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const TinytempCandidate *c,
-				 double runtime_estimate_s, OtherWorkers *o)
+				 double runtime_estimate_s, OtherWorkers *o, TinytempKindEstimates *ests)
 {
 	TimestampTz now = tinytemp_now();
 	double		waited = -1;
@@ -716,7 +721,8 @@ faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const Tinyte
 
 		if (!tinytemp_gpu_type_matches(c->req.gpus, spec->gpu_type, o->gpu_type[k]))
 			continue;
-		there = tinytemp_estimate_on(spec, runtime_estimate_s, o->gpu_type[k], o->speed[k]);
+		there = tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s, o->gpu_type[k],
+										  o->speed[k]);
 		if (!tinytemp_much_faster(there, c->est_here))
 			continue;
 		if (tinytemp_fits(&c->req, &o->avail[k]))
@@ -981,12 +987,15 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 		 * GPU, the average over GPU types, which counts this one), and
 		 * some kind of worker much faster: is such room free, or soon?
 		 */
-		if (est > 0 && c[i].est_here > est &&
-			much_faster_kind(&spec, &c[i].req, estimate, c[i].est_here))
+		if (est > 0 && c[i].est_here > est)
 		{
+			TinytempKindEstimates ests = {0};
+
+			if (!much_faster_kind(&spec, &c[i].req, estimate, c[i].est_here, &ests))
+				continue;
 			if (others->avail == NULL)
 				read_other_workers(w, others);
-			c[i].declined = faster_elsewhere(w, &spec, &c[i], estimate, others);
+			c[i].declined = faster_elsewhere(w, &spec, &c[i], estimate, others, &ests);
 		}
 	}
 	*cands = c;

@@ -57,13 +57,23 @@ serialize_body(const Model *m, StringInfo buf)
 }
 
 /* Append a model's bytes to buf; native byte order. */
+/* The format that stores m: the newest whose sections m has. */
+uint32
+model_format(const Model *m)
+{
+	if (m->has_bare_section)
+		return MODEL_FORMAT;
+	if (m->has_history)
+		return MODEL_FORMAT_HISTORY;
+	if (m->weights)
+		return MODEL_FORMAT_LINEAR;
+	return m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT;
+}
+
 void
 serialize(const Model *m, StringInfo buf)
 {
-	uint32		format = m->has_bare_section ? MODEL_FORMAT :
-		m->has_history ? MODEL_FORMAT_HISTORY :
-		m->weights ? MODEL_FORMAT_LINEAR :
-		(m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT);
+	uint32		format = model_format(m);
 	uint32		header[5] = {MODEL_MAGIC, format, (uint32) m->nfeatures, (uint32) m->ntrees,
 	(uint32) m->depth};
 

@@ -160,6 +160,7 @@ name_cmp(const char *a, int alen, const char *b, int blen)
  * Not exported from tinytemp.so: the names are short, and only the
  * extension's own files use them.
  */
+extern uint32 model_format(const Model *m) __attribute__((visibility("hidden")));
 extern void serialize(const Model *m, StringInfo buf) __attribute__((visibility("hidden")));
 extern Model *deserialize(const char *data, size_t len, int64 version) __attribute__((visibility("hidden")));
 

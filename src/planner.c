@@ -766,38 +766,11 @@ reserve(PlanWorker *workers, const PlanUnit *u, const WorkerKey *chosen, Timesta
 	}
 }
 
-/*
- * A unit's estimates on the kinds of hardware (GPU type and speed) of the
- * workers: a cluster has few kinds and many workers, and each estimate may
- * cost a prediction.
- */
-#define ESTIMATE_KINDS 8
-typedef struct KindEstimates
-{
-	int			n;
-	const char *gpu_type[ESTIMATE_KINDS];
-	double		speed[ESTIMATE_KINDS];
-	double		est[ESTIMATE_KINDS];
-} KindEstimates;
-
+/* u's estimate on w (tinytemp_estimate_on), once per kind of hardware in kinds. */
 static double
-unit_estimate_on(const PlanUnit *u, const PlanWorker *w, KindEstimates *kinds)
+unit_estimate_on(const PlanUnit *u, const PlanWorker *w, TinytempKindEstimates *kinds)
 {
-	double		est;
-
-	for (int k = 0; k < kinds->n; k++)
-		if (kinds->speed[k] == w->speed &&
-			(kinds->gpu_type[k] == NULL ? w->gpu_type == NULL :
-			 w->gpu_type != NULL && strcmp(kinds->gpu_type[k], w->gpu_type) == 0))
-			return kinds->est[k];
-	est = tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
-	if (kinds->n < ESTIMATE_KINDS)
-	{
-		kinds->gpu_type[kinds->n] = w->gpu_type;
-		kinds->speed[kinds->n] = w->speed;
-		kinds->est[kinds->n++] = est;
-	}
-	return est;
+	return tinytemp_estimate_on_kind(kinds, &u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
 }
 
 /*
@@ -817,7 +790,7 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 {
 	int			n = 0;
 	TimestampTz start_at = now;
-	KindEstimates kinds = {0};
+	TinytempKindEstimates kinds = {0};
 
 	for (int i = 0; i < nworkers; i++)
 	{
@@ -917,7 +890,7 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	int		   *nvictims = palloc0(sizeof(int) * Max(nworkers, 1));
 	double	   *est = palloc(sizeof(double) * Max(nworkers, 1));
 	double		fastest = -1;
-	KindEstimates kinds = {0};
+	TinytempKindEstimates kinds = {0};
 	int64	   *ids;
 	int			nids = 0;
 	int			n = 0;

@@ -345,6 +345,32 @@ tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 }
 
 /*
+ * tinytemp_estimate_on, from kinds when it holds this GPU type and speed
+ * already (the gpu_type strings must outlive kinds), else computed and
+ * kept there.
+ */
+double
+tinytemp_estimate_on_kind(TinytempKindEstimates *kinds, const TinytempJobSpec *spec,
+						  double runtime_estimate_s, const char *worker_gpu_type, double worker_speed)
+{
+	double		est;
+
+	for (int k = 0; k < kinds->n; k++)
+		if (kinds->speed[k] == worker_speed &&
+			(kinds->gpu_type[k] == NULL ? worker_gpu_type == NULL :
+			 worker_gpu_type != NULL && strcmp(kinds->gpu_type[k], worker_gpu_type) == 0))
+			return kinds->est[k];
+	est = tinytemp_estimate_on(spec, runtime_estimate_s, worker_gpu_type, worker_speed);
+	if (kinds->n < TINYTEMP_ESTIMATE_KINDS)
+	{
+		kinds->gpu_type[kinds->n] = worker_gpu_type;
+		kinds->speed[kinds->n] = worker_speed;
+		kinds->est[kinds->n++] = est;
+	}
+	return est;
+}
+
+/*
  * The spread (standard deviation of the log) of the log-normal whose 10th
  * and 90th percentiles are p10 and p90; -1 when they are not an interval.
  */

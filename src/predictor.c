@@ -2306,9 +2306,7 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 					 " \"bare_request_models\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
 					 m->categories[2].n, m->interval_bins,
-					 m->has_bare_section ? MODEL_FORMAT : m->has_history ? MODEL_FORMAT_HISTORY :
-					 m->weights ? MODEL_FORMAT_LINEAR :
-					 (m->interval_bins > 0 ? MODEL_FORMAT_INTERVAL : MODEL_FORMAT_POINT),
+					 (int) model_format(m),
 					 m->nparts, m->nhistory, bare);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }

@@ -222,6 +222,20 @@ typedef struct TinytempCandidate
 	bool		started;		/* the claim locked and started it (claim.c) */
 } TinytempCandidate;
 
+/*
+ * One job's estimates on the kinds of hardware (GPU type and speed) seen
+ * so far (tinytemp_estimate_on_kind): a cluster has few kinds and many
+ * workers, and each estimate may cost a prediction.  Zeroed for a new job.
+ */
+#define TINYTEMP_ESTIMATE_KINDS 8
+typedef struct TinytempKindEstimates
+{
+	int			n;
+	const char *gpu_type[TINYTEMP_ESTIMATE_KINDS];
+	double		speed[TINYTEMP_ESTIMATE_KINDS];
+	double		est[TINYTEMP_ESTIMATE_KINDS];
+} TinytempKindEstimates;
+
 /* A running job: what it holds and when it is expected to end. */
 typedef struct TinytempRunning
 {
@@ -240,7 +254,6 @@ extern bool tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
 extern TinytempResources tinytemp_spec_request(const TinytempJobSpec *spec);
 extern double tinytemp_score(double rank_key, double est, double est_here);
 extern bool tinytemp_much_faster(double est_there, double est_here);
-
 extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
 extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 							const TinytempReservation *res, int nres,
@@ -249,6 +262,9 @@ extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResourc
 							bool (*take) (const TinytempCandidate *cand));
 extern double tinytemp_estimate_on(const TinytempJobSpec *spec, double runtime_estimate_s,
 								  const char *worker_gpu_type, double worker_speed);
+extern double tinytemp_estimate_on_kind(TinytempKindEstimates *kinds, const TinytempJobSpec *spec,
+										double runtime_estimate_s, const char *worker_gpu_type,
+										double worker_speed);
 extern double tinytemp_spread_from_interval(double p10, double p90);
 extern double tinytemp_rank_cost(double median, double spread, double attained);
 extern double tinytemp_gang_cost(double median, double spread);
