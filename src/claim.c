@@ -432,10 +432,10 @@ static bool capacity_callback = false;
 
 /*
  * The kinds of hardware (GPU type and speed) of the active workers, kept
- * as the capacity is: a job slower on a worker than typical is checked
- * against the other workers only when some kind would run it much faster
- * (much_faster_kind), so that a cluster of one kind of worker, whatever
- * its speed, never pays for the check.  n is -1 for more than MAX_KINDS.
+ * as the capacity is: a job is checked against the other workers only
+ * when some kind would run it faster by ROOM_NOW_FACTOR (faster_kind),
+ * and a cluster of one kind of worker, whatever its speed, never pays for
+ * the check.  n is -1 for more than MAX_KINDS.
  */
 #define MAX_KINDS 16
 static struct
@@ -532,22 +532,25 @@ read_kinds(void)
 }
 
 /*
- * Whether some kind of active worker would run the job much faster than
- * est_here; its estimates on each kind are kept in ests for
- * faster_elsewhere.
+ * Whether some kind of active worker would run the job faster than est_here
+ * by ROOM_NOW_FACTOR (tinytemp_faster_now); its estimates on each kind are
+ * kept in ests for faster_elsewhere.  With one kind there is none: this
+ * worker is of it.
  */
 static bool
-much_faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
-				 double runtime_estimate_s, double est_here, TinytempKindEstimates *ests)
+faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
+			double runtime_estimate_s, double est_here, TinytempKindEstimates *ests)
 {
 	read_kinds();
 	if (kinds.n < 0)
 		return true;
+	if (kinds.n == 1)
+		return false;
 	for (int k = 0; k < kinds.n; k++)
 		if (tinytemp_gpu_type_matches(req->gpus, spec->gpu_type, kinds.gpu_type[k]) &&
-			tinytemp_much_faster(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
-														   kinds.gpu_type[k], kinds.speed[k]),
-								 est_here))
+			tinytemp_faster_now(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
+														  kinds.gpu_type[k], kinds.speed[k]),
+								est_here))
 			return true;
 	return false;
 }
@@ -701,11 +704,12 @@ waited_s(int64 id)
 }
 
 /*
- * Whether another worker would run the job much faster than this one (see
- * tinytemp_much_faster) and has room for it now, or will have room soon
- * enough that the job, counted from when it began to wait, would still end
- * much sooner there than by starting here now: then this worker leaves it
- * (policy.c, "Slow hardware").
+ * Whether another worker would run the job faster than this one (see
+ * tinytemp_faster_now) and has room for it now, or would run it much
+ * faster (tinytemp_much_faster) and will have room soon enough that the
+ * job, counted from when it began to wait, would still end much sooner
+ * there than by starting here now: then this worker leaves it (policy.c,
+ * "Slow hardware").
  */
 static bool
 faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const TinytempCandidate *c,
@@ -723,10 +727,12 @@ faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const Tinyte
 			continue;
 		there = tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s, o->gpu_type[k],
 										  o->speed[k]);
-		if (!tinytemp_much_faster(there, c->est_here))
+		if (!tinytemp_faster_now(there, c->est_here))
 			continue;
 		if (tinytemp_fits(&c->req, &o->avail[k]))
 			return true;
+		if (!tinytemp_much_faster(there, c->est_here))
+			continue;
 		if (!o->held_read)
 			read_held(w, o, now);
 		room_at = tinytemp_earliest_fit(&c->req, o->avail[k], &o->held[o->first_held[k]],
@@ -983,15 +989,14 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
 		/*
-		 * Slower here than on a typical worker (for a job that takes any
-		 * GPU, the average over GPU types, which counts this one), and
-		 * some kind of worker much faster: is such room free, or soon?
+		 * Some kind of worker faster: is such room free, or, where much
+		 * faster, soon?
 		 */
-		if (est > 0 && c[i].est_here > est)
+		if (est > 0 && c[i].est_here > 0)
 		{
 			TinytempKindEstimates ests = {0};
 
-			if (!much_faster_kind(&spec, &c[i].req, estimate, c[i].est_here, &ests))
+			if (!faster_kind(&spec, &c[i].req, estimate, c[i].est_here, &ests))
 				continue;
 			if (others->avail == NULL)
 				read_other_workers(w, others);

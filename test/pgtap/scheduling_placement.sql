@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(41);
+SELECT plan(46);
 
 \ir scheduling_setup.psql
 :reset
@@ -52,8 +52,10 @@ SELECT tinytemp_register_worker('fast', 8, 16384, labels => '{"speed": 2.0}') AS
 SELECT tinytemp_register_worker('slow', 8, 16384) AS w_slow \gset
 SELECT results_eq(format('SELECT speed FROM tinytemp.workers WHERE id IN (%s, %s) ORDER BY id', :w_fast, :w_slow),
 	ARRAY[2.0, 1.0]::float8[], 'a worker''s speed comes from its label "speed", 1.0 without one');
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 100) AS j1 \gset
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 100) AS j2 \gset
+-- Each job takes a whole worker, so that the slow worker claims only once
+-- the fast one is full (see SLOW HARDWARE).
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 100) AS j1 \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 100) AS j2 \gset
 SELECT is((SELECT extract(epoch FROM predicted_end_at - started_at) FROM tinytemp_claim(:w_fast)), 50::numeric,
 	'a 100 s job is predicted to take 50 s on a worker of speed 2');
 SELECT is((SELECT extract(epoch FROM predicted_end_at - started_at) FROM tinytemp_claim(:w_slow)), 100::numeric,
@@ -67,15 +69,15 @@ SELECT is((SELECT extract(epoch FROM predicted_end_at - started_at) FROM tinytem
 :reset
 SELECT tinytemp_register_worker('fast', 8, 16384, labels => '{"speed": 2.0}') AS w_fast \gset
 SELECT tinytemp_register_worker('slow', 8, 16384) AS w_slow \gset
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 1000) AS old1 \gset
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 1000) AS old2 \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1000) AS old1 \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1000) AS old2 \gset
 SET LOCAL tinytemp.clock = '2026-01-01 00:08:20+00';	-- T0 + 500 s
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 10) AS new1 \gset
-SELECT tinytemp_enqueue('training', runtime_estimate_s => 10) AS new2 \gset
-SELECT is((SELECT id FROM tinytemp_claim(:w_slow)), :new1::bigint,
-	'a worker of speed 1 takes the short new job before the long old one');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 10) AS new1 \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 10) AS new2 \gset
 SELECT is((SELECT id FROM tinytemp_claim(:w_fast)), :old1::bigint,
 	'a worker of speed 2 takes the long old job: it gains most there, and its wait counts for more');
+SELECT is((SELECT id FROM tinytemp_claim(:w_slow)), :new1::bigint,
+	'a worker of speed 1 takes the short new job before the long old one');
 SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';
 
 -- With the predictor, a job's estimate on a worker is the prediction for the
@@ -183,7 +185,7 @@ SELECT is((SELECT id FROM tinytemp_claim(:w)), :b_long::bigint,
 	'a tenant with nothing running goes before one holding half the cluster, however short its job');
 
 -- SLOW HARDWARE: a worker passes over a job that a worker with room now
--- would run over twice as fast, or that would end over twice as soon,
+-- would run over 1.5 times as fast, or that would end over twice as soon,
 -- counted from when it began to wait, by waiting for the room a faster
 -- worker is expected to free; otherwise it takes it.
 :reset
@@ -200,6 +202,27 @@ SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
 SET LOCAL tinytemp.clock = '2026-01-01 02:00:00+00';
 SELECT is((SELECT id FROM tinytemp_claim(:slow)), :next_job::bigint,
 	'two hours on, the fast job overran: 2 h waited + 2 h more + 1 h is no longer twice as soon as 2 h + 5 h, so the slow worker takes it');
+
+-- Room now on a worker 1.6 times as fast is worth leaving a job for; on one
+-- 1.4 times as fast, or on faster ones that are full, it is not.
+:reset
+SELECT tinytemp_register_worker('base', 8, 16384) AS base \gset
+SELECT tinytemp_register_worker('quicker', 8, 16384, labels => '{"speed": 1.4}') AS quicker \gset
+SELECT tinytemp_enqueue('preprocess', cpus => 8, runtime_estimate_s => 600) AS cpu_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:base)), :cpu_job::bigint,
+	'a worker takes a job that an idle worker would run 1.4 times as fast');
+SELECT tinytemp_ack(:cpu_job, :base);
+SELECT tinytemp_register_worker('quickest', 8, 16384, labels => '{"speed": 1.6}') AS quickest \gset
+SELECT tinytemp_enqueue('preprocess', cpus => 8, runtime_estimate_s => 600) AS cpu_job2 \gset
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :base),
+	'it leaves the next to an idle worker 1.6 times as fast');
+SELECT is((SELECT id FROM tinytemp_claim(:quicker)), :cpu_job2::bigint,
+	'a worker 1.4 times as fast takes it: the idle one would run it only 1.14 times as fast as it');
+SELECT tinytemp_enqueue('preprocess', cpus => 8, runtime_estimate_s => 600) AS cpu_job3 \gset
+SELECT tinytemp_enqueue('preprocess', cpus => 8, runtime_estimate_s => 600) AS cpu_job4 \gset
+SELECT is((SELECT id FROM tinytemp_claim(:quickest)), :cpu_job3::bigint, '(the fastest worker takes one)');
+SELECT is((SELECT id FROM tinytemp_claim(:base)), :cpu_job4::bigint,
+	'with the faster workers full, and not much faster, the worker of speed 1 takes the last');
 
 -- Room a faster worker frees only in 30 hours is not worth waiting for with
 -- a job of 5 hours here; nor is a faster worker that can never hold it.
