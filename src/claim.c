@@ -433,9 +433,9 @@ static bool capacity_callback = false;
 /*
  * The kinds of hardware (GPU type and speed) of the active workers, kept
  * as the capacity is: a job is checked against the other workers only
- * when some kind would run it faster by ROOM_NOW_FACTOR (faster_kind),
- * and a cluster of one kind of worker, whatever its speed, never pays for
- * the check.  n is -1 for more than MAX_KINDS.
+ * when some kind would run it much faster (faster_kind), and a cluster of
+ * one kind of worker, whatever its speed, never pays for the check.  n is
+ * -1 for more than MAX_KINDS.
  */
 #define MAX_KINDS 16
 static struct
@@ -532,10 +532,10 @@ read_kinds(void)
 }
 
 /*
- * Whether some kind of active worker would run the job faster than est_here
- * by ROOM_NOW_FACTOR (tinytemp_faster_now); its estimates on each kind are
- * kept in ests for faster_elsewhere.  With one kind there is none: this
- * worker is of it.
+ * Whether some kind of active worker would run the job much faster than
+ * est_here (tinytemp_much_faster); its estimates on each kind are kept in
+ * ests for faster_elsewhere.  With one kind there is none: this worker is
+ * of it.
  */
 static bool
 faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
@@ -548,7 +548,7 @@ faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
 		return false;
 	for (int k = 0; k < kinds.n; k++)
 		if (tinytemp_gpu_type_matches(req->gpus, spec->gpu_type, kinds.gpu_type[k]) &&
-			tinytemp_faster_now(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
+			tinytemp_much_faster(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
 														  kinds.gpu_type[k], kinds.speed[k]),
 								est_here))
 			return true;
@@ -704,12 +704,11 @@ waited_s(int64 id)
 }
 
 /*
- * Whether another worker would run the job faster than this one (see
- * tinytemp_faster_now) and has room for it now, or would run it much
- * faster (tinytemp_much_faster) and will have room soon enough that the
- * job, counted from when it began to wait, would still end much sooner
- * there than by starting here now: then this worker leaves it (policy.c,
- * "Slow hardware").
+ * Whether another worker would run the job much faster than this one (see
+ * tinytemp_much_faster) and has room for it now, or will have room soon
+ * enough that the job, counted from when it began to wait, would still end
+ * much sooner there than by starting here now: then this worker leaves it
+ * (policy.c, "Slow hardware").
  */
 static bool
 faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const TinytempCandidate *c,
@@ -727,12 +726,10 @@ faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const Tinyte
 			continue;
 		there = tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s, o->gpu_type[k],
 										  o->speed[k]);
-		if (!tinytemp_faster_now(there, c->est_here))
+		if (!tinytemp_much_faster(there, c->est_here))
 			continue;
 		if (tinytemp_fits(&c->req, &o->avail[k]))
 			return true;
-		if (!tinytemp_much_faster(there, c->est_here))
-			continue;
 		if (!o->held_read)
 			read_held(w, o, now);
 		room_at = tinytemp_earliest_fit(&c->req, o->avail[k], &o->held[o->first_held[k]],
@@ -988,10 +985,7 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 									  w->speed);
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
-		/*
-		 * Some kind of worker faster: is such room free, or, where much
-		 * faster, soon?
-		 */
+		/* Some kind of worker much faster: is such room free, or soon? */
 		if (est > 0 && c[i].est_here > 0)
 		{
 			TinytempKindEstimates ests = {0};

@@ -29,16 +29,15 @@
  * as in Dominant Resource Fairness (Ghodsi et al., NSDI 2011).
  *
  * Slow hardware.  A worker passes over a job that another worker with room
- * for it now would run over ROOM_NOW_FACTOR times faster: jobs should not
- * land on slow hardware while faster hardware idles, and since that worker
- * takes the job at once, a modest gain is worth it (CPU work on a node
- * twice as fast, say).  It also passes over a job that would end over
+ * for it now would run over SLOW_FACTOR times faster: jobs should not land
+ * on slow hardware while faster hardware idles (CPU work on a node twice
+ * as fast, say).  It also passes over a job that would end over
  * SLOW_FACTOR times sooner, counted from when the job began to wait, by
  * waiting for the room such a worker is expected to free (its held jobs'
  * expected ends): a two-day job should not run ten days on a slow GPU
- * because a fast one frees in an hour.  Counting the wait bounds it: a job
- * never waits for faster hardware longer than half of what it would run
- * here.
+ * because a fast one frees in an hour.  Counting the wait bounds it: on
+ * hardware twice as fast, a job never waits for it longer than half of
+ * what it would run here.
  *
  * Reservations.  Resources reserved on a worker for a job may be used by a
  * job ranked after it only if that job is predicted to finish before the
@@ -65,12 +64,8 @@
 
 #include <math.h>
 
-/*
- * How much slower than elsewhere a worker may run a job before it leaves it
- * to a worker with room now, and to one that will have room soon.
- */
-#define ROOM_NOW_FACTOR 1.5
-#define SLOW_FACTOR 2.0
+/* How much slower than elsewhere a worker may run a job before it leaves it. */
+#define SLOW_FACTOR 1.5
 
 /* The standard normal's 90th percentile: a log-normal's 10-90% interval spans 2 of them. */
 #define Z90 1.2815515655446004
@@ -184,16 +179,6 @@ tinytemp_score(double rank_key, double est, double est_here)
 	if (!(est > 0) || est_here < 0)
 		return rank_key;
 	return rank_key - est + est_here * (est_here / est);
-}
-
-/*
- * Whether a run of est_there seconds beats one of est_here by over
- * ROOM_NOW_FACTOR: enough for a worker to leave a job to one with room now.
- */
-bool
-tinytemp_faster_now(double est_there, double est_here)
-{
-	return est_there >= 0 && est_here >= 0 && est_there * ROOM_NOW_FACTOR < est_here;
 }
 
 /* Whether a run of est_there seconds beats one of est_here by over SLOW_FACTOR. */

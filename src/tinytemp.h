@@ -254,7 +254,6 @@ extern bool tinytemp_reservations_allow(int64 job_id, TinytempRank rank,
 extern TinytempResources tinytemp_spec_request(const TinytempJobSpec *spec);
 extern double tinytemp_score(double rank_key, double est, double est_here);
 extern bool tinytemp_much_faster(double est_there, double est_here);
-extern bool tinytemp_faster_now(double est_there, double est_here);
 extern double tinytemp_dominant_share(const TinytempResources *used, const TinytempResources *total);
 extern int	tinytemp_select(TinytempCandidate *cands, int ncands, TinytempResources avail,
 							const TinytempReservation *res, int nres,

@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(46);
+SELECT plan(49);
 
 \ir scheduling_setup.psql
 :reset
@@ -185,7 +185,7 @@ SELECT is((SELECT id FROM tinytemp_claim(:w)), :b_long::bigint,
 	'a tenant with nothing running goes before one holding half the cluster, however short its job');
 
 -- SLOW HARDWARE: a worker passes over a job that a worker with room now
--- would run over 1.5 times as fast, or that would end over twice as soon,
+-- would run over 1.5 times as fast, or that would end over 1.5 times as soon,
 -- counted from when it began to wait, by waiting for the room a faster
 -- worker is expected to free; otherwise it takes it.
 :reset
@@ -201,7 +201,23 @@ SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :slow),
 	'with the fast worker full for an hour, the slow worker leaves the next one (2 h there, 5 h here)');
 SET LOCAL tinytemp.clock = '2026-01-01 02:00:00+00';
 SELECT is((SELECT id FROM tinytemp_claim(:slow)), :next_job::bigint,
-	'two hours on, the fast job overran: 2 h waited + 2 h more + 1 h is no longer twice as soon as 2 h + 5 h, so the slow worker takes it');
+	'two hours on, the fast job overran: 2 h waited + 2 h more + 1 h is no longer 1.5 times as soon as 2 h + 5 h, so the slow worker takes it');
+
+-- On a worker twice as fast that frees in 10 minutes: a 4-hour job ends in
+-- 2 h 10 min there, over 1.5 times as soon as here, and is left to it; a
+-- 1-hour job would end in 40 minutes there, not 1.5 times as soon.
+:reset
+SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';
+SELECT tinytemp_register_worker('one', 8, 16384) AS one \gset
+SELECT tinytemp_register_worker('two', 8, 16384, labels => '{"speed": 2.0}') AS two \gset
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 1200) AS hold_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:two)), :hold_job::bigint, '(the fast worker is busy for 10 minutes)');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 14400) AS four_h \gset
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :one),
+	'a worker leaves a 4-hour job to one twice as fast that frees in 10 minutes');
+SELECT tinytemp_enqueue('training', cpus => 8, runtime_estimate_s => 3600) AS one_h \gset
+SELECT is((SELECT id FROM tinytemp_claim(:one)), :one_h::bigint,
+	'and takes a 1-hour job, which would end in 40 minutes there, not 1.5 times as soon');
 
 -- Room now on a worker 1.6 times as fast is worth leaving a job for; on one
 -- 1.4 times as fast, or on faster ones that are full, it is not.
