@@ -588,14 +588,18 @@ read_shares(TinytempTenant *tenants, int ntenants, TinytempResources *total)
 }
 
 /*
- * The free room, GPU type and speed of every other active worker, and,
- * read once a job needs them (read_held), the jobs each one holds, with
- * when each is expected to end.
+ * The free room, GPU type and speed of every other active worker, whether
+ * it runs as many jobs as it has slots, and, read once a job needs them
+ * (read_held), the jobs each one holds, with when each is expected to end.
+ * A worker's slots, the most jobs it runs at once, are its label "slots"
+ * (tinytemp-worker gives its --slots), a whole number; without it, a
+ * worker takes as many jobs as fit.
  */
 typedef struct OtherWorkers
 {
 	int			n;
 	TinytempResources *avail;
+	bool	   *full;			/* holds as many jobs as its slots */
 	char	  **gpu_type;
 	double	   *speed;
 	int64	   *id;				/* by id */
@@ -609,7 +613,10 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed, w.id"
+		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed, w.id,"
+		/* any owner may label a worker: nothing but digits is a number of slots */
+		" coalesce(count(h.id) >= CASE WHEN w.labels->>'slots' ~ '^[0-9]{1,9}$'"
+		"                         THEN (w.labels->>'slots')::int END, false)"
 		WORKERS_WITH_HELD
 		" WHERE w.state = 'active' AND w.id <> $1"
 		" GROUP BY w.id ORDER BY w.id";
@@ -619,6 +626,7 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
 	o->n = (int) SPI_processed;
 	o->avail = palloc(sizeof(TinytempResources) * Max(o->n, 1));
+	o->full = palloc(sizeof(bool) * Max(o->n, 1));
 	o->gpu_type = palloc(sizeof(char *) * Max(o->n, 1));
 	o->speed = palloc(sizeof(double) * Max(o->n, 1));
 	o->id = palloc(sizeof(int64) * Max(o->n, 1));
@@ -634,6 +642,7 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 		o->gpu_type[k] = SPI_getvalue(t, d, 4);
 		o->speed[k] = tinytemp_get_float8(t, d, 5, 1.0);
 		o->id[k] = tinytemp_get_int64(t, d, 6, 0);
+		o->full[k] = DatumGetBool(SPI_getbinval(t, d, 7, &(bool) {false}));
 	}
 }
 
@@ -721,6 +730,7 @@ faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const Tinyte
 	{
 		double		there;
 		TimestampTz room_at;
+		int			nheld;
 
 		if (!tinytemp_gpu_type_matches(c->req.gpus, spec->gpu_type, o->gpu_type[k]))
 			continue;
@@ -728,14 +738,18 @@ faster_elsewhere(const ClaimWorker *w, const TinytempJobSpec *spec, const Tinyte
 										  o->speed[k]);
 		if (!tinytemp_much_faster(there, c->est_here))
 			continue;
-		if (tinytemp_fits(&c->req, &o->avail[k]))
+		if (!o->full[k] && tinytemp_fits(&c->req, &o->avail[k]))
 			return true;
 		if (!o->held_read)
 			read_held(w, o, now);
+		nheld = o->first_held[k + 1] - o->first_held[k];
 		room_at = tinytemp_earliest_fit(&c->req, o->avail[k], &o->held[o->first_held[k]],
-										o->first_held[k + 1] - o->first_held[k], now);
-		if (room_at == DT_NOEND)
+										nheld, now);
+		if (room_at == DT_NOEND || (o->full[k] && nheld == 0))
 			continue;
+		/* A full worker has room no sooner than a slot frees, when its first job ends. */
+		if (o->full[k])
+			room_at = Max(room_at, o->held[o->first_held[k]].end_at);
 		if (waited < 0)
 			waited = waited_s(c->id);
 		if (tinytemp_much_faster(waited + (double) (room_at - now) / USECS_PER_SEC + there,

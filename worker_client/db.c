@@ -529,10 +529,13 @@ db_setup_session(Db *db, bool listen, char **error)
 
 /*
  * Register this worker incarnation with its hardware and labels:
- * {"hostname", "pid", "version", "gpu_name"} and each --label KEY=VALUE.
+ * {"hostname", "pid", "version", "gpu_name", "slots"} and each --label
+ * KEY=VALUE.  "slots", the most jobs it runs at once, tells the other
+ * workers' claims when it is full though its resources are not (a --label
+ * slots=N stands instead).
  */
 DbOutcome
-db_register(Db *db, const char *name, const Hardware *hw, char **labels,
+db_register(Db *db, const char *name, const Hardware *hw, int slots, char **labels,
 			int64_t *worker_id, char **error)
 {
 	PGresult   *res;
@@ -563,6 +566,14 @@ db_register(Db *db, const char *name, const Hardware *hw, char **labels,
 		sb_appends(&json, ", \"gpu_name\": ");
 		json_append_string(&json, clean);
 		free(clean);
+	}
+	{
+		bool		labelled = false;
+
+		for (char **l = labels; l && *l; l++)
+			labelled |= strncmp(*l, "slots=", 6) == 0;
+		if (!labelled)
+			sb_appendf(&json, ", \"slots\": \"%d\"", slots);
 	}
 	for (char **l = labels; l && *l; l++)
 	{

@@ -1341,7 +1341,7 @@ setup_connection(void)
 
 	if (worker_id < 0)
 	{
-		o = db_register(&db, cfg.name, &hw, cfg.labels, &worker_id, &error);
+		o = db_register(&db, cfg.name, &hw, cfg.slots, cfg.labels, &worker_id, &error);
 		if (o == DB_LOST)
 		{
 			free(error);

@@ -414,8 +414,8 @@ extern void db_consume(Db *db);
 extern DbOutcome db_exec(Db *db, PGresult **res, const char *sql, int nparams,
 						 const char *const *values, char **error);
 extern DbOutcome db_setup_session(Db *db, bool listen, char **error);
-extern DbOutcome db_register(Db *db, const char *name, const Hardware *hw, char **labels,
-							 int64_t *worker_id, char **error);
+extern DbOutcome db_register(Db *db, const char *name, const Hardware *hw, int slots,
+							 char **labels, int64_t *worker_id, char **error);
 extern DbOutcome db_claim(Db *db, int64_t worker_id, int max_jobs, PGresult **res, char **error);
 extern DbOutcome db_heartbeat(Db *db, int64_t worker_id, int64_t job_id, const char *progress,
 							  char **answer, char **error);

@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(49);
+SELECT plan(53);
 
 \ir scheduling_setup.psql
 :reset
@@ -239,6 +239,26 @@ SELECT tinytemp_enqueue('preprocess', cpus => 8, runtime_estimate_s => 600) AS c
 SELECT is((SELECT id FROM tinytemp_claim(:quickest)), :cpu_job3::bigint, '(the fastest worker takes one)');
 SELECT is((SELECT id FROM tinytemp_claim(:base)), :cpu_job4::bigint,
 	'with the faster workers full, and not much faster, the worker of speed 1 takes the last');
+
+-- A worker's label "slots" is the most jobs it runs at once: a faster
+-- worker that runs as many has no room now, whatever resources it has
+-- free, until its first job ends.  A label that is not a whole number is
+-- no limit.
+:reset
+SET LOCAL tinytemp.clock = '2026-01-01 00:00:00+00';
+SELECT tinytemp_register_worker('plain', 8, 16384) AS plain \gset
+SELECT tinytemp_register_worker('fast-1-slot', 8, 16384, labels => '{"speed": 2.0, "slots": "1"}') AS one_slot \gset
+SELECT tinytemp_enqueue('training', cpus => 1, runtime_estimate_s => 7200) AS slot_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:one_slot)), :slot_job::bigint, '(the one-slot worker takes a job of 1 h there)');
+SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 3600) AS cpu_work \gset
+SELECT is((SELECT id FROM tinytemp_claim(:plain)), :cpu_work::bigint,
+	'a worker takes a job that a faster worker with cpus free but no slot free would run');
+SELECT tinytemp_register_worker('fast-odd-label', 8, 16384, labels => '{"speed": 2.0, "slots": "1; many"}') AS odd \gset
+SELECT tinytemp_enqueue('training', cpus => 1, runtime_estimate_s => 7200) AS odd_job \gset
+SELECT is((SELECT id FROM tinytemp_claim(:odd)), :odd_job::bigint, '(so does a worker labelled with slots "1; many")');
+SELECT tinytemp_enqueue('training', cpus => 4, runtime_estimate_s => 3600) AS cpu_work2 \gset
+SELECT is_empty(format('SELECT id FROM tinytemp_claim(%s)', :plain),
+	'but leaves the next to it: its label is no number of slots');
 
 -- Room a faster worker frees only in 30 hours is not worth waiting for with
 -- a job of 5 hours here; nor is a faster worker that can never hold it.
