@@ -225,7 +225,8 @@ typedef struct TinytempCandidate
 /*
  * One job's estimates on the kinds of hardware (GPU type and speed) seen
  * so far (tinytemp_estimate_on_kind): a cluster has few kinds and many
- * workers, and each estimate may cost a prediction.  Zeroed for a new job.
+ * workers, and each estimate may cost a prediction; CPU work takes one
+ * prediction for every speed.  Zeroed for a new job.
  */
 #define TINYTEMP_ESTIMATE_KINDS 8
 typedef struct TinytempKindEstimates
@@ -234,6 +235,8 @@ typedef struct TinytempKindEstimates
 	const char *gpu_type[TINYTEMP_ESTIMATE_KINDS];
 	double		speed[TINYTEMP_ESTIMATE_KINDS];
 	double		est[TINYTEMP_ESTIMATE_KINDS];
+	bool		cpu_predicted;	/* then cpu_seconds is the prediction, -1 for none */
+	double		cpu_seconds;
 } TinytempKindEstimates;
 
 /* A running job: what it holds and when it is expected to end. */
