@@ -433,9 +433,9 @@ static bool capacity_callback = false;
 /*
  * The kinds of hardware (GPU type and speed) of the active workers, kept
  * as the capacity is: a job is checked against the other workers only
- * when some kind would run it much faster (faster_kind), and a cluster of
- * one kind of worker, whatever its speed, never pays for the check.  n is
- * -1 for more than MAX_KINDS.
+ * when some kind would run it much faster (much_faster_kind), and a claim
+ * on a cluster of one kind of worker, whatever its speed, skips the check
+ * (one_kind).  n is -1 for more than MAX_KINDS.
  */
 #define MAX_KINDS 16
 static struct
@@ -531,26 +531,31 @@ read_kinds(void)
 	kinds_valid = trigger;
 }
 
+/* Whether the active workers are all of one kind: this worker's. */
+static bool
+one_kind(void)
+{
+	read_kinds();
+	return kinds.n == 1;
+}
+
 /*
  * Whether some kind of active worker would run the job much faster than
- * est_here (tinytemp_much_faster); its estimates on each kind are kept in
- * ests for faster_elsewhere.  With one kind there is none: this worker is
- * of it.
+ * est_here; its estimates on each kind are kept in ests for
+ * faster_elsewhere.
  */
 static bool
-faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
-			double runtime_estimate_s, double est_here, TinytempKindEstimates *ests)
+much_faster_kind(const TinytempJobSpec *spec, const TinytempResources *req,
+				 double runtime_estimate_s, double est_here, TinytempKindEstimates *ests)
 {
 	read_kinds();
 	if (kinds.n < 0)
 		return true;
-	if (kinds.n == 1)
-		return false;
 	for (int k = 0; k < kinds.n; k++)
 		if (tinytemp_gpu_type_matches(req->gpus, spec->gpu_type, kinds.gpu_type[k]) &&
 			tinytemp_much_faster(tinytemp_estimate_on_kind(ests, spec, runtime_estimate_s,
-														  kinds.gpu_type[k], kinds.speed[k]),
-								est_here))
+														   kinds.gpu_type[k], kinds.speed[k]),
+								 est_here))
 			return true;
 	return false;
 }
@@ -958,6 +963,7 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 	SPITupleTable *tab;
 	TinytempCandidate *c;
 	int			ncands;
+	bool		check_kinds = !one_kind();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -1000,11 +1006,11 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);
 
 		/* Some kind of worker much faster: is such room free, or soon? */
-		if (est > 0 && c[i].est_here > 0)
+		if (check_kinds && est > 0 && c[i].est_here > 0)
 		{
 			TinytempKindEstimates ests = {0};
 
-			if (!faster_kind(&spec, &c[i].req, estimate, c[i].est_here, &ests))
+			if (!much_faster_kind(&spec, &c[i].req, estimate, c[i].est_here, &ests))
 				continue;
 			if (others->avail == NULL)
 				read_other_workers(w, others);

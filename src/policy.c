@@ -363,19 +363,15 @@ tinytemp_estimate_on_kind(TinytempKindEstimates *kinds, const TinytempJobSpec *s
 			return kinds->est[k];
 	if (spec->gpus == 0 && runtime_estimate_s < 0)
 	{
-		/* As tinytemp_estimate_on does, with the one prediction kept. */
-		double		seconds;
-
+		/* CPU work: the prediction at speed 1.0, once, stands as the estimate. */
 		if (!kinds->cpu_predicted)
 		{
-			kinds->cpu_seconds = tinytemp_predict_spec(spec, &seconds) ? seconds : -1;
+			kinds->cpu_seconds = tinytemp_estimate_on(spec, -1, NULL, 1.0);
 			kinds->cpu_predicted = true;
 		}
-		est = kinds->cpu_seconds < 0 ? -1 :
-			kinds->cpu_seconds / (worker_speed > 0 ? worker_speed : 1.0);
+		runtime_estimate_s = kinds->cpu_seconds;
 	}
-	else
-		est = tinytemp_estimate_on(spec, runtime_estimate_s, worker_gpu_type, worker_speed);
+	est = tinytemp_estimate_on(spec, runtime_estimate_s, worker_gpu_type, worker_speed);
 	if (kinds->n < TINYTEMP_ESTIMATE_KINDS)
 	{
 		kinds->gpu_type[kinds->n] = worker_gpu_type;

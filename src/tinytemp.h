@@ -235,7 +235,7 @@ typedef struct TinytempKindEstimates
 	const char *gpu_type[TINYTEMP_ESTIMATE_KINDS];
 	double		speed[TINYTEMP_ESTIMATE_KINDS];
 	double		est[TINYTEMP_ESTIMATE_KINDS];
-	bool		cpu_predicted;	/* then cpu_seconds is the prediction, -1 for none */
+	bool		cpu_predicted;	/* then cpu_seconds is CPU work's at speed 1.0, -1 for none */
 	double		cpu_seconds;
 } TinytempKindEstimates;
 

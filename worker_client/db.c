@@ -546,6 +546,7 @@ db_register(Db *db, const char *name, const Hardware *hw, int slots, char **labe
 	char	   *memory = xasprintf("%lld", hw->memory_mb);
 	char	   *gpus = xasprintf("%d", hw->gpus);
 	const char *values[6];
+	bool		slots_labelled = false;
 
 	if (gethostname(host, sizeof(host)) != 0)
 		host[0] = '\0';
@@ -567,20 +568,13 @@ db_register(Db *db, const char *name, const Hardware *hw, int slots, char **labe
 		json_append_string(&json, clean);
 		free(clean);
 	}
-	{
-		bool		labelled = false;
-
-		for (char **l = labels; l && *l; l++)
-			labelled |= strncmp(*l, "slots=", 6) == 0;
-		if (!labelled)
-			sb_appendf(&json, ", \"slots\": \"%d\"", slots);
-	}
 	for (char **l = labels; l && *l; l++)
 	{
 		const char *eq = strchr(*l, '=');
 		char	   *key = utf8_sanitize(*l, (size_t) (eq - *l));
 		char	   *value = utf8_sanitize(eq + 1, strlen(eq + 1));
 
+		slots_labelled |= strcmp(key, "slots") == 0;
 		sb_appends(&json, ", ");
 		json_append_string(&json, key);
 		sb_appends(&json, ": ");
@@ -588,6 +582,8 @@ db_register(Db *db, const char *name, const Hardware *hw, int slots, char **labe
 		free(key);
 		free(value);
 	}
+	if (!slots_labelled)
+		sb_appendf(&json, ", \"slots\": \"%d\"", slots);
 	sb_appends(&json, "}");
 
 	values[0] = name;
