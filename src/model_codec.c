@@ -12,7 +12,10 @@
  *	  maps, weights, trees).  Format 5 adds the history of requests, and
  *	  format 6 then, for the model and each part in turn, whether it knows
  *	  bare requests' runtimes (a uint32, 0 or 1) and if so their three log
- *	  quantiles.  Format 3, one model with the NFEATURES_V3
+ *	  quantiles.  Format 7 ends with the same for the models'
+ *	  overheads: for the model and each part, a uint32 flag and, if 1, the
+ *	  overheads of NULL and of unseen models, then each model's in the
+ *	  map's order.  Format 3, one model with the NFEATURES_V3
  *	  features of its time and no linear part, still loads, and so does
  *	  format 2, format 3 without the interval, as a model without one.
  *
@@ -61,8 +64,10 @@ serialize_body(const Model *m, StringInfo buf)
 uint32
 model_format(const Model *m)
 {
-	if (m->has_bare_section)
+	if (m->has_overhead_section)
 		return MODEL_FORMAT;
+	if (m->has_bare_section)
+		return MODEL_FORMAT_BARE;
 	if (m->has_history)
 		return MODEL_FORMAT_HISTORY;
 	if (m->weights)
@@ -123,7 +128,7 @@ serialize(const Model *m, StringInfo buf)
 		appendBinaryStringInfo(buf, (char *) m->history_mean, sizeof(float8) * n);
 		appendBinaryStringInfo(buf, (char *) m->history_count, sizeof(uint32) * n);
 	}
-	if (format == MODEL_FORMAT)
+	if (format >= MODEL_FORMAT_BARE)
 		for (int p = -1; p < m->nparts; p++)
 		{
 			const Model *part = p < 0 ? m : &m->parts[p];
@@ -132,6 +137,19 @@ serialize(const Model *m, StringInfo buf)
 			appendBinaryStringInfo(buf, (char *) &known, sizeof(uint32));
 			if (known)
 				appendBinaryStringInfo(buf, (char *) part->bare_log, sizeof(float8) * 3);
+		}
+	if (format == MODEL_FORMAT)
+		for (int p = -1; p < m->nparts; p++)
+		{
+			const CategoryMap *map = &(p < 0 ? m : &m->parts[p])->categories[OVERHEAD_MAP];
+			uint32		has = map->overheads ? 1 : 0;
+
+			appendBinaryStringInfo(buf, (char *) &has, sizeof(uint32));
+			if (!has)
+				continue;
+			appendBinaryStringInfo(buf, (char *) &map->overhead_fallback, sizeof(float8));
+			appendBinaryStringInfo(buf, (char *) &map->overhead_unseen, sizeof(float8));
+			appendBinaryStringInfo(buf, (char *) map->overheads, sizeof(float8) * map->n);
 		}
 }
 
@@ -385,6 +403,17 @@ read_history(Reader *r, Model *m)
 	}
 }
 
+/* A model's overhead, a log runtime no larger than MAX_LOG_RUNTIME either way, or raise. */
+static double
+read_overhead(Reader *r)
+{
+	double		v = read_finite(r);
+
+	if (!(fabs(v) <= MAX_LOG_RUNTIME))
+		corrupt(r, "A model's overhead is out of range.");
+	return v;
+}
+
 /* Read the bare requests' runtimes of a model of format 6 and its parts, or raise. */
 static void
 read_bare(Reader *r, Model *m)
@@ -411,6 +440,29 @@ read_bare(Reader *r, Model *m)
 	}
 }
 
+/* Read the overheads of a model of format 7 and its parts, or raise. */
+static void
+read_overheads(Reader *r, Model *m)
+{
+	m->has_overhead_section = true;
+	for (int p = -1; p < m->nparts; p++)
+	{
+		CategoryMap *map = &(p < 0 ? m : &m->parts[p])->categories[OVERHEAD_MAP];
+		uint32		has;
+
+		read_bytes(r, &has, sizeof(has));
+		if (has > 1)
+			corrupt(r, "The model's flag of overheads is neither 0 nor 1.");
+		if (!has)
+			continue;
+		map->overheads = palloc(sizeof(float8) * Max(map->n, 1));
+		map->overhead_fallback = read_overhead(r);
+		map->overhead_unseen = read_overhead(r);
+		for (int k = 0; k < map->n; k++)
+			map->overheads[k] = read_overhead(r);
+	}
+}
+
 /*
  * Decode a stored model into memory of the current context, checking every
  * count, index and value, so that evaluation can never leave the arrays:
@@ -432,7 +484,8 @@ deserialize(const char *data, size_t len, int64 version)
 	m->version = version;
 	read_bytes(&r, header, sizeof(header));
 	if (header[0] != MODEL_MAGIC ||
-		!(header[1] == MODEL_FORMAT || header[1] == MODEL_FORMAT_HISTORY ||
+		!(header[1] == MODEL_FORMAT || header[1] == MODEL_FORMAT_BARE ||
+		  header[1] == MODEL_FORMAT_HISTORY ||
 		  header[1] == MODEL_FORMAT_LINEAR ? header[2] == NFEATURES :
 		  (header[1] == MODEL_FORMAT_INTERVAL || header[1] == MODEL_FORMAT_POINT) &&
 		  header[2] == NFEATURES_V3))
@@ -448,8 +501,10 @@ deserialize(const char *data, size_t len, int64 version)
 		read_parts(&r, m);
 	if (header[1] >= MODEL_FORMAT_HISTORY)
 		read_history(&r, m);
-	if (header[1] == MODEL_FORMAT)
+	if (header[1] >= MODEL_FORMAT_BARE)
 		read_bare(&r, m);
+	if (header[1] == MODEL_FORMAT)
+		read_overheads(&r, m);
 	if (r.pos != r.len)
 		corrupt(&r, "The model's size does not match its contents.");
 	return m;

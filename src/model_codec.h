@@ -17,7 +17,8 @@
 #define NFEATURES_V3	13		/* features of a model of format 2 or 3 */
 #define NCATEGORICAL	3
 #define MODEL_MAGIC		0x54544742	/* "TTGB" */
-#define MODEL_FORMAT	6		/* format 5 and the runtimes of bare requests */
+#define MODEL_FORMAT	7		/* format 6 and the models' overheads */
+#define MODEL_FORMAT_BARE	6	/* before it: format 5 and the runtimes of bare requests */
 #define MODEL_FORMAT_HISTORY	5	/* before it: format 4 and the history of requests */
 #define MODEL_FORMAT_LINEAR	4	/* before that: a linear part under the trees */
 #define MODEL_FORMAT_INTERVAL	3	/* before it: trees and the runtime interval */
@@ -41,7 +42,18 @@ typedef struct CategoryMap
 	float8	   *codes;
 	float8		fallback;		/* NULL, and unseen categories before format 4 */
 	float8		unseen;			/* unseen categories */
+
+	/*
+	 * Overheads (format 7, the model's map only; NULL when none): each
+	 * category's log runtime of a job that does no work, learnt with the
+	 * linear part (see Model), and those of NULL and of unseen categories.
+	 */
+	float8	   *overheads;
+	float8		overhead_fallback;
+	float8		overhead_unseen;
 } CategoryMap;
+
+#define OVERHEAD_MAP	1		/* the map whose categories have overheads: the model */
 
 /*
  * The trees are oblivious: all the nodes of one level of a tree split on
@@ -55,7 +67,10 @@ typedef struct CategoryMap
  * NLINEAR features, is also the trees' last feature.  It has parts: models
  * of their own (without interval or parts) for the job types that had
  * enough training rows, which predict those jobs' runtime; the model
- * itself predicts the others'.  Models of formats 2 and 3 describe a job
+ * itself predicts the others'.  In a model of format 7, linear is the log
+ * of a sum: the runtime of the weighted sum, as work, and an overhead of
+ * the job's model (see CategoryMap), as a job pays whatever it does.
+ * Models of formats 2 and 3 describe a job
  * by the NFEATURES_V3 features of their time and have no linear part
  * (weights is NULL) and no parts.
  */
@@ -127,6 +142,7 @@ typedef struct Model
 	 * known.  The section is in the model and then in each part's order.
 	 */
 	bool		has_bare_section;
+	bool		has_overhead_section;	/* format 7 */
 	bool		bare_known;
 	float8		bare_log[3];
 

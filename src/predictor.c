@@ -85,6 +85,11 @@ PG_FUNCTION_INFO_V1(tinytemp_table_changed);
 #define LINEAR_SMOOTHING	10.0	/* and its pseudo-rows of code 0 in each category */
 #define LINEAR_MAX_ITERATIONS	100
 #define LINEAR_TOLERANCE	1e-5	/* largest change of a code, in log seconds, when done */
+#define OVERHEAD_ITERATIONS	20	/* fit_parametric's rounds, at most */
+#define OVERHEAD_TOLERANCE	1e-3	/* least relative fall of its squared error that goes on */
+#define OVERHEAD_START_QUANTILE	0.05	/* of the log runtimes, where overheads start */
+#define OVERHEAD_BELOW	10.0	/* how far below the shortest log runtime an overhead may go */
+#define OVERHEAD_MIN_SHARE	1e-6	/* of the work in a runtime, in a step of the linear part */
 
 /* Training settings; the defaults won on held-out synthetic data. */
 typedef struct TrainParams
@@ -122,28 +127,46 @@ static MemoryContext model_context = NULL;
 
 /* ---------- features ---------- */
 
-/* Encoding of one category value by binary search; NULL and unseen ones have their own. */
-static double
-category_code(const CategoryMap *map, const char *name, int len)
+/*
+ * Index of a category value in map, by binary search: -1 for NULL, -2 for
+ * one the map does not hold.
+ */
+static int
+category_index(const CategoryMap *map, const char *name, int len)
 {
 	int			lo = 0,
 				hi = map->n - 1;
 
 	if (name == NULL)
-		return map->fallback;
+		return -1;
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
 		int			cmp = name_cmp(name, len, map->names[mid], map->lengths[mid]);
 
 		if (cmp == 0)
-			return map->codes[mid];
+			return mid;
 		if (cmp < 0)
 			hi = mid - 1;
 		else
 			lo = mid + 1;
 	}
-	return map->unseen;
+	return -2;
+}
+
+/* Code of the category at index (see category_index) in map. */
+static inline double
+indexed_code(const CategoryMap *map, int index)
+{
+	return index >= 0 ? map->codes[index] : (index == -1 ? map->fallback : map->unseen);
+}
+
+/* Log overhead of the category at index in map, which has overheads. */
+static inline double
+indexed_overhead(const CategoryMap *map, int index)
+{
+	return index >= 0 ? map->overheads[index] :
+		(index == -1 ? map->overhead_fallback : map->overhead_unseen);
 }
 
 /* log1p of a non-negative input, -1 when it is NULL. */
@@ -187,7 +210,8 @@ static void
 job_vector_v3(const CategoryMap *maps, const JobFeatures *in, double *x)
 {
 	for (int c = 0; c < NCATEGORICAL; c++)
-		x[c] = category_code(&maps[c], in->category[c], in->category_len[c]);
+		x[c] = indexed_code(&maps[c],
+							category_index(&maps[c], in->category[c], in->category_len[c]));
 	input_features(in, x);
 }
 
@@ -222,6 +246,27 @@ linear_part(const float8 *weights, double *x)
 		linear += weights[f] * x[f];
 	x[NLINEAR] = linear;
 	return linear;
+}
+
+/*
+ * The parametric part of a job with features x under m: its linear part,
+ * and, when m has overheads (format 7), that runtime as the work on top of
+ * the overhead of the job's model (model_index, see category_index): the
+ * log of their sum, less m's base, in which the linear part is learnt.
+ * Returned and put in x[NLINEAR] for the trees.
+ */
+static double
+parametric_part(const Model *m, int model_index, double *x)
+{
+	const CategoryMap *map = &m->categories[OVERHEAD_MAP];
+	double		work = linear_part(m->weights, x);
+	double		overhead;
+
+	if (map->overheads == NULL)
+		return work;
+	overhead = indexed_overhead(map, model_index) - m->base;
+	x[NLINEAR] = Max(work, overhead) + log1p(exp(-fabs(work - overhead)));
+	return x[NLINEAR];
 }
 
 /*
@@ -458,6 +503,7 @@ own_model_predict(const Model *m, const JobFeatures *in)
 	double		x[NFEATURES];
 	float4		xf[NFEATURES];
 	double		linear = 0;
+	int			model_index = -1;
 
 	if (m->bare_known && job_is_bare(in))
 		return m->bare_log[1];
@@ -467,9 +513,16 @@ own_model_predict(const Model *m, const JobFeatures *in)
 		return model_eval(m, x);
 	}
 	for (int c = 0; c < NCATEGORICAL; c++)
-		x[c] = category_code(&m->categories[c], in->category[c], in->category_len[c]);
+	{
+		int			index = category_index(&m->categories[c], in->category[c],
+										   in->category_len[c]);
+
+		x[c] = indexed_code(&m->categories[c], index);
+		if (c == OVERHEAD_MAP)
+			model_index = index;
+	}
 	work_features(in, x);
-	linear = linear_part(m->weights, x);
+	linear = parametric_part(m, model_index, x);
 	for (int f = 0; f < NFEATURES; f++)
 		xf[f] = (float4) x[f];
 	return model_eval_float4(m, xf) + linear;
@@ -697,13 +750,6 @@ build_category_map(const TrainSet *ts, const int *rows, int nrows, int c, Catego
 	pfree(stats);
 }
 
-/* Category code of a training row from its index in the map (-1: NULL). */
-static inline double
-indexed_code(const CategoryMap *map, int index)
-{
-	return index >= 0 ? map->codes[index] : map->fallback;
-}
-
 /* Factor the n x n symmetric positive definite a (row-major) into L L', in place. */
 static void
 cholesky_factor(double *a, int n)
@@ -741,12 +787,30 @@ cholesky_solve(const double *l, double *b, int n)
 }
 
 /*
+ * The most frequent category of map (the first of those in name order),
+ * from the number of rows of each (slot k + 1 for category k), or -1 when
+ * the map has none.
+ */
+static int
+category_mode(const CategoryMap *map, const int *count)
+{
+	int			mode = -1;
+
+	for (int k = 0; k < map->n; k++)
+		if (mode < 0 || count[k + 1] > count[mode + 1])
+			mode = k;
+	return mode;
+}
+
+/*
  * The linear part of m and its category codes, fitted to the log runtimes
  * of the rows listed in `rows`, whose features 3 to NLINEAR - 1 are in x
  * (NFEATURES per row) and whose categories are in index: the least-squares
  * fit, in log space, of base + the codes of the row's categories (one
  * parameter per category, NULL being one more) + a weighted sum of the
- * numeric features.  Codes are shrunk towards 0 by LINEAR_SMOOTHING
+ * numeric features; or, given target and weight (one per row), the
+ * weighted least-squares fit of those targets, which fit_parametric's
+ * steps need, from the codes as they stand.  Codes are shrunk towards 0 by LINEAR_SMOOTHING
  * pseudo-rows, so that a category seen twice does not get an extreme code,
  * and the weights by a ridge penalty on standardized features, so that
  * collinear ones (samples and dataset_size) stay finite.  Solved by
@@ -764,7 +828,7 @@ cholesky_solve(const double *l, double *b, int n)
  */
 static void
 fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
-		   int *const *index, Model *m)
+		   int *const *index, const double *target, const double *weight, Model *m)
 {
 	const int	p = NLINEAR - NCATEGORICAL;
 	double	   *mean = palloc0(sizeof(double) * p);
@@ -773,27 +837,35 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	double	   *zy = palloc0(sizeof(double) * p);
 	double	   *beta = palloc(sizeof(double) * p);
 	double	   *code_sum = palloc0(sizeof(double) * nrows);	/* of each row's codes */
-	double	   *zsum[NCATEGORICAL];	/* per category: sum of its rows' z */
-	double	   *ysum[NCATEGORICAL];	/* per category: sum of its rows' y */
-	int		   *count[NCATEGORICAL];
+	double	   *zsum[NCATEGORICAL];	/* per category: weighted sum of its rows' z */
+	double	   *ysum[NCATEGORICAL];	/* per category: weighted sum of its rows' y */
+	double	   *wsum[NCATEGORICAL];	/* per category: sum of its rows' weights */
+	int		   *count[NCATEGORICAL];	/* per category: its rows */
 	double	   *others = NULL;
 	double		y_total = 0;
+	double		w_total = 0;
 	double		base = 0;
 	int			ncodes = 1;
 	bool		converged = false;
 
 #define NUMERIC(i, f) (x[(size_t) (i) * NFEATURES + NCATEGORICAL + (f)])
 #define Z(i, f) (scale[f] > 0 ? (NUMERIC(i, f) - mean[f]) / scale[f] : 0.0)
+#define WEIGHT(i) (weight ? weight[i] : 1.0)
 
-	/* Standardize: features that never vary get no weight. */
+	/*
+	 * Standardize, by weighted means, so that the weights are independent
+	 * of the base: features that never vary get no weight.
+	 */
+	for (int i = 0; i < nrows; i++)
+		w_total += WEIGHT(i);
 	for (int i = 0; i < nrows; i++)
 		for (int f = 0; f < p; f++)
-			mean[f] += NUMERIC(i, f) / nrows;
+			mean[f] += WEIGHT(i) * NUMERIC(i, f) / w_total;
 	for (int i = 0; i < nrows; i++)
 		for (int f = 0; f < p; f++)
-			scale[f] += (NUMERIC(i, f) - mean[f]) * (NUMERIC(i, f) - mean[f]);
+			scale[f] += WEIGHT(i) * (NUMERIC(i, f) - mean[f]) * (NUMERIC(i, f) - mean[f]);
 	for (int f = 0; f < p; f++)
-		scale[f] = scale[f] > 1e-12 * nrows ? sqrt(scale[f] / nrows) : 0;
+		scale[f] = scale[f] > 1e-12 * w_total ? sqrt(scale[f] / w_total) : 0;
 
 	/* Slot 0 of a category map's sums is NULL, slot k + 1 category k. */
 	for (int c = 0; c < NCATEGORICAL; c++)
@@ -802,6 +874,7 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 
 		zsum[c] = palloc0(sizeof(double) * n * p);
 		ysum[c] = palloc0(sizeof(double) * n);
+		wsum[c] = palloc0(sizeof(double) * n);
 		count[c] = palloc0(sizeof(int) * n);
 		ncodes = Max(ncodes, n);
 	}
@@ -809,31 +882,36 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	for (int i = 0; i < nrows; i++)
 	{
 		double		z[NLINEAR];
-		double		y = ts->y[rows[i]];
+		double		w = WEIGHT(i);
+		double		y = target ? target[i] : ts->y[rows[i]];
 
 		for (int f = 0; f < p; f++)
 			z[f] = Z(i, f);
 		for (int f = 0; f < p; f++)
 		{
-			zy[f] += z[f] * y;
+			zy[f] += w * z[f] * y;
 			for (int g = 0; g <= f; g++)
-				chol[f * p + g] += z[f] * z[g];
+				chol[f * p + g] += w * z[f] * z[g];
 		}
 		for (int c = 0; c < NCATEGORICAL; c++)
 		{
 			int			k = index[c][i] + 1;
 
 			for (int f = 0; f < p; f++)
-				zsum[c][k * p + f] += z[f];
-			ysum[c][k] += y;
+				zsum[c][k * p + f] += w * z[f];
+			ysum[c][k] += w * y;
+			wsum[c][k] += w;
 			count[c][k]++;
 		}
-		y_total += y;
+		y_total += w * y;
 	}
 	for (int f = 0; f < p; f++)
 		chol[f * p + f] += LINEAR_RIDGE;
 	cholesky_factor(chol, p);
 
+	for (int d = 0; d < NCATEGORICAL; d++)
+		for (int i = 0; i < nrows; i++)
+			code_sum[i] += indexed_code(&m->categories[d], index[d][i]);
 	for (int iter = 0;; iter++)
 	{
 		double		moved = 0;
@@ -846,11 +924,11 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 			{
 				double		code = k == 0 ? m->categories[c].fallback : m->categories[c].codes[k - 1];
 
-				base -= code * count[c][k];
+				base -= code * wsum[c][k];
 				for (int f = 0; f < p; f++)
 					beta[f] -= code * zsum[c][k * p + f];
 			}
-		base /= nrows;
+		base /= w_total;
 		cholesky_solve(chol, beta, p);
 		if (iter == LINEAR_MAX_ITERATIONS || converged)
 			break;
@@ -862,15 +940,16 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 
 			memset(others, 0, sizeof(double) * (map->n + 1));
 			for (int i = 0; i < nrows; i++)
-				others[index[c][i] + 1] += code_sum[i] - indexed_code(map, index[c][i]);
+				others[index[c][i] + 1] +=
+					WEIGHT(i) * (code_sum[i] - indexed_code(map, index[c][i]));
 			for (int k = 0; k <= map->n; k++)
 			{
-				double		e = ysum[c][k] - count[c][k] * base - others[k];
+				double		e = ysum[c][k] - wsum[c][k] * base - others[k];
 				double	   *slot = k == 0 ? &map->fallback : &map->codes[k - 1];
 
 				for (int f = 0; f < p; f++)
 					e -= zsum[c][k * p + f] * beta[f];
-				e /= count[c][k] + LINEAR_SMOOTHING;
+				e /= wsum[c][k] + LINEAR_SMOOTHING;
 				moved = Max(moved, fabs(e - *slot));
 				*slot = e;
 			}
@@ -882,6 +961,7 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 		}
 		converged = moved < LINEAR_TOLERANCE;
 	}
+#undef WEIGHT
 #undef Z
 #undef NUMERIC
 
@@ -894,18 +974,17 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	for (int c = 0; c < NCATEGORICAL; c++)
 	{
 		CategoryMap *map = &m->categories[c];
-		int			mode = -1;
+		int			mode = category_mode(map, count[c]);
 
-		for (int k = 0; k < map->n; k++)
-			if (mode < 0 || count[c][k + 1] > count[c][mode + 1])
-				mode = k;
 		map->unseen = mode >= 0 ? map->codes[mode] : map->fallback;
 		if (count[c][0] == 0)
 			map->fallback = map->unseen;
 	}
 
 	/* Back to the features' own scale; every category code counts once. */
-	m->weights = palloc0(sizeof(float8) * NLINEAR);
+	if (m->weights == NULL)
+		m->weights = palloc(sizeof(float8) * NLINEAR);
+	memset(m->weights, 0, sizeof(float8) * NLINEAR);
 	for (int c = 0; c < NCATEGORICAL; c++)
 		m->weights[c] = 1.0;
 	for (int f = 0; f < p; f++)
@@ -927,6 +1006,7 @@ fit_linear(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	{
 		pfree(zsum[c]);
 		pfree(ysum[c]);
+		pfree(wsum[c]);
 		pfree(count[c]);
 	}
 }
@@ -1386,6 +1466,201 @@ fit_history(const TrainSet *ts, const double *r, Model *m, double *corrected)
 	hash_destroy(states);
 }
 
+/* A parametric fit of fit_parametric: its codes, weights, base and overheads. */
+typedef struct ParametricFit
+{
+	double	   *values;
+	double		sse;
+} ParametricFit;
+
+/* Save m's codes, weights, base and log overheads o (slot k + 1 for model k) into fit. */
+static void
+parametric_save(const Model *m, const double *o, ParametricFit *fit)
+{
+	double	   *v = fit->values;
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		const CategoryMap *map = &m->categories[c];
+
+		*v++ = map->fallback;
+		*v++ = map->unseen;
+		memcpy(v, map->codes, sizeof(double) * map->n);
+		v += map->n;
+	}
+	memcpy(v, m->weights, sizeof(double) * NLINEAR);
+	v += NLINEAR;
+	*v++ = m->base;
+	memcpy(v, o, sizeof(double) * (m->categories[OVERHEAD_MAP].n + 1));
+}
+
+/* The reverse of parametric_save. */
+static void
+parametric_restore(Model *m, double *o, const ParametricFit *fit)
+{
+	const double *v = fit->values;
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+	{
+		CategoryMap *map = &m->categories[c];
+
+		map->fallback = *v++;
+		map->unseen = *v++;
+		memcpy(map->codes, v, sizeof(double) * map->n);
+		v += map->n;
+	}
+	memcpy(m->weights, v, sizeof(double) * NLINEAR);
+	v += NLINEAR;
+	m->base = *v++;
+	memcpy(o, v, sizeof(double) * (m->categories[OVERHEAD_MAP].n + 1));
+}
+
+/*
+ * The parametric part of m (see parametric_part), fitted to the log
+ * runtimes of the rows listed in `rows` (features and categories as for
+ * fit_linear): first the linear part alone, then, when it fits better, the
+ * linear part as work on top of an overhead of each model (NULL being one
+ * more), a runtime that every job of that model pays whatever it does:
+ * loading weights, building the graph, starting workers.
+ *
+ * Log runtime is then log(exp(o) + exp(L)), with o the model's log
+ * overhead and L the linear part; in a short job o carries the runtime,
+ * in a long one L, where a linear part alone has to bend one line through
+ * both.  Fitted by least squares in log space, alternating Gauss-Newton
+ * steps: each overhead with L fixed, then L (a weighted fit_linear on the
+ * linearized runtimes: row i weighs s_i^2 and aims at L_i + r_i / s_i,
+ * where s_i is the share of the work in its runtime and r_i its
+ * residual), for OVERHEAD_ITERATIONS rounds or until the sum of squared
+ * residuals stops falling; the best round is kept.  Each overhead starts
+ * at a low quantile of all the runtimes, the shortest jobs being the
+ * likeliest to be all overhead, and moves by at most 1 a step.
+ */
+static void
+fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
+			   int *const *index, Model *m)
+{
+	CategoryMap *map = &m->categories[OVERHEAD_MAP];
+	const int  *model_of = index[OVERHEAD_MAP];
+	int			nslots = map->n + 1;
+	int			nvalues = NLINEAR + 1 + nslots;
+	double	   *o = palloc(sizeof(double) * nslots);
+	double	   *num = palloc(sizeof(double) * nslots);
+	double	   *den = palloc(sizeof(double) * nslots);
+	double	   *work = palloc(sizeof(double) * nrows);
+	double	   *share = palloc(sizeof(double) * nrows);
+	double	   *resid = palloc(sizeof(double) * nrows);
+	double	   *target = palloc(sizeof(double) * nrows);
+	double	   *weight = palloc(sizeof(double) * nrows);
+	double		linear_sse = 0;
+	double		lo,
+				hi;
+	ParametricFit best;
+	int			mode;
+	int		   *count = palloc0(sizeof(int) * nslots);
+
+	fit_linear(ts, rows, nrows, x, index, NULL, NULL, m);
+	if (nrows < MIN_TRAIN_ROWS)
+		goto done;
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+		nvalues += 2 + m->categories[c].n;
+	best.values = palloc(sizeof(double) * nvalues);
+	best.sse = 0;
+
+	/* The overheads start low, and stay within the runtimes seen. */
+	for (int i = 0; i < nrows; i++)
+		work[i] = ts->y[rows[i]];
+	qsort(work, nrows, sizeof(double), double_cmp);
+	lo = work[0] - OVERHEAD_BELOW;
+	hi = work[nrows - 1];
+	for (int k = 0; k < nslots; k++)
+		o[k] = quantile_sorted(work, nrows, OVERHEAD_START_QUANTILE);
+
+	for (int iter = 0;; iter++)
+	{
+		double		sse = 0;
+		bool		gained;
+
+		/* L, each row's residual and the share of the work in its runtime. */
+		for (int i = 0; i < nrows; i++)
+		{
+			const double *xi = &x[(size_t) i * NFEATURES];
+			double		l = m->base;
+			double		p;
+
+			for (int c = 0; c < NCATEGORICAL; c++)
+				l += indexed_code(&m->categories[c], index[c][i]);
+			for (int f = NCATEGORICAL; f < NLINEAR; f++)
+				l += m->weights[f] * xi[f];
+			work[i] = l;
+			if (iter == 0)
+				linear_sse += (ts->y[rows[i]] - l) * (ts->y[rows[i]] - l);
+			p = Max(l, o[model_of[i] + 1]) + log1p(exp(-fabs(l - o[model_of[i] + 1])));
+			resid[i] = ts->y[rows[i]] - p;
+			share[i] = exp(l - p);
+			sse += resid[i] * resid[i];
+		}
+		gained = iter == 0 || sse < best.sse * (1 - OVERHEAD_TOLERANCE);
+		if (iter == 0 || sse < best.sse)
+		{
+			best.sse = sse;
+			parametric_save(m, o, &best);
+		}
+		if (iter == OVERHEAD_ITERATIONS || !gained)
+			break;
+
+		/* Each overhead, with L fixed. */
+		memset(num, 0, sizeof(double) * nslots);
+		memset(den, 0, sizeof(double) * nslots);
+		for (int i = 0; i < nrows; i++)
+		{
+			num[model_of[i] + 1] += (1 - share[i]) * resid[i];
+			den[model_of[i] + 1] += (1 - share[i]) * (1 - share[i]);
+		}
+		for (int k = 0; k < nslots; k++)
+			o[k] = Min(Max(o[k] + Min(Max(num[k] / (den[k] + 1), -1.0), 1.0), lo), hi);
+
+		/* Then L, with the overheads fixed. */
+		for (int i = 0; i < nrows; i++)
+		{
+			double		l = work[i];
+			double		om = o[model_of[i] + 1];
+			double		p = Max(l, om) + log1p(exp(-fabs(l - om)));
+			double		s = Max(exp(l - p), OVERHEAD_MIN_SHARE);
+
+			target[i] = l + (ts->y[rows[i]] - p) / s;
+			weight[i] = s * s;
+		}
+		fit_linear(ts, rows, nrows, x, index, target, weight, m);
+	}
+
+	parametric_restore(m, o, &best);
+	if (best.sse < linear_sse * (1 - OVERHEAD_TOLERANCE))
+	{
+		/* NULL and unseen models as for their codes (see fit_linear). */
+		for (int i = 0; i < nrows; i++)
+			count[model_of[i] + 1]++;
+		mode = category_mode(map, count);
+		map->overheads = palloc(sizeof(double) * Max(map->n, 1));
+		memcpy(map->overheads, o + 1, sizeof(double) * map->n);
+		map->overhead_unseen = mode >= 0 ? o[mode + 1] : o[0];
+		map->overhead_fallback = count[0] > 0 ? o[0] : map->overhead_unseen;
+	}
+	else
+		fit_linear(ts, rows, nrows, x, index, NULL, NULL, m);
+	pfree(best.values);
+done:
+	pfree(o);
+	pfree(num);
+	pfree(den);
+	pfree(work);
+	pfree(share);
+	pfree(resid);
+	pfree(target);
+	pfree(weight);
+	pfree(count);
+}
+
 /* Fit a model on the rows listed in `rows`: its linear part, then its trees. */
 static Model *
 fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
@@ -1412,16 +1687,16 @@ fit(const TrainSet *ts, const int *rows, int nrows, const TrainParams *params)
 	}
 	for (int i = 0; i < nrows; i++)
 		work_features(&ts->jobs[rows[i]], &x[(size_t) i * NFEATURES]);
-	fit_linear(ts, rows, nrows, x, index, m);
+	fit_parametric(ts, rows, nrows, x, index, m);
 
-	/* The codes and the linear part, as model_predict computes them. */
+	/* The codes and the parametric part, as model_predict computes them. */
 	for (int i = 0; i < nrows; i++)
 	{
 		double	   *xi = &x[(size_t) i * NFEATURES];
 
 		for (int c = 0; c < NCATEGORICAL; c++)
 			xi[c] = indexed_code(&m->categories[c], index[c][i]);
-		pred[i] = m->base + linear_part(m->weights, xi);
+		pred[i] = m->base + parametric_part(m, index[OVERHEAD_MAP][i], xi);
 		/* As model_predict gives them to the trees. */
 		for (int f = 0; f < NFEATURES; f++)
 			xi[f] = (float4) xi[f];
@@ -2214,6 +2489,7 @@ tinytemp_train_predictor(PG_FUNCTION_ARGS)
 		ape[i] = ts.y[i] - fold_pred[i];
 	fit_history(&ts, ape, m, corrected);
 	m->has_bare_section = true;
+	m->has_overhead_section = true;
 	for (int i = 0; i < ts.n; i++)
 		ape[i] = fabs(exp(-corrected[i]) - 1);
 	mdape_history = median(ape, ts.n);
@@ -2294,20 +2570,24 @@ tinytemp_predictor_check(PG_FUNCTION_ARGS)
 	Model	   *m = deserialize(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), 0);
 	StringInfoData report;
 	int			bare = m->bare_known;
+	int			overheads = m->categories[OVERHEAD_MAP].overheads != NULL;
 
 	for (int p = 0; p < m->nparts; p++)
+	{
 		bare += m->parts[p].bare_known;
+		overheads += m->parts[p].categories[OVERHEAD_MAP].overheads != NULL;
+	}
 
 	initStringInfo(&report);
 	appendStringInfo(&report,
 					 "{\"trees\": %d, \"depth\": %d, \"job_types\": %d, \"models\": %d,"
 					 " \"gpu_types\": %d, \"interval_bins\": %d, \"format\": %d,"
 					 " \"job_type_models\": %d, \"history_keys\": %d,"
-					 " \"bare_request_models\": %d}",
+					 " \"bare_request_models\": %d, \"overhead_models\": %d}",
 					 m->ntrees, m->depth, m->categories[0].n, m->categories[1].n,
 					 m->categories[2].n, m->interval_bins,
 					 (int) model_format(m),
-					 m->nparts, m->nhistory, bare);
+					 m->nparts, m->nhistory, bare, overheads);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report.data)));
 }
 

@@ -12,10 +12,13 @@
  * on (check_model): its trees' shape and splits, its names' order, in
  * formats 5 and 6 its history of requests (keys in order, counts, means,
  * shrinkages, interval), which formats 2 to 4 and job types' models lack,
- * and in format 6 its section of bare requests (check_bare): on the model
+ * in formats 6 and 7 its section of bare requests (check_bare): on the model
  * only, never on a part, and the three log-runtime quantiles of the model
  * and of each part that knows them finite, at most MAX_LOG_RUNTIME and in
- * order; a model of formats 2 to 5 knows them nowhere.
+ * order; a model of formats 2 to 5 knows them nowhere; and in format 7 its
+ * section of overheads (check_overheads), the same way: on the model only,
+ * overheads in the map of models alone, each finite and at most
+ * MAX_LOG_RUNTIME either way; a model of formats 2 to 6 has none.
  *
  * FUZZ_MODEL_TRACE=1 prints what became of each input, e.g. of the seeds:
  *	  FUZZ_MODEL_TRACE=1 ./fuzz_model -runs=0 corpus/model
@@ -121,21 +124,52 @@ check_bare(const Model *m, bool section)
 }
 
 /*
+ * The overheads of a model or part, in a model of format 7 (section) or of
+ * an earlier one: only in format 7, only in the map of models, and then
+ * finite log runtimes, at most MAX_LOG_RUNTIME either way.
+ */
+static void
+check_overheads(const Model *m, bool section)
+{
+	const CategoryMap *map = &m->categories[OVERHEAD_MAP];
+
+	for (int c = 0; c < NCATEGORICAL; c++)
+		if (c != OVERHEAD_MAP && m->categories[c].overheads)
+			fail("overheads in a map other than the models'");
+	if (!map->overheads)
+		return;
+	if (!section)
+		fail("overheads in a model without their section");
+	if (!m->weights)
+		fail("overheads in a model without a linear part");
+	if (!isfinite(map->overhead_fallback) || fabs(map->overhead_fallback) > MAX_LOG_RUNTIME ||
+		!isfinite(map->overhead_unseen) || fabs(map->overhead_unseen) > MAX_LOG_RUNTIME)
+		fail("an overhead of NULL or unseen models out of range");
+	for (int k = 0; k < map->n; k++)
+		if (!isfinite(map->overheads[k]) || fabs(map->overheads[k]) > MAX_LOG_RUNTIME)
+			fail("a model's overhead out of range");
+}
+
+/*
  * The same for a whole model: its trees, its interval, its job types'
- * models, its history of requests, its runtimes of bare requests.
+ * models, its history of requests, its runtimes of bare requests, its
+ * overheads.
  */
 static void
 check_model(const Model *m)
 {
 	check_trees(m);
 	if (m->weights && m->interval_bins < 1)
-		fail("a model of format 4 to 6 without an interval");
+		fail("a model of format 4 to 7 without an interval");
 	if (m->nparts > 0 && !m->weights)
 		fail("job types with models of their own in a model of format 2 or 3");
 	check_history(m);
 	if (m->has_bare_section && (!m->weights || !m->has_history))
 		fail("a section of bare requests in a model of format 2 to 5");
 	check_bare(m, m->has_bare_section);
+	if (m->has_overhead_section && !m->has_bare_section)
+		fail("a section of overheads in a model of format 2 to 6");
+	check_overheads(m, m->has_overhead_section);
 	for (int p = 0; p < m->nparts; p++)
 	{
 		if (!m->parts[p].weights || m->parts[p].nparts != 0 || m->parts[p].interval_bins != 0)
@@ -144,7 +178,10 @@ check_model(const Model *m)
 			fail("a job type's model with a history of requests");
 		if (m->parts[p].has_bare_section)
 			fail("a job type's model with a section of bare requests of its own");
+		if (m->parts[p].has_overhead_section)
+			fail("a job type's model with a section of overheads of its own");
 		check_bare(&m->parts[p], m->has_bare_section);
+		check_overheads(&m->parts[p], m->has_overhead_section);
 		check_trees(&m->parts[p]);
 		if (p > 0 && name_cmp(m->part_names[p - 1], m->part_lengths[p - 1],
 							  m->part_names[p], m->part_lengths[p]) >= 0)

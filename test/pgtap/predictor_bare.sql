@@ -20,7 +20,7 @@ FROM tinytemp.bootstrap_jobs GROUP BY job_type;
 
 SELECT tinytemp_train_predictor('tinytemp.bootstrap_jobs') AS report \gset
 SELECT model AS boot_model FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1 \gset
-SELECT is(tinytemp_predictor_check(:'boot_model'::bytea) ->> 'format', '6', 'the model is stored in format 6');
+SELECT is(tinytemp_predictor_check(:'boot_model'::bytea) ->> 'format', '7', 'the model is stored in format 7');
 SELECT is((tinytemp_predictor_check(:'boot_model'::bytea) ->> 'bare_request_models')::int,
 		  (tinytemp_predictor_check(:'boot_model'::bytea) ->> 'job_type_models')::int + 1,
 	'the synthetic jobs describe their work: the model and every job type''s know bare requests');
@@ -105,20 +105,25 @@ SELECT ok(tinytemp_predict_runtime('training', NULL, NULL, NULL, NULL, 32, 8, NU
 		   round(tinytemp_predict_runtime('training', NULL, NULL, NULL, NULL, 32, 8, NULL, 262144)),
 		   round(tinytemp_predict_runtime('training', NULL, NULL, NULL, NULL, 4, 1, NULL, 32768))));
 
--- Format 5 is format 6 without the bare requests' section: a flag (uint32)
--- for the model and each job type's, and three float8s for each known.
+-- Format 5 is format 7 without the overheads' section (see
+-- predictor_overhead.sql) and the bare requests' one: a flag (uint32) for
+-- the model and each job type's, and three float8s for each known.
 CREATE TEMP TABLE byte_order AS SELECT get_byte(:'boot_model'::bytea, 4) <> 0 AS little_endian;
 CREATE TEMP TABLE cut AS
-SELECT m, 4 * (1 + (c ->> 'job_type_models')::int) + 24 * (c ->> 'bare_request_models')::int AS section
-FROM (SELECT :'boot_model'::bytea AS m, tinytemp_predictor_check(:'boot_model'::bytea) AS c) s;
+SELECT substring(m FROM 1 FOR length(m) - overheads) AS m,
+	   4 * (1 + (c ->> 'job_type_models')::int) + 24 * (c ->> 'bare_request_models')::int AS section
+FROM (SELECT :'boot_model'::bytea AS m, tinytemp_predictor_check(:'boot_model'::bytea) AS c,
+			 4 * (1 + (tinytemp_predictor_check(:'boot_model'::bytea) ->> 'job_type_models')::int)
+			 + 8 * (2 + (tinytemp_predictor_check(:'boot_model'::bytea) ->> 'models')::int)
+			 * (tinytemp_predictor_check(:'boot_model'::bytea) ->> 'overhead_models')::int AS overheads) s;
 CREATE TEMP TABLE format5 AS
 SELECT overlay(substring(m FROM 1 FOR length(m) - section)
 			   PLACING CASE WHEN (SELECT little_endian FROM byte_order) THEN '\x05000000'::bytea
 							ELSE '\x00000005'::bytea END FROM 5 FOR 4) AS model
 FROM cut;
-SELECT is(tinytemp_predictor_check(model) - 'format' - 'bare_request_models',
-		  tinytemp_predictor_check(:'boot_model'::bytea) - 'format' - 'bare_request_models',
-	'cut so, the model still loads: the same model without the section')
+SELECT is(tinytemp_predictor_check(model) - 'format' - 'bare_request_models' - 'overhead_models',
+		  tinytemp_predictor_check(:'boot_model'::bytea) - 'format' - 'bare_request_models' - 'overhead_models',
+	'cut so, the model still loads: the same model without the sections')
 FROM format5;
 SELECT is(tinytemp_predictor_check(model) ->> 'format', '5', 'as one of format 5') FROM format5;
 SELECT throws_ok(format('SELECT tinytemp_predictor_check(%L::bytea)',

@@ -35,7 +35,7 @@ SELECT ok((:'report'::jsonb #>> '{history_rows,tenant_queue}')::int > 2000,
 SELECT ok((:'report'::jsonb ->> 'cv_mdape_history')::float8 < (:'report'::jsonb ->> 'cv_mdape')::float8,
 	format('the history lowers the cross-validated MdAPE: %s -> %s',
 		   :'report'::jsonb ->> 'cv_mdape', :'report'::jsonb ->> 'cv_mdape_history'));
-SELECT is(tinytemp_predictor_check(model) ->> 'format', '6', 'the model is stored in format 6')
+SELECT is(tinytemp_predictor_check(model) ->> 'format', '7', 'the model is stored in format 7')
 FROM tinytemp.predictor_models ORDER BY version DESC LIMIT 1;
 SELECT is((tinytemp_predictor_check(model) ->> 'history_keys')::int, (:'report'::jsonb ->> 'history_keys')::int,
 	'and loads back with the same keys')

@@ -84,22 +84,25 @@ SELECT throws_ok(format('SELECT tinytemp_predictor_check(%L::bytea)',
 						substring(:'new_model'::bytea FROM 1 FOR length(:'new_model'::bytea) - 8)),
 	'XX001', NULL, 'a model cut short in its last section is corrupt');
 
--- Format 4 is format 6 without the bare requests' section (a uint32 flag
--- for the model and each job type's, three float8s for each known) and the
--- history of requests: from a source with no tenants, queues or params, 60
--- bytes (three pairs of float8s, two uint32 row counts, a key count of 0).
+-- Format 4 is format 7 without the overheads' section (a uint32 flag for
+-- the model and each job type's, and for each with overheads those of NULL,
+-- unseen and each model, float8s), the bare requests' section (the same
+-- flags, three float8s for each known) and the history of requests: from a
+-- source with no tenants, queues or params, 60 bytes (three pairs of
+-- float8s, two uint32 row counts, a key count of 0).
 SELECT is(tinytemp_predictor_check(:'new_model'::bytea) ->> 'history_keys', '0',
 	'a source without tenants, queues or params gives an empty history');
 CREATE TEMP TABLE format4 AS
-SELECT overlay(substring(m FROM 1 FOR length(m) - 60 - 4 * (1 + (c ->> 'job_type_models')::int)
-						 - 24 * (c ->> 'bare_request_models')::int)
+SELECT overlay(substring(m FROM 1 FOR length(m) - 60 - 8 * (1 + (c ->> 'job_type_models')::int)
+						 - 24 * (c ->> 'bare_request_models')::int
+						 - 8 * (2 + (c ->> 'models')::int) * (c ->> 'overhead_models')::int)
 			   PLACING pg_temp.u32(4) FROM 5 FOR 4) AS model
 FROM (SELECT :'new_model'::bytea AS m, tinytemp_predictor_check(:'new_model'::bytea) AS c) s;
 SELECT is(tinytemp_predictor_check(model) ->> 'format', '4', 'cut so, the model is one of format 4')
 FROM format4;
-SELECT is(tinytemp_predictor_check(model) - 'format' - 'bare_request_models',
-		  tinytemp_predictor_check(:'new_model'::bytea) - 'format' - 'bare_request_models',
-	'which still loads: the same model without its history and bare requests')
+SELECT is(tinytemp_predictor_check(model) - 'format' - 'bare_request_models' - 'overhead_models',
+		  tinytemp_predictor_check(:'new_model'::bytea) - 'format' - 'bare_request_models' - 'overhead_models',
+	'which still loads: the same model without its history, bare requests and overheads')
 FROM format4;
 
 INSERT INTO tinytemp.predictor_models (source, rows_used, train_seconds, params, model)
