@@ -619,9 +619,7 @@ read_other_workers(const ClaimWorker *w, OtherWorkers *o)
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
 		"SELECT " WORKER_ROOM ", w.gpu_type, w.speed, w.id,"
-		/* any owner may label a worker: nothing but digits is a number of slots */
-		" coalesce(count(h.id) >= CASE WHEN w.labels->>'slots' ~ '^[0-9]{1,9}$'"
-		"                         THEN (w.labels->>'slots')::int END, false)"
+		" coalesce(count(h.id) >= " TINYTEMP_WORKER_SLOTS_SQL("w") ", false)"
 		WORKERS_WITH_HELD
 		" WHERE w.state = 'active' AND w.id <> $1"
 		" GROUP BY w.id ORDER BY w.id";

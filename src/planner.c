@@ -97,6 +97,7 @@ typedef struct PlanWorker
 	TinytempResources free_now; /* free now */
 	char	   *gpu_type;
 	double		speed;
+	int			slots;			/* the most jobs it runs at once; -1: no limit */
 	PlanJob    *jobs;			/* by predicted end */
 	int			njobs;
 	int			jobs_cap;
@@ -328,8 +329,8 @@ read_workers(int *nworkers, TimestampTz now, bool v08)
 	static SPIPlanPtr worker_plan = NULL;
 	static SPIPlanPtr job_plans[2];
 	static const char *worker_sql =
-		"SELECT id, cpus, memory_mb, gpus, gpu_type, speed FROM tinytemp.workers"
-		" WHERE state = 'active' ORDER BY id";
+		"SELECT id, cpus, memory_mb, gpus, gpu_type, speed, " TINYTEMP_WORKER_SLOTS_SQL("w")
+		" FROM tinytemp.workers w WHERE state = 'active' ORDER BY id";
 #define JOB_SQL(COSTS) \
 		"SELECT worker_id, id, priority, cpus, memory_mb, gpus," \
 		"  " TINYTEMP_EXPECTED_END_SQL "," \
@@ -363,6 +364,7 @@ read_workers(int *nworkers, TimestampTz now, bool v08)
 		w->capacity.gpus = tinytemp_get_int64(t, d, 4, 0);
 		w->gpu_type = SPI_getvalue(t, d, 5);
 		w->speed = tinytemp_get_float8(t, d, 6, 1.0);
+		w->slots = (int) tinytemp_get_int64(t, d, 7, -1);
 		w->free_now = w->capacity;
 		w->jobs_cap = 8;
 		w->jobs = palloc(sizeof(PlanJob) * w->jobs_cap);
@@ -588,6 +590,32 @@ capable(const PlanWorker *w, const PlanUnit *u)
 }
 
 /*
+ * Whether w has a slot free once `stopped` of the jobs it holds (or this
+ * pass placed there) have stopped: a worker that holds as many jobs as its
+ * slots claims no more, whatever room it has left.
+ */
+static bool
+slot_free(const PlanWorker *w, int stopped)
+{
+	return w->slots < 0 || w->nrunning - stopped < w->slots;
+}
+
+/*
+ * When w is expected to have a slot free: now, or when enough of the jobs
+ * it holds have reached their predicted ends; DT_NOEND for a worker of no
+ * slots.
+ */
+static TimestampTz
+slot_free_at(const PlanWorker *w, TimestampTz now)
+{
+	if (slot_free(w, 0))
+		return now;
+	if (w->slots == 0)
+		return DT_NOEND;
+	return Max(now, w->running[w->nrunning - w->slots].end_at);
+}
+
+/*
  * How badly u's member fits what w has left: the shares of w's capacity
  * it would leave idle, GPUs counting most, and a CPU job on a GPU worker
  * worst of all, so that CPU work does not strand GPUs.  Lower is better.
@@ -640,7 +668,7 @@ workers_fitting_now(PlanWorker *workers, int nworkers, const PlanUnit *u, Timest
 		PlanWorker *w = &workers[i];
 		double		est;
 
-		if (!capable(w, u) || !tinytemp_fits(&u->req, &w->avail))
+		if (!capable(w, u) || !tinytemp_fits(&u->req, &w->avail) || !slot_free(w, 0))
 			continue;
 		est = w->nres == 0 && !u->gang ? -1 :
 			tinytemp_estimate_on(&u->spec, u->runtime_estimate_s, w->gpu_type, w->speed);
@@ -799,8 +827,9 @@ earliest_start(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz
 
 		if (!capable(&workers[i], u) || (skip_reserved && workers[i].nres > 0))
 			continue;
-		t = tinytemp_earliest_fit(&u->req, workers[i].avail, workers[i].running,
-								  workers[i].nrunning, now);
+		t = Max(tinytemp_earliest_fit(&u->req, workers[i].avail, workers[i].running,
+									  workers[i].nrunning, now),
+				slot_free_at(&workers[i], now));
 		if (t == DT_NOEND)
 			continue;
 		est = unit_estimate_on(u, &workers[i], &kinds);
@@ -911,6 +940,7 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 	{
 		PlanWorker *w = &workers[i];
 		TinytempResources room = w->free_now;
+		int			stopping = 0;	/* jobs asked to stop, and victims */
 		bool	   *used;
 
 		if (!capable(w, u) || (!u->gang && tinytemp_much_faster(fastest, est[i])))
@@ -918,9 +948,12 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 		used = palloc0(sizeof(bool) * Max(w->njobs, 1));
 		for (int k = 0; k < w->njobs; k++)
 			if (w->jobs[k].preempt_requested)
+			{
 				tinytemp_resources_add(&room, &w->jobs[k].run.held);
+				stopping++;
+			}
 		victims[i] = palloc(sizeof(int) * Max(w->njobs, 1));
-		while (!tinytemp_fits(&u->req, &room))
+		while (!tinytemp_fits(&u->req, &room) || !slot_free(w, stopping))
 		{
 			int			best = -1;
 
@@ -937,9 +970,10 @@ preempt_for(PlanWorker *workers, int nworkers, const PlanUnit *u, TimestampTz no
 				break;
 			used[best] = true;
 			victims[i][nvictims[i]++] = best;
+			stopping++;
 			tinytemp_resources_add(&room, &w->jobs[best].run.held);
 		}
-		if (!tinytemp_fits(&u->req, &room))
+		if (!tinytemp_fits(&u->req, &room) || !slot_free(w, stopping))
 			continue;
 		keys[n].index = i;
 		keys[n].key = nvictims[i] + fit_waste(w, u) / 100.0;

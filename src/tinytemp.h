@@ -280,6 +280,15 @@ extern TimestampTz tinytemp_earliest_fit(const TinytempResources *req, TinytempR
 										 TimestampTz now);
 
 /*
+ * A worker's slots, the most jobs it runs at once: its label "slots"
+ * (tinytemp-worker registers its --slots) when that is a whole number,
+ * else NULL, no limit.  Any owner may label a worker, so nothing but
+ * digits counts.  w is the alias of tinytemp.workers.
+ */
+#define TINYTEMP_WORKER_SLOTS_SQL(w) \
+	"CASE WHEN " w ".labels->>'slots' ~ '^[0-9]{1,9}$' THEN (" w ".labels->>'slots')::int END"
+
+/*
  * The tenants (NULL as '') that have pending jobs, one index probe each
  * (a loose scan of jobs_rank_idx): the planner then reads each tenant's
  * best jobs from that index with a LATERAL subquery.  (A claim scans the

@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(54);
+SELECT plan(59);
 
 \ir scheduling_setup.psql
 :reset
@@ -204,6 +204,27 @@ SELECT tinytemp_enqueue('training', cpus => 4, gang_size => 2, runtime_estimate_
 SELECT is(tinytemp_schedule()->'gangs_assigned', '1'::jsonb, 'the gang is assigned');
 SELECT is((SELECT array_agg(w.name ORDER BY w.name) FROM tinytemp.jobs j JOIN tinytemp.workers w ON w.id = j.worker_id
 		   WHERE j.gang_id = :gf), ARRAY['fast-1', 'fast-2'], 'to the two fast workers, not the slow ones');
+
+-- SLOTS: a worker whose label "slots" says how many jobs it runs at once
+-- (tinytemp-worker's --slots) takes no more once it holds that many,
+-- whatever room it has left; the planner places and reserves accordingly.
+:reset
+SET LOCAL tinytemp.clock = '2026-02-01 00:00:00+00';
+SELECT tinytemp_register_worker('one-slot-a', 8, 32768, labels => '{"slots": "1"}') AS sa \gset
+SELECT tinytemp_register_worker('one-slot-b', 8, 32768, labels => '{"slots": "1"}') AS sb \gset
+SELECT tinytemp_register_worker('unlimited', 8, 32768) AS sc \gset
+SELECT tinytemp_enqueue('inference', cpus => 1, runtime_estimate_s => 1000) AS held \gset
+SELECT is((SELECT id FROM tinytemp_claim(:sa)), :held::bigint, 'a one-slot worker takes a 1-CPU job, 7 CPUs left');
+SELECT tinytemp_enqueue('training', cpus => 4, gang_size => 2, runtime_estimate_s => 600) AS gs1 \gset
+SELECT is(tinytemp_schedule()->'gangs_assigned', '1'::jsonb, 'a gang of two 4-CPU members is assigned');
+SELECT set_eq(format('SELECT worker_id FROM tinytemp.jobs WHERE gang_id = %s', :gs1), ARRAY[:sb, :sc]::bigint[],
+	'to the workers with a slot free, not to the full one where it would fit best');
+SELECT tinytemp_enqueue('training', cpus => 4, gang_size => 2, runtime_estimate_s => 600) AS gs2 \gset
+SELECT is(tinytemp_schedule()->'gangs_assigned', '0'::jsonb,
+	'another such gang is not: only one worker has a slot free, though all three have the CPUs');
+SELECT results_eq(format('SELECT worker_id, start_at FROM tinytemp.reservations WHERE job_id = %s ORDER BY worker_id', :gs2),
+	format($$VALUES (%s::bigint, '2026-02-01 00:10:00+00'::timestamptz), (%s, '2026-02-01 00:10:00+00')$$, :sb, :sc),
+	'it holds a reservation from when the first gang''s member frees its slot (600 s), not the 1000 s job''s');
 
 SELECT * FROM finish();
 ROLLBACK;
