@@ -1533,7 +1533,9 @@ parametric_restore(Model *m, double *o, const ParametricFit *fit)
  * residual), for OVERHEAD_ITERATIONS rounds or until the sum of squared
  * residuals stops falling; the best round is kept.  Each overhead starts
  * at a low quantile of all the runtimes, the shortest jobs being the
- * likeliest to be all overhead, and moves by at most 1 a step.
+ * likeliest to be all overhead, and moves by at most 1 a step, within
+ * OVERHEAD_BELOW of the shortest runtime and the longest, and within what
+ * the loader takes (MAX_LOG_RUNTIME either way).
  */
 static void
 fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
@@ -1571,10 +1573,10 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	for (int i = 0; i < nrows; i++)
 		work[i] = ts->y[rows[i]];
 	qsort(work, nrows, sizeof(double), double_cmp);
-	lo = work[0] - OVERHEAD_BELOW;
-	hi = work[nrows - 1];
+	lo = Max(work[0] - OVERHEAD_BELOW, -MAX_LOG_RUNTIME);
+	hi = Max(Min(work[nrows - 1], MAX_LOG_RUNTIME), lo);
 	for (int k = 0; k < nslots; k++)
-		o[k] = quantile_sorted(work, nrows, OVERHEAD_START_QUANTILE);
+		o[k] = Min(Max(quantile_sorted(work, nrows, OVERHEAD_START_QUANTILE), lo), hi);
 
 	for (int iter = 0;; iter++)
 	{
