@@ -248,6 +248,13 @@ linear_part(const float8 *weights, double *x)
 	return linear;
 }
 
+/* log(exp(a) + exp(b)), without overflow. */
+static inline double
+log_sum_exp(double a, double b)
+{
+	return Max(a, b) + log1p(exp(-fabs(a - b)));
+}
+
 /*
  * The parametric part of a job with features x under m: its linear part,
  * and, when m has overheads (format 7), that runtime as the work on top of
@@ -265,7 +272,7 @@ parametric_part(const Model *m, int model_index, double *x)
 	if (map->overheads == NULL)
 		return work;
 	overhead = indexed_overhead(map, model_index) - m->base;
-	x[NLINEAR] = Max(work, overhead) + log1p(exp(-fabs(work - overhead)));
+	x[NLINEAR] = log_sum_exp(work, overhead);
 	return x[NLINEAR];
 }
 
@@ -1597,7 +1604,7 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 			work[i] = l;
 			if (iter == 0)
 				linear_sse += (ts->y[rows[i]] - l) * (ts->y[rows[i]] - l);
-			p = Max(l, o[model_of[i] + 1]) + log1p(exp(-fabs(l - o[model_of[i] + 1])));
+			p = log_sum_exp(l, o[model_of[i] + 1]);
 			resid[i] = ts->y[rows[i]] - p;
 			share[i] = exp(l - p);
 			sse += resid[i] * resid[i];
@@ -1627,7 +1634,7 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 		{
 			double		l = work[i];
 			double		om = o[model_of[i] + 1];
-			double		p = Max(l, om) + log1p(exp(-fabs(l - om)));
+			double		p = log_sum_exp(l, om);
 			double		s = Max(exp(l - p), OVERHEAD_MIN_SHARE);
 
 			target[i] = l + (ts->y[rows[i]] - p) / s;
