@@ -29,13 +29,15 @@ column_number(TupleDesc desc, const char *name)
 	return (AttrNumber) attnum;
 }
 
-/* A column's value, or NULL, by name. */
+/* A column's value, or NULL, by number (0: the column does not exist). */
 static bool
-get_column(HeapTuple tuple, TupleDesc desc, const char *name, Datum *value)
+get_column(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, Datum *value)
 {
 	bool		isnull;
 
-	*value = heap_getattr(tuple, column_number(desc, name), desc, &isnull);
+	if (attnum == InvalidAttrNumber)
+		return false;
+	*value = heap_getattr(tuple, attnum, desc, &isnull);
 	return !isnull;
 }
 
@@ -59,12 +61,13 @@ row_to_write(FunctionCallInfo fcinfo, const char *function)
 
 /* Raise 22023 unless the integer column is at least `min` (NULL passes). */
 static void
-require_at_least(HeapTuple tuple, TupleDesc desc, const char *name, int64 min, bool is_int8)
+require_at_least(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, const char *name,
+				 int64 min, bool is_int8)
 {
 	Datum		value;
 	int64		v;
 
-	if (!get_column(tuple, desc, name, &value))
+	if (!get_column(tuple, desc, attnum, &value))
 		return;
 	v = is_int8 ? DatumGetInt64(value) : DatumGetInt32(value);
 	if (v < min)
@@ -77,11 +80,11 @@ require_at_least(HeapTuple tuple, TupleDesc desc, const char *name, int64 min, b
 
 /* Raise 22023 unless the text column is a label: 1 to 200 characters. */
 static void
-require_label(HeapTuple tuple, TupleDesc desc, const char *name)
+require_label(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, const char *name)
 {
 	Datum		value;
 
-	if (!get_column(tuple, desc, name, &value))
+	if (!get_column(tuple, desc, attnum, &value))
 		return;
 	if (VARSIZE_ANY_EXHDR(DatumGetPointer(value)) == 0)
 		ereport(ERROR,
@@ -93,6 +96,71 @@ require_label(HeapTuple tuple, TupleDesc desc, const char *name)
 				errmsg("%s must be at most 200 characters long", name));
 }
 
+/* The integer columns jobs_validate bounds below: name, least value, whether int8. */
+static const struct
+{
+	const char *name;
+	int64		min;
+	bool		is_int8;
+}			bounded_columns[] = {
+	{"dataset_size", 0, true},
+	{"epochs", 1, false},
+	{"batch_size", 1, false},
+	{"cpus", 1, false},
+	{"memory_mb", 1, true},
+	{"gpus", 0, false},
+	{"gang_size", 1, false},
+	{"max_attempts", 1, false},
+};
+
+#define NBOUNDED lengthof(bounded_columns)
+
+/*
+ * The columns jobs_validate reads, by attribute number (by name, a column
+ * is a scan of the table's ~40 names, a thousand instructions a row).  The
+ * 0.8 columns are 0 on an older schema, which the library may meet before
+ * ALTER EXTENSION UPDATE.
+ */
+typedef struct ValidateColumns
+{
+	Oid			relid;			/* InvalidOid: not found yet */
+	int			natts;
+	AttrNumber	job_type, queue, params, predicted_runtime_s, predicted_spread, attained_s;
+	AttrNumber	bounded[NBOUNDED];
+} ValidateColumns;
+
+static ValidateColumns validate_columns;
+
+/*
+ * Whether attribute number attnum of desc is still the column `name` (0,
+ * a column the table did not have, passes: a column added since changes
+ * natts, which the caches compare too).
+ */
+static bool
+still_names(TupleDesc desc, AttrNumber attnum, const char *name)
+{
+	Form_pg_attribute att;
+
+	if (attnum == InvalidAttrNumber)
+		return true;
+	if (attnum > desc->natts)
+		return false;
+	att = TupleDescAttr(desc, attnum - 1);
+	return !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
+}
+
+/*
+ * Whether the columns found for relid, with natts attributes then, are
+ * still rel's: a cache of attribute numbers lives as long as the backend,
+ * and is found again when the table changed (ALTER TABLE, another
+ * extension version, a restore under another OID).
+ */
+static bool
+columns_current(Oid relid, int natts, Relation rel)
+{
+	return relid == RelationGetRelid(rel) && natts == RelationGetDescr(rel)->natts;
+}
+
 /* Trigger tinytemp.jobs_validate(): check a job's request before it is stored. */
 Datum
 tinytemp_jobs_validate(PG_FUNCTION_ARGS)
@@ -100,11 +168,36 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_validate()");
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	ValidateColumns *c = &validate_columns;
 	Datum		value;
+	bool		current = columns_current(c->relid, c->natts, trigdata->tg_relation) &&
+		still_names(desc, c->job_type, "job_type") && still_names(desc, c->queue, "queue") &&
+		still_names(desc, c->params, "params") &&
+		still_names(desc, c->predicted_runtime_s, "predicted_runtime_s") &&
+		still_names(desc, c->predicted_spread, "predicted_spread") &&
+		still_names(desc, c->attained_s, "attained_s");
 
-	require_label(tuple, desc, "job_type");
-	require_label(tuple, desc, "queue");
-	if (get_column(tuple, desc, "params", &value))
+	for (int i = 0; i < (int) NBOUNDED && current; i++)
+		current = still_names(desc, c->bounded[i], bounded_columns[i].name);
+	if (!current)
+	{
+		c->relid = InvalidOid;
+		c->job_type = column_number(desc, "job_type");
+		c->queue = column_number(desc, "queue");
+		c->params = column_number(desc, "params");
+		c->predicted_runtime_s = column_number(desc, "predicted_runtime_s");
+		c->attained_s = Max(SPI_fnumber(desc, "attained_s"), InvalidAttrNumber);
+		c->predicted_spread = c->attained_s != InvalidAttrNumber ?
+			column_number(desc, "predicted_spread") : InvalidAttrNumber;
+		for (int i = 0; i < (int) NBOUNDED; i++)
+			c->bounded[i] = column_number(desc, bounded_columns[i].name);
+		c->natts = desc->natts;
+		c->relid = RelationGetRelid(trigdata->tg_relation);
+	}
+
+	require_label(tuple, desc, c->job_type, "job_type");
+	require_label(tuple, desc, c->queue, "queue");
+	if (get_column(tuple, desc, c->params, &value))
 	{
 		Jsonb	   *params = DatumGetJsonbP(value);
 
@@ -113,26 +206,18 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("params must be a JSON object"));
 	}
-	require_at_least(tuple, desc, "dataset_size", 0, true);
-	require_at_least(tuple, desc, "epochs", 1, false);
-	require_at_least(tuple, desc, "batch_size", 1, false);
-	require_at_least(tuple, desc, "cpus", 1, false);
-	require_at_least(tuple, desc, "memory_mb", 1, true);
-	require_at_least(tuple, desc, "gpus", 0, false);
-	require_at_least(tuple, desc, "gang_size", 1, false);
-	require_at_least(tuple, desc, "max_attempts", 1, false);
-	if (get_column(tuple, desc, "predicted_runtime_s", &value) && !(DatumGetFloat8(value) >= 0))
+	for (int i = 0; i < (int) NBOUNDED; i++)
+		require_at_least(tuple, desc, c->bounded[i], bounded_columns[i].name,
+						 bounded_columns[i].min, bounded_columns[i].is_int8);
+	if (get_column(tuple, desc, c->predicted_runtime_s, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("predicted_runtime_s must not be negative"));
-	/* 0.8's columns: the library may meet an older schema before ALTER EXTENSION UPDATE. */
-	if (SPI_fnumber(desc, "attained_s") > 0 &&
-		get_column(tuple, desc, "predicted_spread", &value) && !(DatumGetFloat8(value) >= 0))
+	if (get_column(tuple, desc, c->predicted_spread, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("predicted_spread must not be negative"));
-	if (SPI_fnumber(desc, "attained_s") > 0 &&
-		get_column(tuple, desc, "attained_s", &value) && !(DatumGetFloat8(value) >= 0))
+	if (get_column(tuple, desc, c->attained_s, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("attained_s must not be negative"));
@@ -142,13 +227,16 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(tinytemp_jobs_state_check);
 
-/* The columns the state rules read, by attribute number; found once per statement. */
+/* The columns the state rules read, by attribute number (see ValidateColumns). */
 typedef struct StateColumns
 {
-	Oid			relid;
+	Oid			relid;			/* InvalidOid: not found yet */
+	int			natts;
 	AttrNumber	state, attempts, max_attempts, worker_id, lease_until, finished_at,
 				runtime_estimate_s, assigned_at, gang_id, gang_size;
 } StateColumns;
+
+static StateColumns state_columns;
 
 /* Raise 23514, naming the rule a row breaks. */
 static void
@@ -177,18 +265,24 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_state_check()");
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	StateColumns *c;
+	StateColumns *c = &state_columns;
 	bool		isnull;
 	char	   *state;
 	int32		attempts;
 	int32		max_attempts;
 	bool		assigned, running, finished;
 
-	c = (StateColumns *) fcinfo->flinfo->fn_extra;
-	if (c == NULL || c->relid != RelationGetRelid(trigdata->tg_relation))
+	if (!columns_current(c->relid, c->natts, trigdata->tg_relation) ||
+		!still_names(desc, c->state, "state") || !still_names(desc, c->attempts, "attempts") ||
+		!still_names(desc, c->max_attempts, "max_attempts") ||
+		!still_names(desc, c->worker_id, "worker_id") ||
+		!still_names(desc, c->lease_until, "lease_until") ||
+		!still_names(desc, c->finished_at, "finished_at") ||
+		!still_names(desc, c->runtime_estimate_s, "runtime_estimate_s") ||
+		!still_names(desc, c->assigned_at, "assigned_at") ||
+		!still_names(desc, c->gang_id, "gang_id") || !still_names(desc, c->gang_size, "gang_size"))
 	{
-		c = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(StateColumns));
-		c->relid = RelationGetRelid(trigdata->tg_relation);
+		c->relid = InvalidOid;
 		c->state = column_number(desc, "state");
 		c->attempts = column_number(desc, "attempts");
 		c->max_attempts = column_number(desc, "max_attempts");
@@ -199,7 +293,8 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 		c->assigned_at = column_number(desc, "assigned_at");
 		c->gang_id = column_number(desc, "gang_id");
 		c->gang_size = column_number(desc, "gang_size");
-		fcinfo->flinfo->fn_extra = c;
+		c->natts = desc->natts;
+		c->relid = RelationGetRelid(trigdata->tg_relation);
 	}
 
 	state = TextDatumGetCString(heap_getattr(tuple, c->state, desc, &isnull));

@@ -4,7 +4,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(115);
+SELECT plan(122);
 
 TRUNCATE tinytemp.jobs, tinytemp.jobs_history, tinytemp.workers;
 
@@ -294,6 +294,30 @@ SELECT is(digest, :'before', 'the refused reports after the ack changed nothing'
 SELECT results_eq(format('SELECT state, result FROM tinytemp.jobs WHERE id = %s', :jrun),
 	$$VALUES ('succeeded'::text, '{"loss": 0.1}'::jsonb)$$,
 	'the job keeps the state and result of the one ack');
+
+-- The rules' triggers find their columns by number once per backend, and
+-- again when the table changes under them.
+SELECT tinytemp_enqueue('train') AS rules_job \gset
+SELECT throws_ok(format('UPDATE tinytemp.jobs SET cpus = 0 WHERE id = %s', :rules_job), '22023',
+	'cpus must be greater than zero', 'a direct UPDATE keeps the rules');
+ALTER TABLE tinytemp.jobs ADD COLUMN tt_errors_extra int;
+SELECT throws_ok(format('UPDATE tinytemp.jobs SET memory_mb = 0 WHERE id = %s', :rules_job), '22023',
+	'memory_mb must be greater than zero', 'and so after a column was added to the table');
+SELECT throws_ok(format($$UPDATE tinytemp.jobs SET state = 'bogus' WHERE id = %s$$, :rules_job), '23514',
+	NULL, 'the state rules too');
+ALTER TABLE tinytemp.jobs DROP COLUMN tt_errors_extra;
+SELECT throws_ok(format('UPDATE tinytemp.jobs SET epochs = 0 WHERE id = %s', :rules_job), '22023',
+	'epochs must be greater than zero', 'and after it was dropped');
+-- predicted_spread dropped and added again, as an upgrade may: a new number.
+-- (An INSERT: an UPDATE OF trigger's column list still names the old one.)
+ALTER TABLE tinytemp.jobs DROP COLUMN predicted_spread;
+ALTER TABLE tinytemp.jobs ADD COLUMN predicted_spread float8;
+SELECT throws_ok($$INSERT INTO tinytemp.jobs (job_type, predicted_spread) VALUES ('train', -1)$$, '22023',
+	'predicted_spread must not be negative', 'a column dropped and added again is checked where it is now');
+SELECT lives_ok(format('UPDATE tinytemp.jobs SET cpus = 2, epochs = 3 WHERE id = %s', :rules_job),
+	'a row within the rules is written');
+SELECT is((SELECT (cpus, epochs)::text FROM tinytemp.jobs WHERE id = :rules_job), '(2,3)', 'as given');
+SELECT tinytemp_cancel(:rules_job) AS rules_cancelled \gset
 
 SELECT * FROM finish();
 ROLLBACK;
