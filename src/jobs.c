@@ -437,6 +437,8 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	char	   *own_tenant = NULL;
 	bool		own_known = false;
 	Jsonb	   *empty_params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	Datum	   *vals;
+	bool	   *nulls;
 
 	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
 	tab = SPI_tuptable;
@@ -446,12 +448,10 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	*tenants = palloc(sizeof(Datum) * Max(n, 1));
 	*tenant_nulls = palloc(sizeof(bool) * Max(n, 1));
 	*inputs = palloc0(sizeof(Datum) * Max(n, 1));
+	vals = palloc(sizeof(Datum) * tab->tupdesc->natts);
+	nulls = palloc(sizeof(bool) * tab->tupdesc->natts);
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	t = tab->vals[i];
-		TupleDesc	d = tab->tupdesc;
-		bool		isnull;
-		bool		isnull2;
 		char	   *key;
 		char	   *tenant;
 		char		where[48];
@@ -460,44 +460,49 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 					p90,
 					spread;
 		bool		bounded;
-		Datum		v;
-		Datum		timeout;
 		TinytempJobSpec spec;
 		TinytempJobIdentity who;
 		Jsonb	   *params;
 
-		if (DatumGetBool(SPI_getbinval(t, d, BULK_NOT_OBJECT, &isnull)))
+		/* The row's columns at once: one by one, each is a walk of the row from its start. */
+		heap_deform_tuple(tab->vals[i], tab->tupdesc, vals, nulls);
+#define IS_NULL(c) (nulls[(c) - 1])
+#define VALUE(c) (vals[(c) - 1])
+#define TEXT_OR_NULL(c) (IS_NULL(c) ? NULL : TextDatumGetCString(VALUE(c)))
+#define INT4_OR(c, dflt) (IS_NULL(c) ? (double) (dflt) : (double) DatumGetInt32(VALUE(c)))
+#define INT8_OR(c, dflt) (IS_NULL(c) ? (double) (dflt) : (double) DatumGetInt64(VALUE(c)))
+
+		if (DatumGetBool(VALUE(BULK_NOT_OBJECT)))
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("job %d of the array is not a JSON object", i + 1));
-		if ((key = SPI_getvalue(t, d, BULK_UNKNOWN_KEY)) != NULL)
+		if ((key = TEXT_OR_NULL(BULK_UNKNOWN_KEY)) != NULL)
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("job %d of the array has an unknown key \"%s\"", i + 1, key),
 					errhint("The keys are tinytemp_enqueue's argument names."));
-		if ((key = SPI_getvalue(t, d, BULK_NOT_STRING)) != NULL)
+		if ((key = TEXT_OR_NULL(BULK_NOT_STRING)) != NULL)
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					errmsg("job %d of the array: %s must be a JSON string", i + 1, key));
-		if (SPI_getvalue(t, d, BULK_JOB_TYPE) == NULL)
+		if (IS_NULL(BULK_JOB_TYPE))
 			ereport(ERROR,
 					errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					errmsg("job %d of the array has no job_type", i + 1));
-		v = SPI_getbinval(t, d, BULK_GANG_SIZE, &isnull);
-		if (!isnull && DatumGetInt32(v) != 1)
+		if (!IS_NULL(BULK_GANG_SIZE) && DatumGetInt32(VALUE(BULK_GANG_SIZE)) != 1)
 			ereport(ERROR,
 					errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					errmsg("job %d of the array is a gang (gang_size %d)", i + 1, DatumGetInt32(v)),
+					errmsg("job %d of the array is a gang (gang_size %d)", i + 1,
+						   DatumGetInt32(VALUE(BULK_GANG_SIZE))),
 					errhint("Enqueue gangs one at a time with tinytemp_enqueue()."));
 		snprintf(where, sizeof(where), "job %d of the array: ", i + 1);
-		v = SPI_getbinval(t, d, BULK_RUNTIME_ESTIMATE_S, &isnull);
-		estimate = DatumGetFloat8(v);
-		timeout = SPI_getbinval(t, d, BULK_PLACEMENT_TIMEOUT, &isnull2);
-		check_estimate_and_timeout(isnull ? NULL : &estimate,
-								   isnull2 ? NULL : DatumGetIntervalP(timeout), where);
+		estimate = IS_NULL(BULK_RUNTIME_ESTIMATE_S) ? 0 : DatumGetFloat8(VALUE(BULK_RUNTIME_ESTIMATE_S));
+		check_estimate_and_timeout(IS_NULL(BULK_RUNTIME_ESTIMATE_S) ? NULL : &estimate,
+								   IS_NULL(BULK_PLACEMENT_TIMEOUT) ? NULL :
+								   DatumGetIntervalP(VALUE(BULK_PLACEMENT_TIMEOUT)), where);
 
 		/* The tenant: the caller's own is looked up once, a named one checked when it changes. */
-		tenant = SPI_getvalue(t, d, BULK_TENANT);
+		tenant = TEXT_OR_NULL(BULK_TENANT);
 		if (tenant == NULL)
 		{
 			if (!own_known)
@@ -510,31 +515,28 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 		(*tenant_nulls)[i] = tenant == NULL;
 		(*tenants)[i] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
 
-		v = SPI_getbinval(t, d, BULK_DEPENDS_ON, &isnull);
-		if (!isnull)
+		if (!IS_NULL(BULK_DEPENDS_ON))
 		{
-			check_dependencies(DatumGetArrayTypeP(v), caller);
+			check_dependencies(DatumGetArrayTypeP(VALUE(BULK_DEPENDS_ON)), caller);
 			SPI_tuptable = tab;	/* read on from the jobs' rows */
 		}
 
-		v = SPI_getbinval(t, d, BULK_INPUTS, &isnull);
-		if (!isnull)
-			(*inputs)[i] = PointerGetDatum(SPI_datumTransfer(v, false, -1));
+		if (!IS_NULL(BULK_INPUTS))
+			(*inputs)[i] = PointerGetDatum(SPI_datumTransfer(VALUE(BULK_INPUTS), false, -1));
 
 		/* Sizes left out are the predictor's missing values, as in tinytemp_enqueue. */
-		spec.job_type = SPI_getvalue(t, d, BULK_JOB_TYPE);
-		spec.model = SPI_getvalue(t, d, BULK_MODEL);
-		spec.gpu_type = SPI_getvalue(t, d, BULK_GPU_TYPE);
-		spec.dataset_size = (double) tinytemp_get_int64(t, d, BULK_DATASET_SIZE, -1);
-		spec.epochs = (double) tinytemp_get_int64(t, d, BULK_EPOCHS, -1);
-		spec.batch_size = (double) tinytemp_get_int64(t, d, BULK_BATCH_SIZE, -1);
-		spec.cpus = (double) tinytemp_get_int64(t, d, BULK_CPUS, 1);
-		spec.gpus = (double) tinytemp_get_int64(t, d, BULK_GPUS, 0);
-		spec.memory_mb = (double) tinytemp_get_int64(t, d, BULK_MEMORY_MB, 1024);
-		v = SPI_getbinval(t, d, BULK_PARAMS, &isnull);
-		params = isnull ? empty_params : DatumGetJsonbP(v);
+		spec.job_type = TEXT_OR_NULL(BULK_JOB_TYPE);
+		spec.model = TEXT_OR_NULL(BULK_MODEL);
+		spec.gpu_type = TEXT_OR_NULL(BULK_GPU_TYPE);
+		spec.dataset_size = INT8_OR(BULK_DATASET_SIZE, -1);
+		spec.epochs = INT4_OR(BULK_EPOCHS, -1);
+		spec.batch_size = INT4_OR(BULK_BATCH_SIZE, -1);
+		spec.cpus = INT4_OR(BULK_CPUS, 1);
+		spec.gpus = INT4_OR(BULK_GPUS, 0);
+		spec.memory_mb = INT8_OR(BULK_MEMORY_MB, 1024);
+		params = IS_NULL(BULK_PARAMS) ? empty_params : DatumGetJsonbP(VALUE(BULK_PARAMS));
 		who.tenant = tenant;
-		who.queue = SPI_getvalue(t, d, BULK_QUEUE);
+		who.queue = TEXT_OR_NULL(BULK_QUEUE);
 		if (who.queue == NULL)
 			who.queue = "default";
 		who.params = VARDATA_ANY(params);
@@ -550,9 +552,14 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 			spread = bounded ? tinytemp_spread_from_interval(p10, p90) : -1;
 		/* Each job's spread (NaN: none), then its rank cost at no service, as in tinytemp_enqueue. */
 		(*costs)[2 * i] = spread >= 0 ? spread : get_float8_nan();
-		v = SPI_getbinval(t, d, BULK_RUNTIME_ESTIMATE_S, &isnull);
-		(*costs)[2 * i + 1] = !isnull ? tinytemp_rank_cost(DatumGetFloat8(v), -1, 0) :
+		(*costs)[2 * i + 1] = !IS_NULL(BULK_RUNTIME_ESTIMATE_S) ?
+			tinytemp_rank_cost(DatumGetFloat8(VALUE(BULK_RUNTIME_ESTIMATE_S)), -1, 0) :
 			isnan((*predicted)[i]) ? 0 : tinytemp_rank_cost((*predicted)[i], spread, 0);
+#undef INT8_OR
+#undef INT4_OR
+#undef TEXT_OR_NULL
+#undef VALUE
+#undef IS_NULL
 	}
 	return n;
 }

@@ -29,16 +29,40 @@ column_number(TupleDesc desc, const char *name)
 	return (AttrNumber) attnum;
 }
 
+/*
+ * A row of tinytemp.jobs, its columns taken out at once: one by one, each
+ * column after a NULL is a walk of the row from its start, and a job's row
+ * has many NULLs.
+ */
+typedef struct JobRow
+{
+	Datum	   *values;
+	bool	   *nulls;
+} JobRow;
+
+static void
+deform_row(HeapTuple tuple, TupleDesc desc, JobRow *row)
+{
+	row->values = palloc(sizeof(Datum) * desc->natts);
+	row->nulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(tuple, desc, row->values, row->nulls);
+}
+
 /* A column's value, or NULL, by number (0: the column does not exist). */
 static bool
-get_column(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, Datum *value)
+get_column(const JobRow *row, AttrNumber attnum, Datum *value)
 {
-	bool		isnull;
-
-	if (attnum == InvalidAttrNumber)
+	if (attnum == InvalidAttrNumber || row->nulls[attnum - 1])
 		return false;
-	*value = heap_getattr(tuple, attnum, desc, &isnull);
-	return !isnull;
+	*value = row->values[attnum - 1];
+	return true;
+}
+
+/* Whether a column is NULL. */
+static inline bool
+column_is_null(const JobRow *row, AttrNumber attnum)
+{
+	return row->nulls[attnum - 1];
 }
 
 /*
@@ -61,13 +85,12 @@ row_to_write(FunctionCallInfo fcinfo, const char *function)
 
 /* Raise 22023 unless the integer column is at least `min` (NULL passes). */
 static void
-require_at_least(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, const char *name,
-				 int64 min, bool is_int8)
+require_at_least(const JobRow *row, AttrNumber attnum, const char *name, int64 min, bool is_int8)
 {
 	Datum		value;
 	int64		v;
 
-	if (!get_column(tuple, desc, attnum, &value))
+	if (!get_column(row, attnum, &value))
 		return;
 	v = is_int8 ? DatumGetInt64(value) : DatumGetInt32(value);
 	if (v < min)
@@ -80,11 +103,11 @@ require_at_least(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, const char 
 
 /* Raise 22023 unless the text column is a label: 1 to 200 characters. */
 static void
-require_label(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, const char *name)
+require_label(const JobRow *row, AttrNumber attnum, const char *name)
 {
 	Datum		value;
 
-	if (!get_column(tuple, desc, attnum, &value))
+	if (!get_column(row, attnum, &value))
 		return;
 	if (VARSIZE_ANY_EXHDR(DatumGetPointer(value)) == 0)
 		ereport(ERROR,
@@ -169,6 +192,7 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_validate()");
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	ValidateColumns *c = &validate_columns;
+	JobRow		row;
 	Datum		value;
 	bool		current = columns_current(c->relid, c->natts, trigdata->tg_relation) &&
 		still_names(desc, c->job_type, "job_type") && still_names(desc, c->queue, "queue") &&
@@ -195,9 +219,10 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 		c->relid = RelationGetRelid(trigdata->tg_relation);
 	}
 
-	require_label(tuple, desc, c->job_type, "job_type");
-	require_label(tuple, desc, c->queue, "queue");
-	if (get_column(tuple, desc, c->params, &value))
+	deform_row(tuple, desc, &row);
+	require_label(&row, c->job_type, "job_type");
+	require_label(&row, c->queue, "queue");
+	if (get_column(&row, c->params, &value))
 	{
 		Jsonb	   *params = DatumGetJsonbP(value);
 
@@ -207,21 +232,23 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 					errmsg("params must be a JSON object"));
 	}
 	for (int i = 0; i < (int) NBOUNDED; i++)
-		require_at_least(tuple, desc, c->bounded[i], bounded_columns[i].name,
+		require_at_least(&row, c->bounded[i], bounded_columns[i].name,
 						 bounded_columns[i].min, bounded_columns[i].is_int8);
-	if (get_column(tuple, desc, c->predicted_runtime_s, &value) && !(DatumGetFloat8(value) >= 0))
+	if (get_column(&row, c->predicted_runtime_s, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("predicted_runtime_s must not be negative"));
-	if (get_column(tuple, desc, c->predicted_spread, &value) && !(DatumGetFloat8(value) >= 0))
+	if (get_column(&row, c->predicted_spread, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("predicted_spread must not be negative"));
-	if (get_column(tuple, desc, c->attained_s, &value) && !(DatumGetFloat8(value) >= 0))
+	if (get_column(&row, c->attained_s, &value) && !(DatumGetFloat8(value) >= 0))
 		ereport(ERROR,
 				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("attained_s must not be negative"));
 
+	pfree(row.values);
+	pfree(row.nulls);
 	return PointerGetDatum(tuple);
 }
 
@@ -266,7 +293,7 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_state_check()");
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	StateColumns *c = &state_columns;
-	bool		isnull;
+	JobRow		row;
 	char	   *state;
 	int32		attempts;
 	int32		max_attempts;
@@ -297,9 +324,10 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 		c->relid = RelationGetRelid(trigdata->tg_relation);
 	}
 
-	state = TextDatumGetCString(heap_getattr(tuple, c->state, desc, &isnull));
-	if (isnull)
+	deform_row(tuple, desc, &row);
+	if (column_is_null(&row, c->state))
 		state_rule_broken("state IS NOT NULL");
+	state = TextDatumGetCString(row.values[c->state - 1]);
 	assigned = strcmp(state, "assigned") == 0;
 	running = strcmp(state, "running") == 0;
 	finished = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
@@ -307,39 +335,29 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 	if (!assigned && !running && !finished && strcmp(state, "pending") != 0)
 		state_rule_broken("state IN ('pending', 'assigned', 'running', 'succeeded', 'failed', 'cancelled')");
 
-	attempts = DatumGetInt32(heap_getattr(tuple, c->attempts, desc, &isnull));
-	max_attempts = DatumGetInt32(heap_getattr(tuple, c->max_attempts, desc, &isnull));
+	/* attempts and max_attempts are NOT NULL columns. */
+	attempts = DatumGetInt32(row.values[c->attempts - 1]);
+	max_attempts = DatumGetInt32(row.values[c->max_attempts - 1]);
 	if (attempts < 0 || attempts > max_attempts)
 		state_rule_broken("attempts BETWEEN 0 AND max_attempts");
 
-	(void) heap_getattr(tuple, c->worker_id, desc, &isnull);
-	if ((assigned || running) && isnull)
+	if ((assigned || running) && column_is_null(&row, c->worker_id))
 		state_rule_broken("state NOT IN ('assigned', 'running') OR worker_id IS NOT NULL");
-	(void) heap_getattr(tuple, c->lease_until, desc, &isnull);
-	if (running == isnull)
+	if (running == column_is_null(&row, c->lease_until))
 		state_rule_broken("(state = 'running') = (lease_until IS NOT NULL)");
-	(void) heap_getattr(tuple, c->finished_at, desc, &isnull);
-	if (finished == isnull)
+	if (finished == column_is_null(&row, c->finished_at))
 		state_rule_broken("(state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL)");
-	(void) heap_getattr(tuple, c->assigned_at, desc, &isnull);
-	if (assigned && isnull)
+	if (assigned && column_is_null(&row, c->assigned_at))
 		state_rule_broken("state <> 'assigned' OR assigned_at IS NOT NULL");
-	{
-		Datum		estimate = heap_getattr(tuple, c->runtime_estimate_s, desc, &isnull);
-
-		if (!isnull && !(DatumGetFloat8(estimate) >= 0))
-			state_rule_broken("runtime_estimate_s >= 0");
-	}
-	{
-		bool		no_gang;
-		int32		gang_size;
-
-		(void) heap_getattr(tuple, c->gang_id, desc, &no_gang);
-		gang_size = DatumGetInt32(heap_getattr(tuple, c->gang_size, desc, &isnull));
-		if (no_gang != (gang_size == 1))
-			state_rule_broken("(gang_id IS NULL) = (gang_size = 1)");
-	}
+	if (!column_is_null(&row, c->runtime_estimate_s) &&
+		!(DatumGetFloat8(row.values[c->runtime_estimate_s - 1]) >= 0))
+		state_rule_broken("runtime_estimate_s >= 0");
+	/* gang_size is a NOT NULL column. */
+	if (column_is_null(&row, c->gang_id) != (DatumGetInt32(row.values[c->gang_size - 1]) == 1))
+		state_rule_broken("(gang_id IS NULL) = (gang_size = 1)");
 	pfree(state);
+	pfree(row.values);
+	pfree(row.nulls);
 	tinytemp_metrics_job_written(trigdata->tg_relation,
 								 TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 								 trigdata->tg_trigtuple : NULL, tuple);
