@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "datatype/timestamp.h"
@@ -21,6 +22,7 @@
 #include "utils/jsonb.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
+#include "utils/varlena.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tinytemp_enqueue);
@@ -381,17 +383,86 @@ static const char *const bulk_key_names[] = {
 	"depends_on", "runtime_estimate_s", "placement_timeout", "inputs"
 };
 
-/* The keys of a job in tinytemp_enqueue_many, as a text[]. */
-static Datum
-bulk_keys(void)
+/* Whether a key is one of those whose value must be a JSON string or null. */
+static bool
+bulk_text_key(const char *key, int len)
 {
-	int			n = lengthof(bulk_key_names);
-	Datum	   *keys = palloc(sizeof(Datum) * n);
+	static const char *const text_keys[] = {"job_type", "model", "gpu_type", "queue", "tenant"};
 
-	for (int i = 0; i < n; i++)
-		keys[i] = CStringGetTextDatum(bulk_key_names[i]);
-	return PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	for (int i = 0; i < (int) lengthof(text_keys); i++)
+		if ((int) strlen(text_keys[i]) == len && memcmp(text_keys[i], key, len) == 0)
+			return true;
+	return false;
 }
+
+/* Whether a key is one of tinytemp_enqueue's argument names. */
+static bool
+bulk_known_key(const char *key, int len)
+{
+	for (int i = 0; i < (int) lengthof(bulk_key_names); i++)
+		if ((int) strlen(bulk_key_names[i]) == len && memcmp(bulk_key_names[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* Keep in *min (NULL: none yet) the lesser of it and key, in the database's collation. */
+static void
+keep_least_key(const JsonbValue *key, char **min)
+{
+	const char *k = key->val.string.val;
+	int			len = key->val.string.len;
+
+	if (*min == NULL || varstr_cmp(k, len, *min, strlen(*min), DEFAULT_COLLATION_OID) < 0)
+		*min = pnstrdup(k, len);
+}
+
+/*
+ * For each job object of the array jobs (one slot per element, in order;
+ * nothing for an element that is not an object): its least unknown key,
+ * and its least key among job_type, model, gpu_type, queue and tenant whose
+ * value is neither a string nor null (NULL: none), least in the database's
+ * collation, as min() over the keys would give.  One walk of the JSON,
+ * where a jsonb_each per job cost more than the rest of its check.
+ */
+static void
+bulk_key_errors(Jsonb *jobs, int n, char **unknown, char **not_string)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jobs->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbIterator *obj;
+		JsonbValue	key;
+		JsonbValue	value;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (i >= n)
+			elog(ERROR, "the jobs array has more elements than rows were read");
+		unknown[i] = not_string[i] = NULL;
+		if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		{
+			obj = JsonbIteratorInit(v.val.binary.data);
+			while ((tok = JsonbIteratorNext(&obj, &key, true)) != WJB_DONE)
+			{
+				if (tok != WJB_KEY)
+					continue;
+				tok = JsonbIteratorNext(&obj, &value, true);
+				Assert(tok == WJB_VALUE);
+				if (!bulk_known_key(key.val.string.val, key.val.string.len))
+					keep_least_key(&key, &unknown[i]);
+				else if (bulk_text_key(key.val.string.val, key.val.string.len) &&
+						 value.type != jbvString && value.type != jbvNull)
+					keep_least_key(&key, &not_string[i]);
+			}
+		}
+		i++;
+	}
+}
+
 #define BULK_ROWS \
 	" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)" \
 	"  CROSS JOIN LATERAL jsonb_to_record(e.elem) AS x(" BULK_RECORD ")"
@@ -402,8 +473,7 @@ enum
 	BULK_JOB_TYPE = 1, BULK_MODEL, BULK_PARAMS, BULK_PRIORITY, BULK_DATASET_SIZE, BULK_EPOCHS,
 	BULK_BATCH_SIZE, BULK_CPUS, BULK_MEMORY_MB, BULK_GPUS, BULK_GPU_TYPE, BULK_GANG_SIZE,
 	BULK_MAX_ATTEMPTS, BULK_QUEUE, BULK_TENANT, BULK_RUN_AFTER, BULK_DEPENDS_ON,
-	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_INPUTS, BULK_UNKNOWN_KEY, BULK_NOT_OBJECT,
-	BULK_NOT_STRING
+	BULK_RUNTIME_ESTIMATE_S, BULK_PLACEMENT_TIMEOUT, BULK_INPUTS, BULK_NOT_OBJECT
 };
 
 /*
@@ -419,18 +489,13 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *sql =
-		"SELECT x.*, k.unknown, jsonb_typeof(e.elem) <> 'object', k.not_string"
+		"SELECT x.*, jsonb_typeof(e.elem) <> 'object'"
 		" FROM jsonb_array_elements($1) WITH ORDINALITY e(elem, ord)"
 		" LEFT JOIN LATERAL jsonb_to_record(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem END)"
 		"  AS x(" BULK_RECORD ") ON true"
-		" CROSS JOIN LATERAL ("
-		"  SELECT min(kv.key) FILTER (WHERE kv.key <> ALL ($2)) AS unknown,"
-		"    min(kv.key) FILTER (WHERE kv.key IN ('job_type', 'model', 'gpu_type', 'queue', 'tenant')"
-		"                          AND jsonb_typeof(kv.value) NOT IN ('string', 'null')) AS not_string"
-		"  FROM jsonb_each(CASE jsonb_typeof(e.elem) WHEN 'object' THEN e.elem ELSE '{}' END) kv) k"
 		" ORDER BY e.ord";
-	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
-	Datum		values[2] = {jobs, bulk_keys()};
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		values[1] = {jobs};
 	SPITupleTable *tab;
 	int			n;
 	char	   *last_tenant = NULL;
@@ -439,10 +504,15 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	Jsonb	   *empty_params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	Datum	   *vals;
 	bool	   *nulls;
+	char	  **unknown;
+	char	  **not_string;
 
-	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 2, argtypes), values, NULL, SPI_OK_SELECT);
+	tinytemp_spi_execute(tinytemp_plan(&plan, sql, 1, argtypes), values, NULL, SPI_OK_SELECT);
 	tab = SPI_tuptable;
 	n = (int) SPI_processed;
+	unknown = palloc(sizeof(char *) * Max(n, 1));
+	not_string = palloc(sizeof(char *) * Max(n, 1));
+	bulk_key_errors(DatumGetJsonbP(jobs), n, unknown, not_string);
 	*predicted = palloc(sizeof(double) * Max(n, 1));
 	*costs = palloc(sizeof(double) * Max(n, 1) * 2);
 	*tenants = palloc(sizeof(Datum) * Max(n, 1));
@@ -476,12 +546,12 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("job %d of the array is not a JSON object", i + 1));
-		if ((key = TEXT_OR_NULL(BULK_UNKNOWN_KEY)) != NULL)
+		if ((key = unknown[i]) != NULL)
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("job %d of the array has an unknown key \"%s\"", i + 1, key),
 					errhint("The keys are tinytemp_enqueue's argument names."));
-		if ((key = TEXT_OR_NULL(BULK_NOT_STRING)) != NULL)
+		if ((key = not_string[i]) != NULL)
 			ereport(ERROR,
 					errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					errmsg("job %d of the array: %s must be a JSON string", i + 1, key));

@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(104);
+SELECT plan(107);
 
 \ir scheduling_setup.psql
 :reset
@@ -118,6 +118,12 @@ SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x"}, [{"job_type
 	'job 2 of the array is not a JSON object', 'an element that is an array: 22023');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x", "gpu": 1}]')$$, '22023',
 	'job 1 of the array has an unknown key "gpu"', 'an unknown key: 22023, naming the key');
+SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"zeta": 1, "job_type": "x", "alpha": 2}]')$$, '22023',
+	'job 1 of the array has an unknown key "alpha"', 'two unknown keys: the least is named');
+SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x"}, {"job_type": 1, "zz": 1}]')$$, '22023',
+	'job 2 of the array has an unknown key "zz"', 'an unknown key before a job_type that is no string');
+SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "y", "tenant": 5, "queue": true}]')$$, '22P02',
+	'job 1 of the array: queue must be a JSON string', 'two keys that are no strings: the least is named');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": "x"}, {"model": "m"}]')$$, '22004',
 	'job 2 of the array has no job_type', 'a missing job_type: 22004');
 SELECT throws_ok($$SELECT tinytemp_enqueue_many('[{"job_type": null}]')$$, '22004',
