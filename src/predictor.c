@@ -10,10 +10,12 @@
  * derived measures of work: samples processed (dataset_size x epochs),
  * optimizer steps, samples per device, the batch each GPU sees, memory per
  * sample; whether it runs on GPUs, gives epochs, gives a batch size; and,
- * last, the linear part.  The prediction, in log seconds, is a base, plus
- * the linear part (the codes plus a weighted sum of the numeric features,
- * fitted by least squares: the log of a product of sizes and rates is a
- * sum), plus gradient-boosted trees fitted to what the linear part leaves.
+ * last, the parametric part.  The prediction, in log seconds, is a base,
+ * plus the parametric part: the linear part (the codes plus a weighted sum
+ * of the numeric features, fitted by least squares: the log of a product of
+ * sizes and rates is a sum), taken since format 7 as the work on top of an
+ * overhead of the job's model when that fits better (fit_parametric), plus
+ * gradient-boosted trees fitted to what the parametric part leaves.
  * Each job type with enough training rows gets such a model of its own;
  * one more, on all the rows, predicts the others.  Trees split on quantile
  * bins of each feature (rounded to float4), so that training 20,000 rows
