@@ -959,6 +959,7 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 	Datum	   *name_datums = palloc(sizeof(Datum) * n);
 	Datum	   *idx_datums = palloc(sizeof(Datum) * n);
 	SPITupleTable *tab;
+	TinytempRow row;
 	TinytempCandidate *c;
 	int			ncands;
 	bool		check_kinds = !one_kind();
@@ -983,22 +984,22 @@ read_candidates(ClaimWorker *w, int max_jobs, int extra, char **names, int *idx,
 	ncands = (int) SPI_processed;
 	tab = SPI_tuptable;
 	c = palloc0(sizeof(TinytempCandidate) * Max(ncands, 1));
+	tinytemp_row_init(&row, tab->tupdesc);
 	for (int i = 0; i < ncands; i++)
 	{
-		HeapTuple	t = tab->vals[i];
-		TupleDesc	d = tab->tupdesc;
 		TinytempJobSpec spec;
 		double		estimate;	/* the submitter's, at speed 1.0 */
 		double		est;		/* on a typical worker */
 
-		tinytemp_get_spec(t, d, 2, &spec);
-		c[i].id = tinytemp_get_int64(t, d, 1, 0);
+		tinytemp_row_read(&row, tab->vals[i]);
+		tinytemp_row_spec(&row, 2, &spec);
+		c[i].id = tinytemp_row_int64(&row, 1, 0);
 		c[i].req = tinytemp_spec_request(&spec);
-		c[i].tenant = (int) tinytemp_get_int64(t, d, 17, 0);
-		c[i].priority = (int32) tinytemp_get_int64(t, d, 12, 0);
-		c[i].rank_key = tinytemp_get_float8(t, d, 15, 0);
-		estimate = tinytemp_get_float8(t, d, 14, -1);
-		est = estimate >= 0 ? estimate : tinytemp_get_float8(t, d, 13, -1);
+		c[i].tenant = (int) tinytemp_row_int64(&row, 17, 0);
+		c[i].priority = (int32) tinytemp_row_int64(&row, 12, 0);
+		c[i].rank_key = tinytemp_row_float8(&row, 15, 0);
+		estimate = tinytemp_row_float8(&row, 14, -1);
+		est = estimate >= 0 ? estimate : tinytemp_row_float8(&row, 13, -1);
 		c[i].est_here = estimate_here(c[i].id, c[i].rank_key, &spec, estimate, w->id, w->gpu_type,
 									  w->speed);
 		c[i].score = tinytemp_score(c[i].rank_key, est, c[i].est_here);

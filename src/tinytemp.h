@@ -110,6 +110,19 @@ extern void tinytemp_require_nonnegative(int64 value, const char *name);
 extern void tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 int expected);
 extern int64 tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt);
+
+/* A row of an SPI result with its columns taken out at once (util.c). */
+typedef struct TinytempRow
+{
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+} TinytempRow;
+
+extern void tinytemp_row_init(TinytempRow *row, TupleDesc desc);
+extern void tinytemp_row_read(TinytempRow *row, HeapTuple tuple);
+extern int64 tinytemp_row_int64(const TinytempRow *row, int col, int64 dflt);
+extern double tinytemp_row_float8(const TinytempRow *row, int col, double dflt);
 extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
 extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
 											TimestampTz dflt);
@@ -172,6 +185,7 @@ typedef struct TinytempJobSpec
 
 /* util.c, on the struct above */
 extern void tinytemp_get_spec(HeapTuple tuple, TupleDesc desc, int first, TinytempJobSpec *spec);
+extern void tinytemp_row_spec(const TinytempRow *row, int first, TinytempJobSpec *spec);
 extern Datum tinytemp_int8_array(const int64 *values, int n);
 extern Datum tinytemp_float8_array(const double *values, int n);
 

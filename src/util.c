@@ -110,16 +110,11 @@ tinytemp_require_nonnegative(int64 value, const char *name)
 				errdetail("The value given was " INT64_FORMAT ".", value));
 }
 
-/* Column `col` (from 1) of an SPI row as int64, or dflt when NULL. */
-int64
-tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt)
+/* A column's value as int64 (col, from 1, for the error). */
+static int64
+int64_of(Datum d, Oid type, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
-
-	if (isnull)
-		return dflt;
-	switch (SPI_gettypeid(desc, col))
+	switch (type)
 	{
 		case INT4OID:
 			return DatumGetInt32(d);
@@ -130,7 +125,26 @@ tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt)
 		default:
 			elog(ERROR, "column %d is not an integer", col);
 	}
-	return dflt;
+	return 0;
+}
+
+/* A column's value as float8 (col, from 1, for the error). */
+static double
+float8_of(Datum d, Oid type, int col)
+{
+	if (type != FLOAT8OID)
+		elog(ERROR, "column %d is not float8", col);
+	return DatumGetFloat8(d);
+}
+
+/* Column `col` (from 1) of an SPI row as int64, or dflt when NULL. */
+int64
+tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
+
+	return isnull ? dflt : int64_of(d, SPI_gettypeid(desc, col), col);
 }
 
 /* Column `col` of an SPI row as float8, or dflt when NULL. */
@@ -140,11 +154,58 @@ tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt)
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, col, &isnull);
 
-	if (isnull)
-		return dflt;
-	if (SPI_gettypeid(desc, col) != FLOAT8OID)
-		elog(ERROR, "column %d is not float8", col);
-	return DatumGetFloat8(d);
+	return isnull ? dflt : float8_of(d, SPI_gettypeid(desc, col), col);
+}
+
+/* Room for the rows of an SPI result of desc (tinytemp_row_read). */
+void
+tinytemp_row_init(TinytempRow *row, TupleDesc desc)
+{
+	row->desc = desc;
+	row->values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	row->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+}
+
+/*
+ * Take out every column of tuple at once: read one by one, each column
+ * after a NULL is a walk of the row from its start.
+ */
+void
+tinytemp_row_read(TinytempRow *row, HeapTuple tuple)
+{
+	heap_deform_tuple(tuple, row->desc, row->values, row->nulls);
+}
+
+/* Column `col` (from 1) of a row as int64, or dflt when NULL. */
+int64
+tinytemp_row_int64(const TinytempRow *row, int col, int64 dflt)
+{
+	return row->nulls[col - 1] ? dflt :
+		int64_of(row->values[col - 1], TupleDescAttr(row->desc, col - 1)->atttypid, col);
+}
+
+/* Column `col` of a row as float8, or dflt when NULL. */
+double
+tinytemp_row_float8(const TinytempRow *row, int col, double dflt)
+{
+	return row->nulls[col - 1] ? dflt :
+		float8_of(row->values[col - 1], TupleDescAttr(row->desc, col - 1)->atttypid, col);
+}
+
+/* Column `col` of a row as text, as SPI_getvalue gives it (NULL when NULL). */
+static char *
+row_text(const TinytempRow *row, int col)
+{
+	Oid			type = TupleDescAttr(row->desc, col - 1)->atttypid;
+	Oid			output;
+	bool		varlena;
+
+	if (row->nulls[col - 1])
+		return NULL;
+	if (type == TEXTOID)
+		return TextDatumGetCString(row->values[col - 1]);
+	getTypeOutputInfo(type, &output, &varlena);
+	return OidOutputFunctionCall(output, row->values[col - 1]);
 }
 
 /* Column `col` of an SPI row as a timestamptz, or dflt when NULL. */
@@ -162,23 +223,36 @@ tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col, TimestampTz d
 }
 
 /*
- * A job's predictor inputs from columns first..first+8 of an SPI row, in
- * the order job_type, model, dataset_size, epochs, batch_size, cpus, gpus,
+ * A job's predictor inputs from columns first..first+8 of a row, in the
+ * order job_type, model, dataset_size, epochs, batch_size, cpus, gpus,
  * gpu_type, memory_mb.
  */
 void
+tinytemp_row_spec(const TinytempRow *row, int first, TinytempJobSpec *spec)
+{
+	spec->job_type = row_text(row, first);
+	spec->model = row_text(row, first + 1);
+	spec->dataset_size = (double) tinytemp_row_int64(row, first + 2, -1);
+	spec->epochs = (double) tinytemp_row_int64(row, first + 3, -1);
+	spec->batch_size = (double) tinytemp_row_int64(row, first + 4, -1);
+	spec->cpus = (double) tinytemp_row_int64(row, first + 5, -1);
+	spec->gpus = (double) tinytemp_row_int64(row, first + 6, -1);
+	spec->gpu_type = row_text(row, first + 7);
+	spec->memory_mb = (double) tinytemp_row_int64(row, first + 8, -1);
+	spec->who = NULL;
+}
+
+/* The same from an SPI row. */
+void
 tinytemp_get_spec(HeapTuple tuple, TupleDesc desc, int first, TinytempJobSpec *spec)
 {
-	spec->job_type = SPI_getvalue(tuple, desc, first);
-	spec->model = SPI_getvalue(tuple, desc, first + 1);
-	spec->dataset_size = (double) tinytemp_get_int64(tuple, desc, first + 2, -1);
-	spec->epochs = (double) tinytemp_get_int64(tuple, desc, first + 3, -1);
-	spec->batch_size = (double) tinytemp_get_int64(tuple, desc, first + 4, -1);
-	spec->cpus = (double) tinytemp_get_int64(tuple, desc, first + 5, -1);
-	spec->gpus = (double) tinytemp_get_int64(tuple, desc, first + 6, -1);
-	spec->gpu_type = SPI_getvalue(tuple, desc, first + 7);
-	spec->memory_mb = (double) tinytemp_get_int64(tuple, desc, first + 8, -1);
-	spec->who = NULL;
+	TinytempRow row;
+
+	tinytemp_row_init(&row, desc);
+	tinytemp_row_read(&row, tuple);
+	tinytemp_row_spec(&row, first, spec);
+	pfree(row.values);
+	pfree(row.nulls);
 }
 
 /* A bigint[] of n values, for an SPI parameter. */
