@@ -502,8 +502,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	char	   *own_tenant = NULL;
 	bool		own_known = false;
 	Jsonb	   *empty_params = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
-	Datum	   *vals;
-	bool	   *nulls;
+	TinytempRow row;
 	char	  **unknown;
 	char	  **not_string;
 
@@ -518,8 +517,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 	*tenants = palloc(sizeof(Datum) * Max(n, 1));
 	*tenant_nulls = palloc(sizeof(bool) * Max(n, 1));
 	*inputs = palloc0(sizeof(Datum) * Max(n, 1));
-	vals = palloc(sizeof(Datum) * tab->tupdesc->natts);
-	nulls = palloc(sizeof(bool) * tab->tupdesc->natts);
+	tinytemp_row_init(&row, tab->tupdesc);
 	for (int i = 0; i < n; i++)
 	{
 		char	   *key;
@@ -534,13 +532,9 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 		TinytempJobIdentity who;
 		Jsonb	   *params;
 
-		/* The row's columns at once: one by one, each is a walk of the row from its start. */
-		heap_deform_tuple(tab->vals[i], tab->tupdesc, vals, nulls);
-#define IS_NULL(c) (nulls[(c) - 1])
-#define VALUE(c) (vals[(c) - 1])
-#define TEXT_OR_NULL(c) (IS_NULL(c) ? NULL : TextDatumGetCString(VALUE(c)))
-#define INT4_OR(c, dflt) (IS_NULL(c) ? (double) (dflt) : (double) DatumGetInt32(VALUE(c)))
-#define INT8_OR(c, dflt) (IS_NULL(c) ? (double) (dflt) : (double) DatumGetInt64(VALUE(c)))
+		tinytemp_row_read(&row, tab->vals[i]);
+#define IS_NULL(c) (row.nulls[(c) - 1])
+#define VALUE(c) (row.values[(c) - 1])
 
 		if (DatumGetBool(VALUE(BULK_NOT_OBJECT)))
 			ereport(ERROR,
@@ -572,7 +566,7 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 								   DatumGetIntervalP(VALUE(BULK_PLACEMENT_TIMEOUT)), where);
 
 		/* The tenant: the caller's own is looked up once, a named one checked when it changes. */
-		tenant = TEXT_OR_NULL(BULK_TENANT);
+		tenant = tinytemp_row_text(&row, BULK_TENANT);
 		if (tenant == NULL)
 		{
 			if (!own_known)
@@ -595,18 +589,18 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 			(*inputs)[i] = PointerGetDatum(SPI_datumTransfer(VALUE(BULK_INPUTS), false, -1));
 
 		/* Sizes left out are the predictor's missing values, as in tinytemp_enqueue. */
-		spec.job_type = TEXT_OR_NULL(BULK_JOB_TYPE);
-		spec.model = TEXT_OR_NULL(BULK_MODEL);
-		spec.gpu_type = TEXT_OR_NULL(BULK_GPU_TYPE);
-		spec.dataset_size = INT8_OR(BULK_DATASET_SIZE, -1);
-		spec.epochs = INT4_OR(BULK_EPOCHS, -1);
-		spec.batch_size = INT4_OR(BULK_BATCH_SIZE, -1);
-		spec.cpus = INT4_OR(BULK_CPUS, 1);
-		spec.gpus = INT4_OR(BULK_GPUS, 0);
-		spec.memory_mb = INT8_OR(BULK_MEMORY_MB, 1024);
+		spec.job_type = tinytemp_row_text(&row, BULK_JOB_TYPE);
+		spec.model = tinytemp_row_text(&row, BULK_MODEL);
+		spec.gpu_type = tinytemp_row_text(&row, BULK_GPU_TYPE);
+		spec.dataset_size = (double) tinytemp_row_int64(&row, BULK_DATASET_SIZE, -1);
+		spec.epochs = (double) tinytemp_row_int64(&row, BULK_EPOCHS, -1);
+		spec.batch_size = (double) tinytemp_row_int64(&row, BULK_BATCH_SIZE, -1);
+		spec.cpus = (double) tinytemp_row_int64(&row, BULK_CPUS, 1);
+		spec.gpus = (double) tinytemp_row_int64(&row, BULK_GPUS, 0);
+		spec.memory_mb = (double) tinytemp_row_int64(&row, BULK_MEMORY_MB, 1024);
 		params = IS_NULL(BULK_PARAMS) ? empty_params : DatumGetJsonbP(VALUE(BULK_PARAMS));
 		who.tenant = tenant;
-		who.queue = TEXT_OR_NULL(BULK_QUEUE);
+		who.queue = tinytemp_row_text(&row, BULK_QUEUE);
 		if (who.queue == NULL)
 			who.queue = "default";
 		who.params = VARDATA_ANY(params);
@@ -625,9 +619,6 @@ check_bulk(Datum jobs, const TinytempCaller *caller, double **predicted, double 
 		(*costs)[2 * i + 1] = !IS_NULL(BULK_RUNTIME_ESTIMATE_S) ?
 			tinytemp_rank_cost(DatumGetFloat8(VALUE(BULK_RUNTIME_ESTIMATE_S)), -1, 0) :
 			isnan((*predicted)[i]) ? 0 : tinytemp_rank_cost((*predicted)[i], spread, 0);
-#undef INT8_OR
-#undef INT4_OR
-#undef TEXT_OR_NULL
 #undef VALUE
 #undef IS_NULL
 	}

@@ -1566,6 +1566,7 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	double		lo,
 				hi;
 	ParametricFit best;
+	ParametricFit line;
 	int			mode;
 	int		   *count = palloc0(sizeof(int) * nslots);
 
@@ -1576,6 +1577,7 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 	for (int c = 0; c < NCATEGORICAL; c++)
 		nvalues += 2 + m->categories[c].n;
 	best.values = palloc(sizeof(double) * nvalues);
+	line.values = palloc(sizeof(double) * nvalues);
 	best.sse = 0;
 
 	/* The overheads start low, and stay within the runtimes seen. */
@@ -1612,6 +1614,8 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 			sse += resid[i] * resid[i];
 		}
 		gained = iter == 0 || sse < best.sse * (1 - OVERHEAD_TOLERANCE);
+		if (iter == 0)
+			parametric_save(m, o, &line);	/* the line alone, kept where it wins */
 		if (iter == 0 || sse < best.sse)
 		{
 			best.sse = sse;
@@ -1645,9 +1649,9 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 		fit_linear(ts, rows, nrows, x, index, target, weight, m);
 	}
 
-	parametric_restore(m, o, &best);
 	if (best.sse < linear_sse * (1 - OVERHEAD_TOLERANCE))
 	{
+		parametric_restore(m, o, &best);
 		/* NULL and unseen models as for their codes (see fit_linear). */
 		for (int i = 0; i < nrows; i++)
 			count[model_of[i] + 1]++;
@@ -1658,8 +1662,9 @@ fit_parametric(const TrainSet *ts, const int *rows, int nrows, const double *x,
 		map->overhead_fallback = count[0] > 0 ? o[0] : map->overhead_unseen;
 	}
 	else
-		fit_linear(ts, rows, nrows, x, index, NULL, NULL, m);
+		parametric_restore(m, o, &line);
 	pfree(best.values);
+	pfree(line.values);
 done:
 	pfree(o);
 	pfree(num);

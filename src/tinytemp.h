@@ -110,8 +110,15 @@ extern void tinytemp_require_nonnegative(int64 value, const char *name);
 extern void tinytemp_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 int expected);
 extern int64 tinytemp_get_int64(HeapTuple tuple, TupleDesc desc, int col, int64 dflt);
+extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
+extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
+											TimestampTz dflt);
 
-/* A row of an SPI result with its columns taken out at once (util.c). */
+/*
+ * A row (of an SPI result, or one a trigger writes) with its columns taken
+ * out at once: read one by one, each column after a NULL is a walk of the
+ * row from its start (util.c).
+ */
 typedef struct TinytempRow
 {
 	TupleDesc	desc;
@@ -123,9 +130,7 @@ extern void tinytemp_row_init(TinytempRow *row, TupleDesc desc);
 extern void tinytemp_row_read(TinytempRow *row, HeapTuple tuple);
 extern int64 tinytemp_row_int64(const TinytempRow *row, int col, int64 dflt);
 extern double tinytemp_row_float8(const TinytempRow *row, int col, double dflt);
-extern double tinytemp_get_float8(HeapTuple tuple, TupleDesc desc, int col, double dflt);
-extern TimestampTz tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col,
-											TimestampTz dflt);
+extern char *tinytemp_row_text(const TinytempRow *row, int col);
 struct JsonbContainer;
 extern char *tinytemp_jsonb_unknown_key(struct JsonbContainer *obj, const char *const *allowed,
 										int nallowed);

@@ -193,8 +193,8 @@ tinytemp_row_float8(const TinytempRow *row, int col, double dflt)
 }
 
 /* Column `col` of a row as text, as SPI_getvalue gives it (NULL when NULL). */
-static char *
-row_text(const TinytempRow *row, int col)
+char *
+tinytemp_row_text(const TinytempRow *row, int col)
 {
 	Oid			type = TupleDescAttr(row->desc, col - 1)->atttypid;
 	Oid			output;
@@ -230,14 +230,14 @@ tinytemp_get_timestamptz(HeapTuple tuple, TupleDesc desc, int col, TimestampTz d
 void
 tinytemp_row_spec(const TinytempRow *row, int first, TinytempJobSpec *spec)
 {
-	spec->job_type = row_text(row, first);
-	spec->model = row_text(row, first + 1);
+	spec->job_type = tinytemp_row_text(row, first);
+	spec->model = tinytemp_row_text(row, first + 1);
 	spec->dataset_size = (double) tinytemp_row_int64(row, first + 2, -1);
 	spec->epochs = (double) tinytemp_row_int64(row, first + 3, -1);
 	spec->batch_size = (double) tinytemp_row_int64(row, first + 4, -1);
 	spec->cpus = (double) tinytemp_row_int64(row, first + 5, -1);
 	spec->gpus = (double) tinytemp_row_int64(row, first + 6, -1);
-	spec->gpu_type = row_text(row, first + 7);
+	spec->gpu_type = tinytemp_row_text(row, first + 7);
 	spec->memory_mb = (double) tinytemp_row_int64(row, first + 8, -1);
 	spec->who = NULL;
 }

@@ -30,27 +30,62 @@ column_number(TupleDesc desc, const char *name)
 }
 
 /*
- * A row of tinytemp.jobs, its columns taken out at once: one by one, each
- * column after a NULL is a walk of the row from its start, and a job's row
- * has many NULLs.
+ * Attribute numbers of columns of tinytemp.jobs by name, kept as long as
+ * the backend: by name, a column is a scan of the table's ~40 names, a
+ * thousand instructions a row.  Found again when the table changed (ALTER
+ * TABLE, another extension version, a restore under another OID): its
+ * OID or column count differs, or a kept number no longer names its
+ * column.  Columns from first_optional on may be missing (0), as 0.8's are
+ * in an older schema, which the library may meet before ALTER EXTENSION
+ * UPDATE.
  */
-typedef struct JobRow
-{
-	Datum	   *values;
-	bool	   *nulls;
-} JobRow;
+#define MAX_CACHED_COLUMNS 16
 
-static void
-deform_row(HeapTuple tuple, TupleDesc desc, JobRow *row)
+typedef struct ColumnCache
 {
-	row->values = palloc(sizeof(Datum) * desc->natts);
-	row->nulls = palloc(sizeof(bool) * desc->natts);
-	heap_deform_tuple(tuple, desc, row->values, row->nulls);
+	Oid			relid;			/* InvalidOid: not found yet */
+	int			natts;
+	AttrNumber	attnum[MAX_CACHED_COLUMNS];
+} ColumnCache;
+
+/* Whether attribute number attnum of desc is still the column `name` (0 passes). */
+static bool
+still_names(TupleDesc desc, AttrNumber attnum, const char *name)
+{
+	Form_pg_attribute att;
+
+	if (attnum == InvalidAttrNumber)
+		return true;
+	if (attnum > desc->natts)
+		return false;
+	att = TupleDescAttr(desc, attnum - 1);
+	return !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
+}
+
+/* Make cache hold the numbers of the n columns names of rel (see ColumnCache). */
+static void
+find_columns(ColumnCache *cache, Relation rel, const char *const *names, int n,
+			 int first_optional)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		current = cache->relid == RelationGetRelid(rel) && cache->natts == desc->natts;
+
+	Assert(n <= MAX_CACHED_COLUMNS);
+	for (int i = 0; i < n && current; i++)
+		current = still_names(desc, cache->attnum[i], names[i]);
+	if (current)
+		return;
+	cache->relid = InvalidOid;
+	for (int i = 0; i < n; i++)
+		cache->attnum[i] = i < first_optional ? column_number(desc, names[i]) :
+			Max(SPI_fnumber(desc, names[i]), InvalidAttrNumber);
+	cache->natts = desc->natts;
+	cache->relid = RelationGetRelid(rel);
 }
 
 /* A column's value, or NULL, by number (0: the column does not exist). */
 static bool
-get_column(const JobRow *row, AttrNumber attnum, Datum *value)
+get_column(const TinytempRow *row, AttrNumber attnum, Datum *value)
 {
 	if (attnum == InvalidAttrNumber || row->nulls[attnum - 1])
 		return false;
@@ -58,34 +93,34 @@ get_column(const JobRow *row, AttrNumber attnum, Datum *value)
 	return true;
 }
 
-/* Whether a column is NULL. */
-static inline bool
-column_is_null(const JobRow *row, AttrNumber attnum)
-{
-	return row->nulls[attnum - 1];
-}
-
 /*
  * The row a BEFORE ... FOR EACH ROW trigger on tinytemp.jobs is about to
- * write; raise when the function was called another way.
+ * write, its columns taken out at once (a job's row has many NULLs, after
+ * which each column read alone is a walk from the row's start); raise when
+ * the function was called another way.
  */
 static HeapTuple
-row_to_write(FunctionCallInfo fcinfo, const char *function)
+row_to_write(FunctionCallInfo fcinfo, const char *function, TinytempRow *row)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,
 				errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				errmsg("%s must run as a BEFORE ... FOR EACH ROW trigger", function));
-	return TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	tinytemp_row_init(row, RelationGetDescr(trigdata->tg_relation));
+	tinytemp_row_read(row, tuple);
+	return tuple;
 }
 
 /* Raise 22023 unless the integer column is at least `min` (NULL passes). */
 static void
-require_at_least(const JobRow *row, AttrNumber attnum, const char *name, int64 min, bool is_int8)
+require_at_least(const TinytempRow *row, AttrNumber attnum, const char *name, int64 min,
+				 bool is_int8)
 {
 	Datum		value;
 	int64		v;
@@ -103,7 +138,7 @@ require_at_least(const JobRow *row, AttrNumber attnum, const char *name, int64 m
 
 /* Raise 22023 unless the text column is a label: 1 to 200 characters. */
 static void
-require_label(const JobRow *row, AttrNumber attnum, const char *name)
+require_label(const TinytempRow *row, AttrNumber attnum, const char *name)
 {
 	Datum		value;
 
@@ -119,110 +154,60 @@ require_label(const JobRow *row, AttrNumber attnum, const char *name)
 				errmsg("%s must be at most 200 characters long", name));
 }
 
-/* The integer columns jobs_validate bounds below: name, least value, whether int8. */
-static const struct
+/* Raise 22023 unless the float8 column is at least 0 (NULL passes). */
+static void
+require_nonnegative_float(const TinytempRow *row, AttrNumber attnum, const char *name)
 {
-	const char *name;
-	int64		min;
-	bool		is_int8;
-}			bounded_columns[] = {
-	{"dataset_size", 0, true},
-	{"epochs", 1, false},
-	{"batch_size", 1, false},
-	{"cpus", 1, false},
-	{"memory_mb", 1, true},
-	{"gpus", 0, false},
-	{"gang_size", 1, false},
-	{"max_attempts", 1, false},
+	Datum		value;
+
+	if (get_column(row, attnum, &value) && !(DatumGetFloat8(value) >= 0))
+		ereport(ERROR,
+				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("%s must not be negative", name));
+}
+
+/* The columns jobs_validate reads, in the order it checks them; 0.8's last. */
+enum
+{
+	V_JOB_TYPE, V_QUEUE, V_PARAMS, V_BOUNDED, V_PREDICTED_RUNTIME_S = V_BOUNDED + 8,
+	V_PREDICTED_SPREAD, V_ATTAINED_S, NVALIDATE
+};
+static const char *const validate_names[NVALIDATE] = {
+	"job_type", "queue", "params",
+	"dataset_size", "epochs", "batch_size", "cpus", "memory_mb", "gpus", "gang_size", "max_attempts",
+	"predicted_runtime_s", "predicted_spread", "attained_s"
 };
 
-#define NBOUNDED lengthof(bounded_columns)
-
-/*
- * The columns jobs_validate reads, by attribute number (by name, a column
- * is a scan of the table's ~40 names, a thousand instructions a row).  The
- * 0.8 columns are 0 on an older schema, which the library may meet before
- * ALTER EXTENSION UPDATE.
- */
-typedef struct ValidateColumns
+/* The least value of each bounded column (V_BOUNDED on), and whether it is an int8. */
+static const struct
 {
-	Oid			relid;			/* InvalidOid: not found yet */
-	int			natts;
-	AttrNumber	job_type, queue, params, predicted_runtime_s, predicted_spread, attained_s;
-	AttrNumber	bounded[NBOUNDED];
-} ValidateColumns;
+	int64		min;
+	bool		is_int8;
+}			bounds[V_PREDICTED_RUNTIME_S - V_BOUNDED] = {
+	{0, true}, {1, false}, {1, false}, {1, false}, {1, true}, {0, false}, {1, false}, {1, false}
+};
 
-static ValidateColumns validate_columns;
-
-/*
- * Whether attribute number attnum of desc is still the column `name` (0,
- * a column the table did not have, passes: a column added since changes
- * natts, which the caches compare too).
- */
-static bool
-still_names(TupleDesc desc, AttrNumber attnum, const char *name)
-{
-	Form_pg_attribute att;
-
-	if (attnum == InvalidAttrNumber)
-		return true;
-	if (attnum > desc->natts)
-		return false;
-	att = TupleDescAttr(desc, attnum - 1);
-	return !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
-}
-
-/*
- * Whether the columns found for relid, with natts attributes then, are
- * still rel's: a cache of attribute numbers lives as long as the backend,
- * and is found again when the table changed (ALTER TABLE, another
- * extension version, a restore under another OID).
- */
-static bool
-columns_current(Oid relid, int natts, Relation rel)
-{
-	return relid == RelationGetRelid(rel) && natts == RelationGetDescr(rel)->natts;
-}
+static ColumnCache validate_columns;
 
 /* Trigger tinytemp.jobs_validate(): check a job's request before it is stored. */
 Datum
 tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_validate()");
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	ValidateColumns *c = &validate_columns;
-	JobRow		row;
+	TinytempRow row;
+	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_validate()", &row);
+	const AttrNumber *c = validate_columns.attnum;
 	Datum		value;
-	bool		current = columns_current(c->relid, c->natts, trigdata->tg_relation) &&
-		still_names(desc, c->job_type, "job_type") && still_names(desc, c->queue, "queue") &&
-		still_names(desc, c->params, "params") &&
-		still_names(desc, c->predicted_runtime_s, "predicted_runtime_s") &&
-		still_names(desc, c->predicted_spread, "predicted_spread") &&
-		still_names(desc, c->attained_s, "attained_s");
 
-	for (int i = 0; i < (int) NBOUNDED && current; i++)
-		current = still_names(desc, c->bounded[i], bounded_columns[i].name);
-	if (!current)
-	{
-		c->relid = InvalidOid;
-		c->job_type = column_number(desc, "job_type");
-		c->queue = column_number(desc, "queue");
-		c->params = column_number(desc, "params");
-		c->predicted_runtime_s = column_number(desc, "predicted_runtime_s");
-		c->attained_s = Max(SPI_fnumber(desc, "attained_s"), InvalidAttrNumber);
-		c->predicted_spread = c->attained_s != InvalidAttrNumber ?
-			column_number(desc, "predicted_spread") : InvalidAttrNumber;
-		for (int i = 0; i < (int) NBOUNDED; i++)
-			c->bounded[i] = column_number(desc, bounded_columns[i].name);
-		c->natts = desc->natts;
-		c->relid = RelationGetRelid(trigdata->tg_relation);
-	}
+	find_columns(&validate_columns, trigdata->tg_relation, validate_names, NVALIDATE,
+				 V_PREDICTED_SPREAD);
+	/* A 0.8 schema has both. */
+	if (c[V_ATTAINED_S] != InvalidAttrNumber && c[V_PREDICTED_SPREAD] == InvalidAttrNumber)
+		elog(ERROR, "tinytemp.jobs has no column \"predicted_spread\"");
 
-	deform_row(tuple, desc, &row);
-	require_label(&row, c->job_type, "job_type");
-	require_label(&row, c->queue, "queue");
-	if (get_column(&row, c->params, &value))
+	require_label(&row, c[V_JOB_TYPE], "job_type");
+	require_label(&row, c[V_QUEUE], "queue");
+	if (get_column(&row, c[V_PARAMS], &value))
 	{
 		Jsonb	   *params = DatumGetJsonbP(value);
 
@@ -231,21 +216,11 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 					errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("params must be a JSON object"));
 	}
-	for (int i = 0; i < (int) NBOUNDED; i++)
-		require_at_least(&row, c->bounded[i], bounded_columns[i].name,
-						 bounded_columns[i].min, bounded_columns[i].is_int8);
-	if (get_column(&row, c->predicted_runtime_s, &value) && !(DatumGetFloat8(value) >= 0))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("predicted_runtime_s must not be negative"));
-	if (get_column(&row, c->predicted_spread, &value) && !(DatumGetFloat8(value) >= 0))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("predicted_spread must not be negative"));
-	if (get_column(&row, c->attained_s, &value) && !(DatumGetFloat8(value) >= 0))
-		ereport(ERROR,
-				errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("attained_s must not be negative"));
+	for (int i = V_BOUNDED; i < V_PREDICTED_RUNTIME_S; i++)
+		require_at_least(&row, c[i], validate_names[i], bounds[i - V_BOUNDED].min,
+						 bounds[i - V_BOUNDED].is_int8);
+	for (int i = V_PREDICTED_RUNTIME_S; i < NVALIDATE; i++)
+		require_nonnegative_float(&row, c[i], validate_names[i]);
 
 	pfree(row.values);
 	pfree(row.nulls);
@@ -254,16 +229,18 @@ tinytemp_jobs_validate(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(tinytemp_jobs_state_check);
 
-/* The columns the state rules read, by attribute number (see ValidateColumns). */
-typedef struct StateColumns
+/* The columns the state rules read. */
+enum
 {
-	Oid			relid;			/* InvalidOid: not found yet */
-	int			natts;
-	AttrNumber	state, attempts, max_attempts, worker_id, lease_until, finished_at,
-				runtime_estimate_s, assigned_at, gang_id, gang_size;
-} StateColumns;
+	S_STATE, S_ATTEMPTS, S_MAX_ATTEMPTS, S_WORKER_ID, S_LEASE_UNTIL, S_FINISHED_AT,
+	S_RUNTIME_ESTIMATE_S, S_ASSIGNED_AT, S_GANG_ID, S_GANG_SIZE, NSTATE
+};
+static const char *const state_names[NSTATE] = {
+	"state", "attempts", "max_attempts", "worker_id", "lease_until", "finished_at",
+	"runtime_estimate_s", "assigned_at", "gang_id", "gang_size"
+};
 
-static StateColumns state_columns;
+static ColumnCache state_columns;
 
 /* Raise 23514, naming the rule a row breaks. */
 static void
@@ -290,44 +267,22 @@ Datum
 tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_state_check()");
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	StateColumns *c = &state_columns;
-	JobRow		row;
+	TinytempRow row;
+	HeapTuple	tuple = row_to_write(fcinfo, "tinytemp.jobs_state_check()", &row);
+	const AttrNumber *c = state_columns.attnum;
+	Datum		value;
 	char	   *state;
 	int32		attempts;
 	int32		max_attempts;
 	bool		assigned, running, finished;
 
-	if (!columns_current(c->relid, c->natts, trigdata->tg_relation) ||
-		!still_names(desc, c->state, "state") || !still_names(desc, c->attempts, "attempts") ||
-		!still_names(desc, c->max_attempts, "max_attempts") ||
-		!still_names(desc, c->worker_id, "worker_id") ||
-		!still_names(desc, c->lease_until, "lease_until") ||
-		!still_names(desc, c->finished_at, "finished_at") ||
-		!still_names(desc, c->runtime_estimate_s, "runtime_estimate_s") ||
-		!still_names(desc, c->assigned_at, "assigned_at") ||
-		!still_names(desc, c->gang_id, "gang_id") || !still_names(desc, c->gang_size, "gang_size"))
-	{
-		c->relid = InvalidOid;
-		c->state = column_number(desc, "state");
-		c->attempts = column_number(desc, "attempts");
-		c->max_attempts = column_number(desc, "max_attempts");
-		c->worker_id = column_number(desc, "worker_id");
-		c->lease_until = column_number(desc, "lease_until");
-		c->finished_at = column_number(desc, "finished_at");
-		c->runtime_estimate_s = column_number(desc, "runtime_estimate_s");
-		c->assigned_at = column_number(desc, "assigned_at");
-		c->gang_id = column_number(desc, "gang_id");
-		c->gang_size = column_number(desc, "gang_size");
-		c->natts = desc->natts;
-		c->relid = RelationGetRelid(trigdata->tg_relation);
-	}
+	find_columns(&state_columns, trigdata->tg_relation, state_names, NSTATE, NSTATE);
+#define IS_NULL(col) (row.nulls[c[col] - 1])
+#define VALUE(col) (row.values[c[col] - 1])
 
-	deform_row(tuple, desc, &row);
-	if (column_is_null(&row, c->state))
+	if (IS_NULL(S_STATE))
 		state_rule_broken("state IS NOT NULL");
-	state = TextDatumGetCString(row.values[c->state - 1]);
+	state = TextDatumGetCString(VALUE(S_STATE));
 	assigned = strcmp(state, "assigned") == 0;
 	running = strcmp(state, "running") == 0;
 	finished = strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
@@ -335,26 +290,27 @@ tinytemp_jobs_state_check(PG_FUNCTION_ARGS)
 	if (!assigned && !running && !finished && strcmp(state, "pending") != 0)
 		state_rule_broken("state IN ('pending', 'assigned', 'running', 'succeeded', 'failed', 'cancelled')");
 
-	/* attempts and max_attempts are NOT NULL columns. */
-	attempts = DatumGetInt32(row.values[c->attempts - 1]);
-	max_attempts = DatumGetInt32(row.values[c->max_attempts - 1]);
+	/* attempts and max_attempts are NOT NULL columns (a NULL reads as 0 here). */
+	attempts = DatumGetInt32(VALUE(S_ATTEMPTS));
+	max_attempts = DatumGetInt32(VALUE(S_MAX_ATTEMPTS));
 	if (attempts < 0 || attempts > max_attempts)
 		state_rule_broken("attempts BETWEEN 0 AND max_attempts");
 
-	if ((assigned || running) && column_is_null(&row, c->worker_id))
+	if ((assigned || running) && IS_NULL(S_WORKER_ID))
 		state_rule_broken("state NOT IN ('assigned', 'running') OR worker_id IS NOT NULL");
-	if (running == column_is_null(&row, c->lease_until))
+	if (running == IS_NULL(S_LEASE_UNTIL))
 		state_rule_broken("(state = 'running') = (lease_until IS NOT NULL)");
-	if (finished == column_is_null(&row, c->finished_at))
+	if (finished == IS_NULL(S_FINISHED_AT))
 		state_rule_broken("(state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL)");
-	if (assigned && column_is_null(&row, c->assigned_at))
+	if (assigned && IS_NULL(S_ASSIGNED_AT))
 		state_rule_broken("state <> 'assigned' OR assigned_at IS NOT NULL");
-	if (!column_is_null(&row, c->runtime_estimate_s) &&
-		!(DatumGetFloat8(row.values[c->runtime_estimate_s - 1]) >= 0))
+	if (get_column(&row, c[S_RUNTIME_ESTIMATE_S], &value) && !(DatumGetFloat8(value) >= 0))
 		state_rule_broken("runtime_estimate_s >= 0");
 	/* gang_size is a NOT NULL column. */
-	if (column_is_null(&row, c->gang_id) != (DatumGetInt32(row.values[c->gang_size - 1]) == 1))
+	if (IS_NULL(S_GANG_ID) != (DatumGetInt32(VALUE(S_GANG_SIZE)) == 1))
 		state_rule_broken("(gang_id IS NULL) = (gang_size = 1)");
+#undef VALUE
+#undef IS_NULL
 	pfree(state);
 	pfree(row.values);
 	pfree(row.nulls);
